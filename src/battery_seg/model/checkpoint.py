@@ -1,0 +1,149 @@
+"""Model checkpoints: weights plus everything needed to use them correctly.
+
+A checkpoint is a ``torch.save`` dict of plain types (loadable with ``weights_only=True``)::
+
+    {"format": "battery-seg-model", "format_version": 1,
+     "package_version": "0.1.0", "architecture": {...UNetConfig...},
+     "phases": {...PhaseSet.to_dict()...}, "context": 3,
+     "normalization": {...Normalization...}, "provenance": {...}, "state_dict": {...}}
+
+Writes are atomic (temporary file in the same folder, then ``os.replace``) so an interrupted save
+never leaves a truncated model where the last good one was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import BatterySegError
+from ..phases import PhaseSet
+from .normalization import Normalization
+from .unet import UNet, UNetConfig
+
+__all__ = ["DEFAULT_MODEL", "ModelCard", "default_model_path", "load_model", "save_model"]
+
+FORMAT = "battery-seg-model"
+FORMAT_VERSION = 1
+DEFAULT_MODEL = "default"
+
+
+@dataclass
+class ModelCard:
+    """What a model is for: phases, context, normalisation, architecture and provenance."""
+
+    phases: PhaseSet
+    context: int = 1
+    architecture: UNetConfig = field(default_factory=UNetConfig)
+    normalization: Normalization = field(default_factory=Normalization)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.context < 1 or self.context % 2 == 0:
+            raise BatterySegError(
+                f"Context must be an odd number of slices (1, 3, 5, 7), got {self.context}."
+            )
+        if self.architecture.in_channels != self.context:
+            raise BatterySegError(
+                f"Architecture has {self.architecture.in_channels} input channels but context "
+                f"is {self.context}; they must match."
+            )
+        if self.architecture.n_phases != len(self.phases):
+            raise BatterySegError(
+                f"Architecture predicts {self.architecture.n_phases} phases but the phase set "
+                f"has {len(self.phases)} ({', '.join(self.phases.names)})."
+            )
+
+    def build(self) -> UNet:
+        """A fresh (untrained) network of this card's architecture."""
+        return UNet(self.architecture)
+
+
+def default_model_path() -> Path:
+    """Path of the model shipped with the package (trained on synthetic Si-graphite anodes)."""
+    return Path(str(resources.files("battery_seg") / "models" / "default.pt"))
+
+
+def save_model(path: str | os.PathLike, model: UNet, card: ModelCard) -> Path:
+    """Write ``model`` and its ``card`` to ``path`` atomically."""
+    from .. import __version__
+
+    path = Path(path)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "architecture": card.architecture.to_dict(),
+        "phases": card.phases.to_dict(),
+        "context": card.context,
+        "normalization": card.normalization.to_dict(),
+        "provenance": card.provenance,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_model(
+    path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
+) -> tuple[UNet, ModelCard]:
+    """Load a checkpoint (``None`` or ``"default"``: the bundled model) in eval mode.
+
+    Raises
+    ------
+    BatterySegError
+        If the file is missing, not a battery-seg model, corrupt or from a newer format.
+    """
+    if path is None or str(path) == DEFAULT_MODEL:
+        path = default_model_path()
+    path = Path(path)
+    if not path.is_file():
+        raise BatterySegError(
+            f"Model file {path} does not exist. Give the path of a .pt file saved by "
+            "'battery-seg train' or the Train widget, or leave it empty for the default model."
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip and torch errors all mean "not a usable file"
+        raise BatterySegError(
+            f"Could not read model file {path}: it is corrupt or not a PyTorch checkpoint "
+            f"({type(exc).__name__}). Re-export it with 'battery-seg train' or pick another file."
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise BatterySegError(
+            f"{path} is a PyTorch file but not a battery-seg model (no '{FORMAT}' header). "
+            "Models from other tools must be retrained or fine-tuned with 'battery-seg train'."
+        )
+    if payload.get("format_version", 0) > FORMAT_VERSION:
+        raise BatterySegError(
+            f"{path} was written by a newer battery-seg ({payload.get('package_version')}); "
+            "upgrade napari-battery-seg to load it."
+        )
+    card = ModelCard(
+        phases=PhaseSet.from_dict(payload["phases"]),
+        context=int(payload["context"]),
+        architecture=UNetConfig(**payload["architecture"]),
+        normalization=Normalization(**payload["normalization"]),
+        provenance=dict(payload.get("provenance", {})),
+    )
+    model = card.build()
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise BatterySegError(f"Model file {path} is inconsistent: {exc}") from None
+    model.to(device).eval()
+    return model, card

@@ -1,0 +1,141 @@
+"""The 2D / 2.5D U-Net: encoder-decoder with skip connections, batch norm and dropout.
+
+The network sees ``context`` neighbouring slices as input channels (1 = slice by slice, 3/5/7 =
+2.5D) and predicts the centre slice: one logit map per phase. Probabilities are
+``softmax(logits, dim=1)`` everywhere in the package (training loss, inference, ensembling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["UNet", "UNetConfig"]
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture of a :class:`UNet` (stored in checkpoints)."""
+
+    in_channels: int = 1
+    n_phases: int = 4
+    base_channels: int = 16
+    depth: int = 4
+    dropout: float = 0.1
+
+    @property
+    def multiple(self) -> int:
+        """Height and width of an input tile must be a multiple of this."""
+        return 2**self.depth
+
+    @property
+    def receptive_radius(self) -> int:
+        """Half-width (pixels) of the receptive field: the xy halo that makes tiling exact-ish."""
+        radius, stride = 0, 1
+        for _ in range(self.depth):
+            radius += 2 * stride  # two 3x3 convolutions at this scale
+            stride *= 2
+        radius += 2 * stride  # bottleneck
+        for _ in range(self.depth):
+            stride //= 2
+            radius += 2 * stride
+        return radius
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ConvBlock(nn.Sequential):
+    """Two 3x3 convolutions, each followed by batch norm and ReLU; dropout between them."""
+
+    def __init__(self, in_channels: int, out_channels: int, dropout: float = 0.0) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Dropout2d(dropout) if dropout > 0 else nn.Identity(),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class Encoder(nn.Module):
+    """Conv blocks at halving resolutions; returns the feature map of every scale."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        widths = [config.base_channels * 2**i for i in range(config.depth + 1)]
+        self.stem = ConvBlock(config.in_channels, widths[0])
+        self.downs = nn.ModuleList(
+            ConvBlock(w_in, w_out, config.dropout if i == config.depth - 1 else 0.0)
+            for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
+        )
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = [self.stem(x)]  # (N, C0, H, W)
+        for down in self.downs:
+            features.append(down(self.pool(features[-1])))  # (N, C0*2^i, H/2^i, W/2^i)
+        return features
+
+
+class Decoder(nn.Module):
+    """Transposed-convolution upsampling, concatenation with the skip, conv block."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        widths = [config.base_channels * 2**i for i in range(config.depth + 1)][::-1]
+        self.ups = nn.ModuleList(
+            nn.ConvTranspose2d(w, w // 2, 2, stride=2) for w in widths[:-1]
+        )
+        self.blocks = nn.ModuleList(ConvBlock(w, w // 2) for w in widths[:-1])
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        x = features[-1]
+        for up, block, skip in zip(self.ups, self.blocks, features[-2::-1], strict=True):
+            x = block(torch.cat([up(x), skip], dim=1))
+        return x
+
+
+class UNet(nn.Module):
+    """U-Net mapping ``(N, context, H, W)`` images to ``(N, n_phases, H, W)`` logits.
+
+    Examples
+    --------
+    >>> net = UNet(UNetConfig(in_channels=3, n_phases=4, base_channels=8, depth=2))
+    >>> net(torch.zeros(2, 3, 32, 48)).shape
+    torch.Size([2, 4, 32, 48])
+    """
+
+    def __init__(self, config: UNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or UNetConfig()
+        self.encoder = Encoder(self.config)
+        self.decoder = Decoder(self.config)
+        self.head = nn.Conv2d(self.config.base_channels, self.config.n_phases, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if x.ndim != 4 or x.shape[1] != c.in_channels:
+            raise ValueError(
+                f"UNet expects (N, {c.in_channels}, H, W) input (context slices as channels), "
+                f"got {tuple(x.shape)}."
+            )
+        h, w = x.shape[-2:]
+        if h % c.multiple or w % c.multiple:
+            ph, pw = -(-h // c.multiple) * c.multiple, -(-w // c.multiple) * c.multiple
+            raise ValueError(
+                f"UNet of depth {c.depth} needs H and W divisible by {c.multiple}, got ({h}, {w}); "
+                f"pad to ({ph}, {pw})."
+            )
+        return self.head(self.decoder(self.encoder(x)))  # (N, n_phases, H, W)
+
+    @torch.inference_mode()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-phase probabilities (softmax over phases) in eval mode."""
+        if self.training:
+            self.eval()
+        return torch.softmax(self(x), dim=1)
