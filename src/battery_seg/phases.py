@@ -118,7 +118,9 @@ class PhaseSet:
             raise BatterySegError(f"Empty phase list {spec!r}; {_SPEC_HELP}")
         with_values = ["=" in s for s in items]
         if any(with_values) and not all(with_values):
-            raise BatterySegError(f"Mixed plain names and NAME=VALUE pairs in {spec!r}; {_SPEC_HELP}")
+            raise BatterySegError(
+                f"Mixed plain names and NAME=VALUE pairs in {spec!r}; {_SPEC_HELP}"
+            )
         if not any(with_values):
             if len(items) == 1:
                 raise BatterySegError(
@@ -247,7 +249,9 @@ class PhaseSet:
         return [p.value if p.source_value is None else p.source_value for p in self.phases]
 
     def _value_listing(self) -> str:
-        return ", ".join(f"{v}={n}" for v, n in zip(self._source_or_value(), self.names, strict=True))
+        return ", ".join(
+            f"{v}={n}" for v, n in zip(self._source_or_value(), self.names, strict=True)
+        )
 
 
 _SPEC_HELP = (

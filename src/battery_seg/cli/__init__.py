@@ -50,8 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"battery-seg {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"battery-seg {args.command}: interrupted; no output was left half-written.",
-              file=sys.stderr)
+        print(
+            f"battery-seg {args.command}: interrupted; no output was left half-written.",
+            file=sys.stderr,
+        )
         return 130
 
 

@@ -34,8 +34,10 @@ class ProgressPrinter:
         filled = int(width * min(event.fraction, 1.0))
         bar = "#" * filled + " " * (width - filled)
         elapsed = now - self._start
-        line = (f"{self.label} [{bar}] {100 * event.fraction:5.1f}% "
-                f"{event.step}/{event.total} {elapsed:6.1f}s {event.message}")
+        line = (
+            f"{self.label} [{bar}] {100 * event.fraction:5.1f}% "
+            f"{event.step}/{event.total} {elapsed:6.1f}s {event.message}"
+        )
         if self.tty:
             self.stream.write("\r" + line[:160].ljust(160) + ("\n" if final else ""))
         else:

@@ -15,4 +15,5 @@ __all__ = [
     "estimate_intensity_range",
     "load_model",
     "normalize",
+    "save_model",
 ]

@@ -8,6 +8,7 @@ The network sees ``context`` neighbouring slices as input channels (1 = slice by
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -71,7 +72,7 @@ class Encoder(nn.Module):
         self.stem = ConvBlock(config.in_channels, widths[0])
         self.downs = nn.ModuleList(
             ConvBlock(w_in, w_out, config.dropout if i == config.depth - 1 else 0.0)
-            for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:], strict=True))
+            for i, (w_in, w_out) in enumerate(pairwise(widths))
         )
         self.pool = nn.MaxPool2d(2)
 
@@ -88,9 +89,7 @@ class Decoder(nn.Module):
     def __init__(self, config: UNetConfig) -> None:
         super().__init__()
         widths = [config.base_channels * 2**i for i in range(config.depth + 1)][::-1]
-        self.ups = nn.ModuleList(
-            nn.ConvTranspose2d(w, w // 2, 2, stride=2) for w in widths[:-1]
-        )
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(w, w // 2, 2, stride=2) for w in widths[:-1])
         self.blocks = nn.ModuleList(ConvBlock(w, w // 2) for w in widths[:-1])
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:

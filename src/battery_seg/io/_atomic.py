@@ -1,0 +1,73 @@
+"""Atomic file and folder replacement: outputs appear complete or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..errors import BatterySegError
+
+
+def temp_sibling(path: Path, tag: str = "tmp") -> Path:
+    """A hidden, unique path next to ``path`` (same file system, so renames are atomic)."""
+    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:12]}")
+
+
+def remove(path: Path) -> None:
+    """Remove a file or folder if it exists."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+
+
+def replace_path(source: Path, target: Path) -> None:
+    """Move ``source`` (file or folder) to ``target``, replacing what is there.
+
+    Files are replaced with one :func:`os.replace`. A folder cannot replace a non-empty folder
+    in one step, so an existing ``target`` is first renamed aside (hidden sibling), then
+    ``source`` renamed into place, then the old one deleted: at no moment does ``target`` hold
+    partial content.
+    """
+    if target.exists() and (source.is_dir() or target.is_dir()):
+        aside = temp_sibling(target, "old")
+        os.replace(target, aside)
+        try:
+            os.replace(source, target)
+        except OSError:
+            os.replace(aside, target)
+            raise
+        remove(aside)
+    else:
+        os.replace(source, target)
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write ``value`` as JSON to ``path`` through a temporary file and :func:`os.replace`."""
+    tmp = temp_sibling(path)
+    try:
+        tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_output(path: Path, overwrite: bool) -> None:
+    """Refuse an existing output unless ``overwrite``; refuse any path opened as input."""
+    from ._volume import check_not_input
+
+    check_not_input(path)
+    if path.exists() and not overwrite:
+        raise BatterySegError(
+            f"{path} already exists. Choose another output path, or pass overwrite=True "
+            "(--overwrite on the command line) to replace it."
+        )
+    if not path.parent.is_dir():
+        raise BatterySegError(
+            f"Cannot write {path}: the folder {path.parent} does not exist. Create it first."
+        )

@@ -1,0 +1,43 @@
+"""Shared fixtures: paths to the real data, and screenshots of what a user sees."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real third-party volumes); skips the test when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data folder {SHARED_DATA} is absent (it ships beside the project in CI)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def save_screenshot(tmp_path):
+    """Save ``viewer.screenshot()`` as PNG; returns the path.
+
+    Screenshots go to ``BATTERY_SEG_SCREENSHOT_DIR`` when set (the README's images are made with
+    ``BATTERY_SEG_SCREENSHOT_DIR=docs/images``), otherwise to the test's temporary folder.
+    """
+
+    def _save(viewer, name: str) -> Path:
+        from skimage.io import imsave
+
+        target = Path(os.environ.get("BATTERY_SEG_SCREENSHOT_DIR", tmp_path))
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"{name}.png"
+        image = viewer.screenshot(canvas_only=False, flash=False)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+        assert np.ptp(image[..., :3]) > 0, "screenshot is blank"
+        imsave(path, image, check_contrast=False)
+        return path
+
+    return _save
