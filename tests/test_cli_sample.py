@@ -7,7 +7,9 @@ from battery_seg.phantom import make_sample
 
 
 def test_sample_writes_image_and_ground_truth(tmp_path, capsys):
-    assert main(["sample", "-o", str(tmp_path / "s"), "--shape", "16", "24", "20", "--seed", "3"]) == 0
+    assert (
+        main(["sample", "-o", str(tmp_path / "s"), "--shape", "16", "24", "20", "--seed", "3"]) == 0
+    )
     expected = make_sample((16, 24, 20), seed=3)
     image = open_volume(tmp_path / "s" / "image.tif")
     labels = open_volume(tmp_path / "s" / "labels.tif")

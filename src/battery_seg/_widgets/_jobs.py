@@ -4,8 +4,9 @@ Widgets build their parameters, then call :meth:`JobControls.start` with a zero-
 returning the core generator (see :mod:`battery_seg.jobs`). The generator runs in a worker thread;
 each :class:`~battery_seg.jobs.Progress` it yields updates the dock's progress bar and napari's
 activity dock, and is forwarded to the widget (to show a finished block or a live loss curve).
-Cancel calls ``worker.quit()``, which stops the generator at its next ``yield``; the job's own
-``finally`` blocks clean up partial output.
+Cancel calls ``worker.quit()``, which stops the generator at its next ``yield``; the generator is
+then closed in the worker thread, so the job's own ``finally`` blocks clean up partial output at
+once (not whenever the generator happens to be garbage-collected).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from magicgui.widgets import Container, Label, ProgressBar, PushButton
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Qt
 
 from ..errors import BatterySegError
 from ..jobs import Progress
@@ -67,12 +69,20 @@ class JobControls(Container):
         on_progress: Callable[[Progress], None] | None = None,
         on_returned: Callable[[Any], None] | None = None,
         on_errored: Callable[[BaseException], None] | None = None,
+        on_aborted: Callable[[], None] | None = None,
     ) -> GeneratorWorker:
         """Start ``job_factory()`` (a generator) in a worker thread and wire its signals."""
         if self.worker is not None:
             raise BatterySegError("A job is already running; wait for it or press Cancel.")
-        worker = create_worker(job_factory, _start_thread=False)
+        job = job_factory()
+
+        def run_job():  # a generator function, so napari makes a cancellable GeneratorWorker
+            return (yield from job)
+
+        worker = create_worker(run_job, _start_thread=False, _ignore_errors=True)
         self.worker = worker
+        # Runs in the worker thread right after quit() stopped the generator: clean up now.
+        worker.aborted.connect(job.close, Qt.DirectConnection)
 
         def _progress(event: Progress) -> None:
             if not isinstance(event, Progress):
@@ -80,11 +90,12 @@ class JobControls(Container):
             self._bar.visible = True
             self._bar.value = int(1000 * min(max(event.fraction, 0.0), 1.0))
             self._status.value = event.message
-            if self._activity is not None:
-                self._activity.total = max(event.total, 1)
-                self._activity.n = min(event.step, self._activity.total)
-                self._activity.set_description(f"{self.description}: {event.message}")
-                self._activity.refresh()
+            activity = self._activity  # set_description may run `finished` re-entrantly
+            if activity is not None:
+                activity.total = max(event.total, 1)
+                activity.n = min(event.step, activity.total)
+                activity.set_description(f"{self.description}: {event.message}")
+                activity.refresh()
             if on_progress is not None:
                 on_progress(event)
 
@@ -107,6 +118,8 @@ class JobControls(Container):
         def _aborted() -> None:
             self._status.value = "Cancelled; nothing partial was kept."
             show_info(f"{self.description} cancelled.")
+            if on_aborted is not None:
+                on_aborted()
 
         worker.yielded.connect(_progress)
         worker.returned.connect(_returned)

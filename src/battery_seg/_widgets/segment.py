@@ -1,0 +1,281 @@
+"""Dock widget "Segment volume": run a U-Net over an image layer, block by block.
+
+The widget gathers the options into a :class:`~battery_seg.inference.SegmentConfig`, runs
+:func:`~battery_seg.inference.segment_job` through :class:`JobControls` and paints each finished
+block into a Labels layer created at the start (an OME-Zarr output is shown lazily from its
+store). On Cancel the half-painted layer is removed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, SpinBox
+
+from ..errors import BatterySegError
+from ..inference import SegmentConfig, SegmentResult, segment_job
+from ..jobs import Progress
+from ._jobs import JobControls
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["SegmentWidget"]
+
+_DEFAULT, _FROM_FILE = "default", "from file"
+_IN_LAYER, _TO_ZARR = "layer (in memory)", "OME-Zarr file"
+_TRIPLANAR = "tri-planar (z + y + x)"
+_SCHEDULER_TIP = (
+    "Address of a dask.distributed scheduler (tcp://host:8786) to run the blocks on a cluster; "
+    "empty = this machine. The workers need napari-battery-seg and, for an OME-Zarr output, a "
+    "folder they can write at the same path."
+)
+_NOTE = (
+    "<i>The default model learnt synthetic Si–graphite anodes. On your own data, paint a few "
+    "strokes of every phase and train or fine-tune a model (Train widget).</i>"
+)
+
+
+class SegmentWidget(Container):
+    """Segment an image layer into phases; blocks appear in a Labels layer as they finish."""
+
+    def __init__(self, viewer: napari.viewer.Viewer) -> None:
+        self._viewer = viewer
+        self._image = ComboBox(label="image", choices=self._image_layers)
+        self._model = ComboBox(label="model", choices=[_DEFAULT, _FROM_FILE], value=_DEFAULT)
+        self._model_file = FileEdit(label="model file", mode="r", filter="*.pt", visible=False)
+        self._model_info = Label(label="context", value="")
+        self._axis = ComboBox(label="slicing", choices=["z", "y", "x", _TRIPLANAR], value="z")
+        self._tile = SpinBox(label="tile size", value=256, min=16, max=4096, step=16)
+        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
+        self._scheduler = LineEdit(label="scheduler", value="", tooltip=_SCHEDULER_TIP)
+        self._probabilities = CheckBox(text="per-phase probabilities", value=False)
+        self._uncertainty = ComboBox(label="uncertainty", choices=["none", "entropy", "margin"])
+        self._output = ComboBox(label="output", choices=[_IN_LAYER, _TO_ZARR], value=_IN_LAYER)
+        self._output_file = FileEdit(label="OME-Zarr", mode="w", filter="*.zarr", visible=False)
+        self._overwrite = CheckBox(text="overwrite an existing output", value=False, visible=False)
+        self.controls = JobControls("Segment", "Segment volume")
+        note = Label(value=_NOTE)
+        note.native.setWordWrap(True)
+        note.native.setAlignment(note.native.alignment() & ~0xF | 0x1)  # Qt.AlignLeft
+        super().__init__(widgets=[
+            self._image, self._model, self._model_file, self._model_info, self._axis, self._tile,
+            self._device, self._scheduler, self._probabilities, self._uncertainty, self._output,
+            self._output_file, self._overwrite, self.controls, note,
+        ])
+        self.labels_layer: Any = None
+        self.result: SegmentResult | None = None
+        self.blocks_painted = 0
+        self._phases: Any = None
+        self._running_output: Path | None = None
+        self._created_layer = False
+        self._previous_data: Any = None
+        self._model.changed.connect(self._on_model_changed)
+        self._model_file.changed.connect(self._on_model_changed)
+        self._output.changed.connect(self._on_output_changed)
+        self.controls.run_button.changed.connect(self.run)
+        viewer.layers.events.inserted.connect(self._image.reset_choices)
+        viewer.layers.events.removed.connect(self._image.reset_choices)
+        self._on_model_changed()
+
+    # -- public -------------------------------------------------------------------------------
+    def set_model(self, path: str | Path) -> None:
+        """Use the model file ``path`` (the Train widget calls this after training)."""
+        self._model_file.value = Path(path)
+        self._model.value = _FROM_FILE
+        self._on_model_changed()
+
+    def config(self) -> SegmentConfig:
+        """The :class:`SegmentConfig` the widget's current values describe."""
+        axis = self._axis.value
+        return SegmentConfig(
+            model=self._model_path(), axis="z" if axis == _TRIPLANAR else axis,
+            triplanar=axis == _TRIPLANAR, tile=int(self._tile.value), device=self._device.value,
+            probabilities=bool(self._probabilities.value), uncertainty=self._uncertainty.value,
+            output=self._output_path(), overwrite=bool(self._overwrite.value),
+            scheduler=self._scheduler.value.strip() or None,
+        )
+
+    def run(self) -> None:
+        """Start segmenting the selected image layer (errors become notifications)."""
+        from napari.utils.notifications import show_error
+
+        try:
+            self._start()
+        except BatterySegError as exc:
+            self.controls.set_status(f"Error: {exc}")
+            show_error(str(exc))
+
+    # -- options ------------------------------------------------------------------------------
+    def _image_layers(self, _widget: Any = None) -> list:
+        from napari.layers import Image
+
+        return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def _model_path(self) -> str | None:
+        if self._model.value == _DEFAULT:
+            return None
+        path = Path(self._model_file.value)
+        if not path.is_file():
+            raise BatterySegError("Choose a model file (.pt) or select the default model.")
+        return str(path)
+
+    def _output_path(self) -> Path | None:
+        if self._output.value == _IN_LAYER:
+            return None
+        path = Path(self._output_file.value)
+        if not path.name.endswith(".zarr"):
+            raise BatterySegError("Choose where to write the OME-Zarr output (a .zarr path).")
+        return path
+
+    def _on_model_changed(self, _value: Any = None) -> None:
+        from ..model import default_model_path, load_model
+
+        self._model_file.visible = self._model.value == _FROM_FILE
+        try:
+            path = self._model_path() or default_model_path()
+            if not Path(path).is_file():
+                raise BatterySegError("the default model is not installed yet; choose a file")
+            _network, card = load_model(path)
+        except BatterySegError as exc:
+            self._model_info.value, self._phases = f"({exc})", None
+            return
+        self._phases = card.phases
+        self._model_info.value = (f"{card.context} slices (from the model) · "
+                                  f"{', '.join(card.phases.names)}")
+
+    def _on_output_changed(self, _value: Any = None) -> None:
+        to_zarr = self._output.value == _TO_ZARR
+        self._output_file.visible = self._overwrite.visible = to_zarr
+
+    # -- running ------------------------------------------------------------------------------
+    def _start(self) -> None:
+        image = self._image.value
+        if image is None:
+            raise BatterySegError("Add or open an image layer to segment first.")
+        if getattr(image, "rgb", False):
+            raise BatterySegError(
+                f"Layer '{image.name}' is an RGB image; convert it to greyscale first "
+                "(napari: Layers > Convert > Split RGB)."
+            )
+        config = self.config()
+        data = image.data[0] if image.multiscale else image.data
+        voxel_size = tuple(float(s) for s in image.scale[-3:])
+        if data.ndim == 2:
+            voxel_size = (1.0, *voxel_size)
+        self.result, self.blocks_painted, self.labels_layer = None, 0, None
+        self._running_output = config.output
+        if config.output is None:
+            self._open_layer(image, np.zeros(data.shape, np.uint8))
+
+        self.controls.start(
+            lambda: segment_job(data, config, voxel_size=voxel_size),
+            self._on_progress,
+            self._on_returned,
+            self._on_errored,
+            self._on_aborted,
+        )
+
+    def _layer_name(self) -> str:
+        return f"{self._image.value.name} phases"
+
+    def _open_layer(self, image: Any, data: Any) -> None:
+        """Create the output Labels layer, or reuse the one of the same name."""
+        from napari.layers import Labels
+
+        name = self._layer_name()
+        layer = self._viewer.layers[name] if name in self._viewer.layers else None
+        scale = tuple(image.scale) if data.ndim == image.ndim else (1.0, *image.scale)
+        self._created_layer = not isinstance(layer, Labels)
+        if self._created_layer:
+            layer = self._viewer.add_labels(data, name=self._unique(name), scale=scale)
+            self._previous_data = None
+        else:
+            self._previous_data = layer.data
+            layer.data = data
+            layer.scale = scale
+        self.labels_layer = layer
+        if self._phases is not None:  # the phases' colours from the first painted block on
+            self._style_layer(self._phases)
+
+    def _unique(self, name: str) -> str:
+        return name if name not in self._viewer.layers else f"{name} (segmentation)"
+
+    def _style_layer(self, result_phases: Any) -> None:
+        layer = self.labels_layer
+        layer.colormap = result_phases.colormap()
+        layer.metadata["phases"] = result_phases.to_dict()
+
+    def _on_progress(self, event: Progress) -> None:
+        store = event.data.get("store")
+        if store is not None:  # an OME-Zarr output: show the store being written
+            import zarr
+
+            self._open_layer(self._image.value, zarr.open_array(str(Path(store) / "0"), mode="r"))
+            return
+        region, layer = event.data.get("region"), self.labels_layer
+        if region is None or layer is None:
+            return
+        if isinstance(layer.data, np.ndarray):  # in memory: paint; a store is read on refresh
+            target = region[1:] if layer.data.ndim == 2 else region
+            labels = event.data["labels"]
+            layer.data[target] = labels[0] if len(target) == 2 else labels
+        self.blocks_painted += 1
+        layer.refresh()
+
+    def _on_returned(self, result: SegmentResult) -> None:
+        self.result = result
+        layer = self.labels_layer
+        if isinstance(result.labels, Path):
+            from ..io import open_volume
+
+            layer.data = open_volume(result.labels).data
+        else:
+            layer.data = result.labels[0] if layer.data.ndim == 2 else result.labels
+        self._style_layer(result.phases)
+        self._add_maps(result)
+        seconds = result.timing.get("seconds", 0.0)
+        where = f" → {result.labels}" if isinstance(result.labels, Path) else ""
+        self.controls.set_status(f"Done in {seconds:.1f} s{where}.")
+
+    def _add_maps(self, result: SegmentResult) -> None:
+        scale = tuple(self.labels_layer.scale)
+        flat = len(scale) == 2  # a 2D image: drop the single slice
+        name = self._image.value.name
+        meta = {"phases": result.phases.to_dict(), "scaled_by": 255}
+        if result.probabilities is not None:
+            data = result.probabilities[:, 0] if flat else result.probabilities
+            self._replace_image(f"{name} probabilities", data, (1.0, *scale), meta, "gray")
+        if result.uncertainty is not None:
+            data = result.uncertainty[0] if flat else result.uncertainty
+            self._replace_image(f"{name} uncertainty", data, scale, meta, "magma")
+
+    def _replace_image(self, name: str, data: Any, scale: Any, meta: dict, colormap: str) -> None:
+        if name in self._viewer.layers:
+            self._viewer.layers.remove(name)
+        self._viewer.add_image(data, name=name, scale=scale, metadata=meta, colormap=colormap,
+                               contrast_limits=(0, 255), visible=False)
+
+    def _on_aborted(self) -> None:
+        self._discard_layer()
+        store = self._running_output
+        if store is not None and store.name.endswith(".zarr"):
+            self.controls.set_status(
+                f"Cancelled; finished blocks are kept in {store.name}.partial: run again with "
+                "the same settings to continue, or delete it."
+            )
+
+    def _on_errored(self, _exc: BaseException) -> None:
+        self._discard_layer()
+
+    def _discard_layer(self) -> None:
+        layer, self.labels_layer = self.labels_layer, None
+        if layer is None:
+            return
+        if not self._created_layer:
+            layer.data = self._previous_data
+        elif layer.name in self._viewer.layers:  # by name: the viewer hands us layer proxies
+            self._viewer.layers.remove(layer.name)
+        self._previous_data = None

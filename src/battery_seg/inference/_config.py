@@ -1,0 +1,208 @@
+"""The one configuration object of a segmentation job, and its result.
+
+The widget, the CLI and the Python API all build a :class:`SegmentConfig`, so the three cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..cluster import ClusterOptions
+from ..errors import BatterySegError
+from ..phases import PhaseSet
+
+__all__ = ["AXES", "SegmentConfig", "SegmentResult"]
+
+AXES = ("z", "y", "x")
+_DEVICES = ("auto", "cpu", "cuda")
+_PRECISIONS = ("auto", "float32", "bfloat16")
+_UNCERTAINTY = ("none", "entropy", "margin")
+_STORE_SUFFIXES = (".zarr",)
+_TIFF_SUFFIXES = (".tif", ".tiff")
+
+
+@dataclass
+class SegmentConfig:
+    """How to segment a volume.
+
+    Parameters
+    ----------
+    model
+        Checkpoint path; ``None`` or ``"default"`` for the bundled model; or an
+        :class:`~battery_seg.inference.InMemoryModel`.
+    context
+        Slices the model sees; ``None`` takes it from the model card (a different value is an
+        error, since a model only works with the context it was trained with).
+    axis
+        Slicing axis ``"z"``, ``"y"`` or ``"x"`` (planes perpendicular to it are segmented).
+    triplanar
+        Average the per-phase probabilities of the z, y and x passes (3x the work).
+    tile
+        In-plane tile size in pixels; a multiple of ``2**depth`` of the model.
+    overlap
+        Fraction by which neighbouring tiles overlap (blended with Gaussian weights).
+    batch_size
+        Tiles per network call.
+    device
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when a GPU is visible to the worker).
+    precision
+        ``"auto"`` (bfloat16 only where the hardware runs it natively and it keeps at least
+        99.5 % of the float32 labels on a sample of the volume), ``"float32"`` or ``"bfloat16"``.
+    probabilities
+        Also return per-phase probabilities, ``(K, Z, Y, X)`` uint8 = round(p * 255).
+    uncertainty
+        ``"none"``, ``"entropy"`` (normalised to 0..1) or ``"margin"`` (1 - max probability);
+        returned as uint8 = round(u * 255).
+    output
+        ``None`` keeps the result in memory; a ``.zarr`` / ``.ome.zarr`` path writes an OME-Zarr
+        store block by block (resumable); a ``.tif`` path writes the labels as TIFF at the end.
+    overwrite
+        Replace an existing output.
+    block_shape
+        ``(z, y, x)`` voxels per dask task (and the store's chunks); ``None`` picks one.
+    scheduler
+        ``None`` (threads on this machine), ``"threads"``, ``"sync"``, ``"processes"``, the
+        address of a ``dask.distributed`` scheduler (``"tcp://host:8786"``) or its scheduler
+        file (``.json``). On a cluster the workers read the input and write the OME-Zarr output
+        themselves (both must be on a filesystem they share at the same paths); the model's
+        weights are sent to each worker once.
+    workers
+        With no scheduler: start a ``dask.distributed.LocalCluster`` of this many worker
+        processes on this machine for the job. With ``"threads"`` / ``"processes"``: the pool
+        size (``None``: one per core).
+    memory_limit
+        Memory per worker process started with ``workers`` (e.g. ``"2GiB"``).
+    connect_timeout
+        Seconds to wait for the scheduler or its first worker (and, during the run, without
+        any worker) before stopping with an error.
+    phases
+        Phase set the model must predict (``None``: whatever it predicts).
+
+    Examples
+    --------
+    >>> config = SegmentConfig(model="my_model.pt", axis="z", output="labels.zarr")
+    >>> SegmentConfig(tile=100).tile
+    100
+    """
+
+    model: Any = None
+    context: int | None = None
+    axis: str = "z"
+    triplanar: bool = False
+    tile: int = 256
+    overlap: float = 0.25
+    batch_size: int = 4
+    device: str = "auto"
+    precision: str = "auto"
+    probabilities: bool = False
+    uncertainty: str = "none"
+    output: str | os.PathLike | None = None
+    overwrite: bool = False
+    block_shape: tuple[int, int, int] | None = None
+    scheduler: str | None = None
+    workers: int | None = None
+    memory_limit: str | int | None = None
+    connect_timeout: float = 10.0
+    phases: str | PhaseSet | None = None
+
+    def __post_init__(self) -> None:
+        self.axis = str(self.axis).lower()
+        if self.axis not in AXES:
+            raise BatterySegError(f"Slicing axis must be one of z, y, x; got {self.axis!r}.")
+        _check_choice("device", self.device, _DEVICES, allow_prefix="cuda:")
+        _check_choice("precision", self.precision, _PRECISIONS)
+        _check_choice("uncertainty", self.uncertainty, _UNCERTAINTY)
+        if int(self.tile) < 1:
+            raise BatterySegError(f"Tile size must be a positive pixel count, got {self.tile}.")
+        self.tile = int(self.tile)
+        if not 0 <= float(self.overlap) < 1:
+            raise BatterySegError(
+                f"Tile overlap is a fraction in [0, 1), got {self.overlap}; 0.25 is a good value."
+            )
+        if int(self.batch_size) < 1:
+            raise BatterySegError(f"Batch size must be at least 1, got {self.batch_size}.")
+        if self.block_shape is not None:
+            shape = tuple(int(b) for b in self.block_shape)
+            if len(shape) != 3 or min(shape) < 1:
+                raise BatterySegError(
+                    f"block_shape must be three positive sizes (z, y, x), got {self.block_shape}."
+                )
+            self.block_shape = shape  # type: ignore[assignment]
+        if self.context is not None and (int(self.context) < 1 or int(self.context) % 2 == 0):
+            raise BatterySegError(f"Context must be an odd number of slices, got {self.context}.")
+        options = ClusterOptions(
+            self.scheduler, self.workers, self.memory_limit, self.connect_timeout
+        )
+        self.scheduler, self.workers = options.scheduler, options.workers
+        self.connect_timeout = options.connect_timeout
+        if self.output is not None:
+            self.output = Path(self.output)
+            if self.output_kind == "tiff" and (self.probabilities or self.uncertainty != "none"):
+                raise BatterySegError(
+                    f"Probabilities and uncertainty need an OME-Zarr output, but {self.output} is "
+                    "a TIFF (it holds only the labels). Write to a .zarr path instead."
+                )
+
+    @property
+    def output_kind(self) -> str:
+        """``"memory"``, ``"zarr"`` or ``"tiff"``."""
+        if self.output is None:
+            return "memory"
+        name = Path(self.output).name.lower()
+        if name.endswith(_STORE_SUFFIXES):
+            return "zarr"
+        if name.endswith(_TIFF_SUFFIXES):
+            return "tiff"
+        raise BatterySegError(
+            f"Unsupported output {self.output}: use a .zarr / .ome.zarr store (large volumes, "
+            "resumable) or a .tif file."
+        )
+
+    @property
+    def axis_index(self) -> int:
+        return AXES.index(self.axis)
+
+    @property
+    def cluster_options(self) -> ClusterOptions:
+        """Where the blocks run (see :class:`battery_seg.cluster.ClusterOptions`)."""
+        return ClusterOptions(self.scheduler, self.workers, self.memory_limit, self.connect_timeout)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...], allow_prefix: str = "") -> None:
+    if value in choices or (allow_prefix and str(value).startswith(allow_prefix)):
+        return
+    raise BatterySegError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+
+
+@dataclass
+class SegmentResult:
+    """What :func:`~battery_seg.inference.segment` returns.
+
+    ``labels`` is a uint8 ``(Z, Y, X)`` array with the model's phase values 1..K, or the path of
+    the written output. ``probabilities`` (``(K, Z, Y, X)``) and ``uncertainty`` (``(Z, Y, X)``)
+    are uint8 arrays scaled by 255 (lazy dask arrays read from the store for a Zarr output), or
+    ``None`` when not requested. ``timing`` holds ``seconds``, ``compute_seconds``,
+    ``voxels_per_second``, ``blocks``, ``blocks_resumed`` and, on a cluster, ``bytes_received``
+    (what the workers sent back to this process, pickled).
+    """
+
+    labels: np.ndarray | Path
+    phases: PhaseSet
+    voxel_size: tuple[float, float, float]
+    unit: str = "µm"
+    probabilities: Any = None
+    uncertainty: Any = None
+    context: int = 1
+    axis: str = "z"
+    precision: str = "float32"
+    timing: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def output(self) -> Path | None:
+        return self.labels if isinstance(self.labels, Path) else None

@@ -1,0 +1,176 @@
+"""``battery-seg segment`` on every input format, its summary, resume and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from battery_seg.cli import main
+from battery_seg.inference import SegmentConfig, segment, segment_job
+from battery_seg.model import ModelCard, UNetConfig, save_model
+from battery_seg.phases import PhaseSet
+
+SHAPE = (8, 40, 36)
+OPTIONS = ["--tile", "32", "--block", "4", "40", "20"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A tiny U-Net taught for a few steps to threshold grey levels (so phases vary)."""
+    torch.manual_seed(2)
+    card = ModelCard(PhaseSet.parse("nmc"), context=3,
+                     architecture=UNetConfig(in_channels=3, n_phases=3, base_channels=4, depth=2))
+    network = card.build()
+    optimizer = torch.optim.Adam(network.parameters(), lr=0.02)
+    for _ in range(30):
+        x = torch.rand(8, 3, 1, 1) * torch.rand(8, 3, 32, 32)
+        target = (x[:, 1] * 3 / x.amax((1, 2, 3))[:, None, None]).long().clamp(max=2)
+        loss = torch.nn.functional.cross_entropy(network(x), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return save_model(tmp_path_factory.mktemp("model") / "model.pt", network.eval(), card)
+
+
+@pytest.fixture(scope="module")
+def image():
+    rng = np.random.default_rng(0)
+    return (rng.random(SHAPE).cumsum(1).cumsum(2) * 40).astype(np.uint16)
+
+
+@pytest.fixture(scope="module")
+def expected(image, model):
+    return segment(image, SegmentConfig(model=model, tile=32)).labels
+
+
+def _write_input(kind, folder, image):
+    import tifffile
+
+    if kind == "tiff":
+        path = folder / "scan.tif"
+        tifffile.imwrite(path, image, imagej=True, resolution=(2.0, 2.0),
+                         metadata={"axes": "ZYX", "spacing": 0.7, "unit": "um"})
+        return str(path)
+    if kind == "folder":
+        path = folder / "slices"
+        path.mkdir()
+        for z, plane in enumerate(image):
+            tifffile.imwrite(path / f"slice_{z}.tif", plane)
+        return str(path)
+    if kind == "zarr":
+        import zarr
+
+        path = folder / "scan.zarr"
+        zarr.create_array(str(path), shape=image.shape, chunks=(3, 20, 36), dtype=image.dtype)[:] \
+            = image
+        return str(path)
+    import h5py
+
+    path = folder / "scan.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("exchange/data", data=image, chunks=(2, 40, 36))
+    return f"{path}:/exchange/data"
+
+
+@pytest.mark.parametrize("kind", ["tiff", "folder", "zarr", "hdf5"])
+@pytest.mark.parametrize("suffix", [".zarr", ".tif"])
+def test_every_input_format_to_zarr_and_tiff(tmp_path, capsys, image, model, expected, kind,
+                                             suffix):
+    from battery_seg.io import open_volume
+
+    source = _write_input(kind, tmp_path, image)
+    out = tmp_path / f"labels{suffix}"
+    assert main(["segment", source, "-o", str(out), "--model", str(model), *OPTIONS]) == 0
+    written = open_volume(out)
+    np.testing.assert_array_equal(written.data.compute(), expected)
+    if kind == "tiff":
+        assert written.voxel_size == pytest.approx((0.7, 0.5, 0.5))
+    stdout = capsys.readouterr().out
+    assert f"wrote {out}" in stdout and "context 3, axis z" in stdout
+    counts = np.bincount(expected.ravel(), minlength=4)
+    for value, name in enumerate(("pore", "active", "cbd"), start=1):
+        assert f"{value}  {name:<12} {counts[value]:>14,}" in stdout
+
+
+def test_options_reach_the_job(tmp_path, capsys, image, model):
+    from battery_seg.io import open_volume
+
+    source = _write_input("tiff", tmp_path, image)
+    out = tmp_path / "tri.zarr"
+    args = ["segment", source, "-o", str(out), "--model", str(model), "--triplanar",
+            "--probabilities", "--uncertainty", "entropy", "--voxel-size", "1", "2", "3",
+            "--device", "cpu", "--batch", "2", *OPTIONS]
+    assert main(args) == 0
+    expected = segment(image, SegmentConfig(model=model, tile=32, triplanar=True)).labels
+    written = open_volume(out)
+    np.testing.assert_array_equal(written.data.compute(), expected)
+    assert written.voxel_size == (1.0, 2.0, 3.0)
+    import zarr
+
+    root = zarr.open_group(str(out), mode="r")
+    assert root["probabilities"].shape == (3, *SHAPE) and root["uncertainty"].shape == SHAPE
+    assert "axis zyx" in capsys.readouterr().out
+
+
+def test_rerun_resumes_an_interrupted_store(tmp_path, capsys, image, model, expected):
+    from battery_seg.io import open_volume
+
+    source = _write_input("tiff", tmp_path, image)
+    out = tmp_path / "labels.zarr"
+    config = SegmentConfig(model=model, tile=32, block_shape=(4, 40, 20), output=out,
+                           scheduler="threads", workers=1)
+    job = segment_job(open_volume(source), config)
+    next(job), next(job)
+    job.close()  # as if the run had been stopped after a block
+    assert out.with_name("labels.zarr.partial").is_dir()
+    assert main(["segment", source, "-o", str(out), "--model", str(model), *OPTIONS]) == 0
+    assert "resumed" in capsys.readouterr().out
+    np.testing.assert_array_equal(open_volume(out).data.compute(), expected)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [([], "already exists"), (["--context", "5"], "context of 3 slices, not 5"),
+     (["--tile", "30"], "not a multiple of 4"), (["--probabilities"], "OME-Zarr")],
+)
+def test_errors_are_one_line_without_traceback(tmp_path, capsys, image, model, extra, message):
+    source = _write_input("tiff", tmp_path, image)
+    out = tmp_path / "labels.tif"
+    out.write_bytes(b"keep me")
+    assert main(["segment", source, "-o", str(out), "--model", str(model), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert err.startswith("battery-seg segment: error:")
+    assert out.read_bytes() == b"keep me"
+
+
+def test_overwrite_and_missing_input(tmp_path, capsys, image, model, expected):
+    import tifffile
+
+    source = _write_input("tiff", tmp_path, image)
+    out = tmp_path / "labels.tif"
+    out.write_bytes(b"old")
+    assert main(["segment", source, "-o", str(out), "--model", str(model), "--overwrite",
+                 *OPTIONS]) == 0
+    np.testing.assert_array_equal(tifffile.imread(out), expected)
+    assert main(["segment", str(tmp_path / "nope.tif"), "-o", str(tmp_path / "x.zarr")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["segment", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--model", "--context", "--axis", "--triplanar", "--probabilities",
+                   "--uncertainty", "--tile", "--batch", "--device", "--scheduler",
+                   "--voxel-size", "--overwrite", "file.h5:/dataset"):
+        assert option in text
