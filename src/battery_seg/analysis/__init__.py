@@ -1,0 +1,67 @@
+"""Phase analysis: volume fractions, profiles, surface areas, connectivity, tortuosity.
+
+Everything battery researchers publish about a segmented electrode, from a label volume (numpy,
+dask or zarr, values of a :class:`~battery_seg.phases.PhaseSet`, 0 = unlabelled):
+
+* :func:`volume_fractions` and :func:`volume_fraction_profiles` count chunk by chunk through dask,
+  so volumes larger than memory work.
+* :func:`surface_areas` (marching cubes with the voxel size) streams through slabs.
+* :func:`through_mask` and :func:`tortuosity` (TauFactor) need the mask in memory; the time and
+  memory of a solve are estimated first (:func:`estimate_tortuosity`).
+* :func:`analyse` / :func:`analyse_job` run everything an :class:`AnalysisConfig` asks for and
+  return an :class:`AnalysisResult` (``to_dict``, ``to_json``, ``to_csv``, ``format_table``).
+
+Importing this package loads neither torch nor Qt; TauFactor (torch) loads on the first solve.
+
+Examples
+--------
+>>> import numpy as np
+>>> from battery_seg.analysis import AnalysisConfig, analyse
+>>> labels = np.ones((8, 8, 8), dtype=np.uint8)
+>>> labels[:, :, 4:] = 2
+>>> config = AnalysisConfig("pore,solid", voxel_size=(0.5, 0.5, 0.5), voxel_size_source="user")
+>>> analyse(labels, config).to_dict()["phases"]["pore"]["through_fraction"]
+{'z': 1.0}
+"""
+
+from __future__ import annotations
+
+from ._config import AXES, AnalysisConfig, Network, default_networks
+from ._connectivity import Clusters, Connectivity
+from ._estimate import TortuosityEstimate, estimate_tortuosity
+from ._export import save_mask
+from ._fractions import PhaseCounts, count_phases_job, volume_fraction_profiles, volume_fractions
+from ._masks import encode_labels, through_mask
+from ._report import analyse, analyse_job
+from ._result import CSV_COLUMNS, AnalysisResult, convention_text
+from ._surface import SurfaceAreas, surface_areas, surface_areas_job
+from ._tortuosity import TortuosityResult, tortuosity, tortuosity_job
+
+__all__ = [
+    "AXES",
+    "CSV_COLUMNS",
+    "AnalysisConfig",
+    "AnalysisResult",
+    "Clusters",
+    "Connectivity",
+    "Network",
+    "PhaseCounts",
+    "SurfaceAreas",
+    "TortuosityEstimate",
+    "TortuosityResult",
+    "analyse",
+    "analyse_job",
+    "convention_text",
+    "count_phases_job",
+    "default_networks",
+    "encode_labels",
+    "estimate_tortuosity",
+    "save_mask",
+    "surface_areas",
+    "surface_areas_job",
+    "through_mask",
+    "tortuosity",
+    "tortuosity_job",
+    "volume_fraction_profiles",
+    "volume_fractions",
+]

@@ -1,0 +1,281 @@
+"""The one configuration object of a phase analysis, shared by the API, the CLI and the widget."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..cluster import ClusterOptions
+from ..errors import BatterySegError
+from ..phases import PhaseSet
+
+__all__ = ["AXES", "AnalysisConfig", "Network", "axis_index", "default_networks", "parse_roi"]
+
+AXES = ("z", "y", "x")
+CONVENTIONS = ("taufactor", "percolating")
+DEVICES = ("auto", "cpu", "cuda")
+# Names of the ionically conducting phase; every other phase counts as the solid network.
+_PORE_NAMES = ("pore", "pores", "electrolyte", "void")
+
+
+def axis_index(axis: str | int) -> int:
+    """Index 0, 1, 2 of an axis given as ``"z"``, ``"y"``, ``"x"`` or an int."""
+    if isinstance(axis, int) and not isinstance(axis, bool) and axis in (0, 1, 2):
+        return axis
+    if isinstance(axis, str) and axis.lower() in AXES:
+        return AXES.index(axis.lower())
+    raise BatterySegError(f"Unknown axis {axis!r}: use z, y or x (or 0, 1, 2).")
+
+
+@dataclass(frozen=True)
+class Network:
+    """A transport network: one phase (``pore``) or a union of phases (the solid network).
+
+    Examples
+    --------
+    >>> Network.parse("solid=silicon+cbd+graphite")
+    Network(name='solid', phases=('silicon', 'cbd', 'graphite'))
+    >>> Network.parse("pore")
+    Network(name='pore', phases=('pore',))
+    """
+
+    name: str
+    phases: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, spec: str) -> Network:
+        """``NAME=PHASE+PHASE+...`` or a single phase name."""
+        name, _, members = spec.strip().partition("=")
+        name = name.strip()
+        parts = tuple(p.strip() for p in (members or name).split("+") if p.strip())
+        if not name or not parts:
+            raise BatterySegError(
+                f"Cannot read the transport network {spec!r}; write a phase name (pore) or "
+                "NAME=PHASE+PHASE (solid=graphite+silicon+cbd)."
+            )
+        return cls(name, parts)
+
+    def spec(self) -> str:
+        if self.phases == (self.name,):
+            return self.name
+        return f"{self.name}={'+'.join(self.phases)}"
+
+
+def default_networks(phases: PhaseSet) -> tuple[Network, ...]:
+    """Pore phase (ionic transport) and the union of all other phases (electronic transport)."""
+    pore = [n for n in phases.names if n.lower() in _PORE_NAMES]
+    solid = tuple(n for n in phases.names if n not in pore)
+    networks = [Network(pore[0], (pore[0],))] if pore else []
+    if solid:
+        networks.append(Network(solid[0], solid) if len(solid) == 1 else Network("solid", solid))
+    return tuple(networks)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    """What to measure on a label volume, and how.
+
+    Parameters
+    ----------
+    phases : PhaseSet
+        Phase names and their label values (``PhaseSet.parse("pore=0,nmc=85,cbd=170")`` for a
+        foreign file). Label 0 means unlabelled unless the phase set maps it to a phase.
+    voxel_size : (dz, dy, dx)
+        Physical voxel size in ``unit``; ``voxel_size_source`` records where it came from
+        (``"metadata"``, ``"user"`` or ``"default"`` = assumed isotropic 1 voxel).
+    axes : tuple of {"z", "y", "x"}
+        Transport / profile axes. ``z`` (axis 0) is the through-thickness direction.
+    profiles, surfaces, connectivity, tortuosity : bool
+        Which measurements to make. Volume fractions are always computed.
+    convention : {"taufactor", "percolating"}
+        ``taufactor``: tau = (volume fraction of all voxels of the network) / (relative effective
+        diffusivity). ``percolating``: the through-connected fraction is used instead (PoreSpy).
+    networks : tuple of Network or None
+        Tortuosity targets; ``None`` = the pore phase and the union of all other phases.
+    front_face : {"low", "high"}
+        The separator side of each axis: index 0 (``low``) or the last index (``high``).
+    device : {"auto", "cpu", "cuda"}
+        Where TauFactor solves (``auto`` = CUDA when present).
+    thresholds : (low, high)
+        Probability thresholds for the uncertainty range (phase mask = p >= threshold).
+    roi : ((z0, z1), (y0, y1), (x0, x1)) or None
+        Box to analyse (half-open index ranges); label 0 voxels are always excluded.
+    conv_crit, iter_limit : float, int
+        TauFactor's convergence criterion (relative flux spread) and iteration limit.
+    max_solve_seconds, max_memory_bytes : float, int or None
+        A tortuosity request estimated above these limits is refused unless ``force``.
+        ``max_memory_bytes=None`` means half of the available memory.
+    keep_masks : bool
+        Keep the through-connected mask of every transport network and axis in the result
+        (the widget shows them as layers).
+    scheduler, workers, memory_limit, connect_timeout
+        Where the chunked phase counting (volume fractions and profiles) runs, as in
+        :class:`battery_seg.cluster.ClusterOptions`: a ``dask.distributed`` scheduler address
+        or scheduler file, or ``workers`` processes started on this machine; ``None``: threads
+        here. Surfaces, connectivity, masks and tortuosity run in this process.
+
+    Examples
+    --------
+    >>> config = AnalysisConfig(PhaseSet.parse("nmc"), voxel_size=(0.39, 0.39, 0.39))
+    >>> [n.spec() for n in config.transport_networks]
+    ['pore', 'solid=active+cbd']
+    """
+
+    phases: PhaseSet = field(default_factory=lambda: PhaseSet.parse(None))
+    voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    voxel_size_source: str = "default"
+    unit: str = "µm"
+    axes: tuple[str, ...] = ("z",)
+    profiles: bool = True
+    surfaces: bool = True
+    connectivity: bool = True
+    tortuosity: bool = False
+    convention: str = "taufactor"
+    networks: tuple[Network, ...] | None = None
+    front_face: str = "low"
+    device: str = "auto"
+    thresholds: tuple[float, float] = (0.3, 0.7)
+    roi: tuple[tuple[int, int], ...] | None = None
+    conv_crit: float = 1e-2
+    iter_limit: int = 20000
+    max_solve_seconds: float = 1800.0
+    max_memory_bytes: int | None = None
+    force: bool = False
+    keep_masks: bool = False
+    scheduler: str | None = None
+    workers: int | None = None
+    memory_limit: str | int | None = None
+    connect_timeout: float = 10.0
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        options = self.cluster_options
+        set_(self, "scheduler", options.scheduler)
+        set_(self, "workers", options.workers)
+        set_(self, "connect_timeout", options.connect_timeout)
+        set_(self, "phases", PhaseSet.parse(self.phases))
+        set_(self, "voxel_size", _check_voxel_size(self.voxel_size))
+        set_(self, "axes", _check_axes(self.axes))
+        if self.convention not in CONVENTIONS:
+            raise BatterySegError(
+                f"Unknown tortuosity convention {self.convention!r}; use 'taufactor' "
+                "(total volume fraction) or 'percolating' (through-connected fraction)."
+            )
+        if self.front_face not in ("low", "high"):
+            raise BatterySegError(f"front_face must be 'low' or 'high', got {self.front_face!r}.")
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise BatterySegError(f"Unknown device {self.device!r}; use auto, cpu or cuda.")
+        low, high = (float(t) for t in self.thresholds)
+        if not 0.0 < low <= high <= 1.0:
+            raise BatterySegError(
+                f"Probability thresholds must satisfy 0 < low <= high <= 1, got {low}, {high}."
+            )
+        set_(self, "thresholds", (low, high))
+        if self.networks is not None:
+            nets = tuple(n if isinstance(n, Network) else Network.parse(n) for n in self.networks)
+            set_(self, "networks", nets)
+        for network in self.transport_networks:
+            for name in network.phases:
+                self.phases.value_of(name)  # raises with the list of phases
+        if self.roi is not None:
+            set_(self, "roi", _check_roi(self.roi))
+        if self.conv_crit <= 0 or self.iter_limit < 100:
+            raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
+
+    @property
+    def cluster_options(self) -> ClusterOptions:
+        """Where the chunked counting runs (see :class:`battery_seg.cluster.ClusterOptions`)."""
+        return ClusterOptions(self.scheduler, self.workers, self.memory_limit, self.connect_timeout)
+
+    @property
+    def transport_networks(self) -> tuple[Network, ...]:
+        return default_networks(self.phases) if self.networks is None else self.networks
+
+    @property
+    def axis_indices(self) -> tuple[int, ...]:
+        return tuple(axis_index(a) for a in self.axes)
+
+    @property
+    def isotropic_default(self) -> bool:
+        return self.voxel_size_source == "default"
+
+    def with_changes(self, **changes: Any) -> AnalysisConfig:
+        """A copy with some fields replaced (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able record of the configuration (stored in the result)."""
+        return {
+            "phases": self.phases.spec(),
+            "voxel_size": list(self.voxel_size),
+            "voxel_size_source": self.voxel_size_source,
+            "unit": self.unit,
+            "axes": list(self.axes),
+            "profiles": self.profiles,
+            "surfaces": self.surfaces,
+            "connectivity": self.connectivity,
+            "tortuosity": self.tortuosity,
+            "convention": self.convention,
+            "networks": [n.spec() for n in self.transport_networks],
+            "front_face": self.front_face,
+            "device": self.device,
+            "thresholds": list(self.thresholds),
+            "roi": None if self.roi is None else [list(r) for r in self.roi],
+            "conv_crit": self.conv_crit,
+            "iter_limit": self.iter_limit,
+        }
+
+
+def _check_voxel_size(voxel_size: Sequence[float] | float) -> tuple[float, float, float]:
+    if isinstance(voxel_size, (int, float)):
+        voxel_size = (voxel_size,) * 3
+    sizes = tuple(float(v) for v in voxel_size)
+    if len(sizes) != 3 or not all(math.isfinite(v) and v > 0 for v in sizes):
+        raise BatterySegError(
+            f"Voxel size must be three positive numbers (dz, dy, dx), got {voxel_size!r}; "
+            "e.g. --voxel-size 0.39 0.39 0.39."
+        )
+    return sizes  # type: ignore[return-value]
+
+
+def _check_axes(axes: Sequence[str] | str) -> tuple[str, ...]:
+    if isinstance(axes, str):
+        axes = AXES if axes.lower() == "all" else tuple(a for a in axes.replace(",", " ").split())
+    names = tuple(AXES[axis_index(a)] for a in axes)
+    if not names or len(set(names)) != len(names):
+        raise BatterySegError(f"Axes must be distinct names from z, y, x or 'all', got {axes!r}.")
+    return names
+
+
+def _check_roi(roi: Sequence[Sequence[int]]) -> tuple[tuple[int, int], ...]:
+    box = tuple((int(a), int(b)) for a, b in roi)
+    if len(box) != 3 or any(a < 0 or b <= a for a, b in box):
+        raise BatterySegError(
+            f"Region of interest must be three (start, stop) index ranges with start < stop, "
+            f"got {roi!r}; e.g. --roi 0:128,0:256,0:256."
+        )
+    return box
+
+
+def parse_roi(text: str | None) -> tuple[tuple[int, int], ...] | None:
+    """``"z0:z1,y0:y1,x0:x1"`` as a box; empty or None gives None.
+
+    Examples
+    --------
+    >>> parse_roi("0:64, 10:20, 0:32")
+    ((0, 64), (10, 20), (0, 32))
+    """
+    if not text or not text.strip():
+        return None
+    try:
+        parts = [tuple(int(v) for v in item.split(":")) for item in text.split(",")]
+        if len(parts) != 3 or any(len(p) != 2 for p in parts):
+            raise ValueError
+    except ValueError:
+        raise BatterySegError(
+            f"Cannot read the region of interest {text!r}; write three start:stop ranges, "
+            "e.g. 0:128,0:256,0:256."
+        ) from None
+    return _check_roi(parts)

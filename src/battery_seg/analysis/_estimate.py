@@ -1,0 +1,129 @@
+"""Time and memory of a TauFactor solve, estimated before it starts, and the limits on them.
+
+Iterations grow with the length along the transport axis (about 3 per layer: 700 for the 256
+layers of TauFactor's NMC electrode). The time per voxel and iteration starts from a measured
+constant per device, and every solve re-estimates its remaining time from its first 100
+iterations (and is stopped there if that is above the limit). Peak memory is about 72 bytes per
+voxel on the CPU (measured at 256^3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import BatterySegError
+from ._config import axis_index
+
+__all__ = [
+    "SECONDS_PER_VOXEL_ITERATION",
+    "TortuosityEstimate",
+    "check_limits",
+    "estimate_tortuosity",
+    "resolve_device",
+]
+
+_CHECK_EVERY = 100  # TauFactor checks convergence every 100 iterations
+_BYTES_PER_VOXEL = {"cpu": 72, "cuda": 40}  # peak, measured on 128^3-256^3 (see bench)
+# Seconds per voxel and iteration before a solve has run (the prior estimate); measured 17-31 ns
+# on 128^3-256^3 with 2 busy CPU cores. The first 100 iterations of every solve refine it.
+SECONDS_PER_VOXEL_ITERATION = {"cpu": 20e-9, "cuda": 0.5e-9}
+
+
+@dataclass(frozen=True)
+class TortuosityEstimate:
+    """Expected iterations, seconds and peak memory of one TauFactor solve."""
+
+    voxels: int
+    iterations: int
+    seconds: float
+    memory_bytes: int
+    device: str
+
+    def describe(self) -> str:
+        return (
+            f"about {_duration(self.seconds)} and {self.memory_bytes / 1e9:.2f} GB on "
+            f"{self.device} ({self.voxels:,} voxels, ~{self.iterations} iterations)"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"cuda"`` when asked for (or ``auto`` and present), else ``"cpu"``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise BatterySegError(
+            "CUDA was requested for the tortuosity solve but no CUDA GPU is available; "
+            "use --device cpu (or auto)."
+        )
+    return str(device)
+
+
+def estimate_tortuosity(
+    shape: Sequence[int],
+    axis: str | int = 0,
+    device: str = "cpu",
+    seconds_per_voxel_iteration: float | None = None,
+) -> TortuosityEstimate:
+    """Estimate time and peak memory of a TauFactor solve on a mask of ``shape``.
+
+    ``seconds_per_voxel_iteration`` defaults to the device's prior
+    (:data:`SECONDS_PER_VOXEL_ITERATION`); a running solve passes its measured rate.
+
+    Examples
+    --------
+    >>> estimate = estimate_tortuosity((64, 64, 64), "z", "cpu")
+    >>> estimate.iterations, estimate.memory_bytes
+    (200, 18874368)
+    """
+    voxels = int(np.prod(shape))
+    length = int(shape[axis_index(axis)])
+    iterations = int(math.ceil(max(2, 3 * length) / _CHECK_EVERY) * _CHECK_EVERY)
+    key = device.split(":")[0]
+    rate = seconds_per_voxel_iteration
+    if rate is None:
+        rate = SECONDS_PER_VOXEL_ITERATION.get(key, SECONDS_PER_VOXEL_ITERATION["cpu"])
+    memory = _BYTES_PER_VOXEL.get(key, _BYTES_PER_VOXEL["cpu"]) * voxels
+    return TortuosityEstimate(voxels, iterations, iterations * voxels * rate, memory, device)
+
+
+def _available_memory() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+def check_limits(
+    estimate: TortuosityEstimate,
+    *,
+    max_seconds: float | None,
+    max_memory_bytes: int | None,
+    force: bool,
+    what: str,
+) -> None:
+    """Refuse a solve estimated above the limits unless ``force``."""
+    if force:
+        return
+    memory_limit = max_memory_bytes if max_memory_bytes is not None else _available_memory() // 2
+    too_slow = max_seconds is not None and estimate.seconds > max_seconds
+    too_big = estimate.memory_bytes > memory_limit
+    if too_slow or too_big:
+        limits = f"{_duration(max_seconds or 0)} / {memory_limit / 1e9:.2f} GB"
+        raise BatterySegError(
+            f"The tortuosity solve of {what} would take {estimate.describe()}, above the limit "
+            f"({limits}). To go ahead anyway pass --force (force=True, or tick 'run anyway' in "
+            "the widget); or use a CUDA GPU (--device cuda), or analyse a smaller region (--roi)."
+        )

@@ -1,0 +1,227 @@
+"""The analyse job: fractions, profiles, surfaces, connectivity, tortuosity and uncertainty.
+
+Fractions, profiles and surface areas stream through the volume block by block (the fraction
+counting on a ``dask.distributed`` cluster when the configuration names one). Connectivity,
+masks and tortuosity need the analysed box in memory (about 16 bytes per voxel, plus TauFactor's
+~72 bytes per voxel on the CPU during a solve); the memory is checked first.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from ..cluster import open_session
+from ..errors import BatterySegError
+from ..jobs import Job, Progress, run_job
+from ._config import AXES, AnalysisConfig
+from ._connectivity import Clusters
+from ._estimate import _available_memory
+from ._fractions import count_phases_job, encoded_view
+from ._masks import phase_mask
+from ._result import AnalysisResult
+from ._surface import surface_areas_job
+from ._tortuosity import tortuosity_job
+from ._uncertainty import check_probabilities, uncertainty_job
+
+__all__ = ["analyse", "analyse_job"]
+
+_IN_MEMORY_BYTES_PER_VOXEL = 16
+
+
+class _Stages:
+    """Maps the progress of successive sub-jobs onto one bar of ``count`` equal stages."""
+
+    def __init__(self, count: int) -> None:
+        self.count = max(count, 1)
+        self.done = 0
+
+    def run(self, job, label: str):
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                self.done += 1
+                yield Progress(self.done * 1000, self.count * 1000, f"{label}: done")
+                return stop.value
+            step = self.done * 1000 + int(1000 * min(event.fraction, 1.0))
+            yield Progress(step, self.count * 1000, f"{label}: {event.message}", event.data)
+
+
+def _stage_count(config: AnalysisConfig, probabilities) -> int:
+    count = 1 + int(config.surfaces) + int(config.connectivity or config.tortuosity)
+    if config.tortuosity:
+        count += len(config.transport_networks) * len(config.axes)
+    return count + int(probabilities is not None)
+
+
+def analyse_job(
+    labels, config: AnalysisConfig | None = None, *, probabilities=None
+) -> Job[AnalysisResult]:
+    """Analyse a label volume; a generator yielding progress and returning the result.
+
+    Parameters
+    ----------
+    labels : numpy, dask or zarr array (Z, Y, X), or a battery_seg.io.Volume
+        Phase labels (values of ``config.phases``; 0 = unlabelled). On a cluster the workers
+        read the chunks of a file-backed volume themselves.
+    config : AnalysisConfig
+        What to measure and how (the same object the CLI and the widget build); its
+        ``scheduler`` / ``workers`` run the chunked counting on a ``dask.distributed``
+        cluster, the rest runs here.
+    probabilities : array (K, Z, Y, X), optional
+        Per-phase probabilities (float in [0, 1] or uint8 with 255 = 1.0) for the uncertainty
+        ranges at ``config.thresholds``.
+
+    Examples
+    --------
+    >>> labels = np.ones((4, 4, 4), dtype=np.uint8)
+    >>> labels[:, :, 2:] = 2
+    >>> result = run_job(analyse_job(labels, AnalysisConfig("pore,solid", surfaces=False)))
+    >>> result.volume_fractions
+    {'pore': 0.5, 'solid': 0.5}
+    """
+    config = config or AnalysisConfig()
+    start = time.perf_counter()
+    source = None
+    if hasattr(labels, "data") and hasattr(labels, "path") and hasattr(labels, "voxel_size"):
+        labels, source = labels.data, labels.path  # a battery_seg.io.Volume
+    phases, axes = config.phases, config.axis_indices
+    stages = _Stages(_stage_count(config, probabilities))
+    profile_axes = axes if config.profiles else ()
+    counts = yield from _count(labels, source, config, profile_axes, stages)
+    encoded_lazy = encoded_view(labels, phases, config.roi)
+    shape = tuple(int(s) for s in encoded_lazy.shape)
+    result = AnalysisResult(config=config, shape=shape, counts=counts)
+    if config.isotropic_default:
+        result.notes.append("no voxel size in the metadata: assumed isotropic 1 voxel")
+    if config.surfaces:
+        result.surfaces = yield from stages.run(
+            surface_areas_job(labels, phases, config.voxel_size, roi=config.roi), "surface areas"
+        )
+    if not (config.connectivity or config.tortuosity or probabilities is not None):
+        result.seconds = time.perf_counter() - start
+        return result
+    _check_memory(shape, config)
+    encoded = np.asarray(encoded_lazy.compute())
+    through = yield from stages.run(_connectivity_job(encoded, config, result), "connectivity")
+    if config.tortuosity:
+        yield from _tortuosity_stages(encoded, config, result, through, stages)
+    if probabilities is not None:
+        data = check_probabilities(probabilities, phases, _full_shape(labels))
+        box = () if not _is_box(config.roi) else tuple(slice(a, b) for a, b in config.roi)
+        result.uncertainty = yield from stages.run(
+            uncertainty_job(data, encoded, config, box), "uncertainty"
+        )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _count(labels, source, config: AnalysisConfig, axes: tuple[int, ...], stages: _Stages):
+    """The chunked phase counts, on the cluster ``config`` names (if any).
+
+    ``source`` is the file the labels are read from (the workers read it themselves)."""
+    options = config.cluster_options
+    if options.distributed and options.workers is not None:
+        yield Progress(0, 0, f"Starting {options.workers} dask workers on this machine")
+    with open_session(options) as cluster:
+        if cluster is not None:
+            yield Progress(0, 0, f"Counting phases on {cluster.where}")
+            if source is not None:
+                cluster.check_readable(source, "the label volume")
+        job = count_phases_job(labels, config.phases, roi=config.roi, axes=axes, cluster=cluster)
+        counts = yield from stages.run(job, "volume fractions")
+    return counts
+
+
+def _connectivity_job(encoded: np.ndarray, config: AnalysisConfig, result: AnalysisResult):
+    """Connectivity of every phase and multi-phase network; returns through fractions."""
+    targets = [(name, (name,)) for name in config.phases.names]
+    targets += [(n.name, n.phases) for n in config.transport_networks if n.phases != (n.name,)]
+    keep = {n.name for n in config.transport_networks} if config.keep_masks else set()
+    through: dict[str, dict[int, float]] = {}
+    for number, (name, members) in enumerate(targets, start=1):
+        clusters = Clusters(phase_mask(encoded, config.phases, members))
+        by_axis = {}
+        for axis in config.axis_indices:
+            by_axis[AXES[axis]] = clusters.connectivity(axis, config.front_face)
+            if name in keep:
+                result.masks[(name, AXES[axis])] = clusters.keep(
+                    axis, front_face=config.front_face
+                ).astype(np.uint8)
+        result.connectivity[name] = by_axis
+        through[name] = {a: by_axis[AXES[a]].through for a in config.axis_indices}
+        yield Progress(number, len(targets), f"{name} ({len(targets) - number} to go)")
+    return through
+
+
+def _tortuosity_stages(
+    encoded, config: AnalysisConfig, result: AnalysisResult, through, stages: _Stages
+):
+    """One TauFactor solve per transport network and axis, into ``result.tortuosity``."""
+    unlabelled = int(result.counts.counts[0])
+    if unlabelled:
+        result.notes.append(
+            f"{unlabelled} unlabelled voxels count as non-conducting in the tortuosity solves."
+        )
+    for network in config.transport_networks:
+        mask = phase_mask(encoded, config.phases, network.phases)
+        for axis in config.axis_indices:
+            job = tortuosity_job(
+                mask,
+                axis,
+                config.voxel_size,
+                convention=config.convention,
+                device=config.device,
+                conv_crit=config.conv_crit,
+                iter_limit=config.iter_limit,
+                max_seconds=config.max_solve_seconds,
+                max_memory_bytes=config.max_memory_bytes,
+                force=config.force,
+                name=network.name,
+                front_face=config.front_face,
+                through_fraction=through[network.name][axis],
+            )
+            solved = yield from stages.run(job, f"tortuosity {network.name}")
+            result.tortuosity.setdefault(network.name, {})[AXES[axis]] = solved
+
+
+def _check_memory(shape: tuple[int, ...], config: AnalysisConfig) -> None:
+    needed = int(np.prod(shape)) * _IN_MEMORY_BYTES_PER_VOXEL
+    limit = config.max_memory_bytes
+    limit = _available_memory() // 2 if limit is None else limit
+    if needed > limit and not config.force:
+        raise BatterySegError(
+            f"Connectivity and tortuosity need the analysed box ({shape[0]} x {shape[1]} x "
+            f"{shape[2]} voxels) in memory: about {needed / 1e9:.1f} GB, above the limit of "
+            f"{limit / 1e9:.1f} GB. Analyse a region (--roi), switch connectivity and "
+            "tortuosity off for fractions and surfaces only, or pass --force."
+        )
+
+
+def _is_box(roi: Any) -> bool:
+    return roi is not None and len(roi) == 3 and all(len(r) == 2 for r in roi)
+
+
+def _full_shape(labels) -> tuple[int, ...]:
+    return tuple(int(s) for s in np.shape(labels))
+
+
+def analyse(
+    labels, config: AnalysisConfig | None = None, *, probabilities=None, on_progress=None
+) -> AnalysisResult:
+    """Run :func:`analyse_job` to completion (``on_progress`` receives each event).
+
+    Examples
+    --------
+    >>> labels = np.zeros((6, 4, 4), dtype=np.uint8)
+    >>> labels[:] = 2
+    >>> labels[:, :, :2] = 1                          # pore channels through z
+    >>> config = AnalysisConfig("pore,solid", tortuosity=True, device="cpu", surfaces=False)
+    >>> result = analyse(labels, config)
+    >>> round(result.tortuosity["pore"]["z"].tortuosity, 4)
+    1.0
+    """
+    return run_job(analyse_job(labels, config, probabilities=probabilities), on_progress)

@@ -1,0 +1,337 @@
+"""The result of a phase analysis: numbers per phase, network and axis; JSON, CSV and a table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._config import AnalysisConfig, Network
+from ._connectivity import Connectivity
+from ._export import atomic_write
+from ._fractions import PhaseCounts
+from ._surface import SurfaceAreas
+from ._tortuosity import TortuosityResult
+
+__all__ = ["CSV_COLUMNS", "AnalysisResult", "convention_text"]
+
+NO_VOXEL_SIZE = "no voxel size in the metadata: assumed isotropic 1 voxel"
+CSV_COLUMNS = (
+    "name",
+    "kind",
+    "members",
+    "axis",
+    "volume_fraction",
+    "through_fraction",
+    "front_fraction",
+    "back_fraction",
+    "isolated_fraction",
+    "surface_area",
+    "specific_surface_area",
+    "specific_surface_area_per_phase_volume",
+    "tortuosity",
+    "effective_diffusivity",
+    "macmullin",
+    "bruggeman_tortuosity",
+    "tortuosity_converged",
+    "tortuosity_note",
+    "volume_fraction_min",
+    "volume_fraction_max",
+    "through_fraction_min",
+    "through_fraction_max",
+    "specific_surface_area_min",
+    "specific_surface_area_max",
+    "tortuosity_min",
+    "tortuosity_max",
+    "convention",
+    "length_unit",
+)
+
+
+def convention_text(convention: str) -> str:
+    """Plain statement of the tortuosity convention written into every output."""
+    eps = (
+        "eps = volume fraction of all voxels of the phase (TauFactor)"
+        if convention == "taufactor"
+        else "eps = through-connected (percolating) volume fraction (PoreSpy)"
+    )
+    return (
+        f"{convention}: tau = eps / (D_eff / D_0), {eps}; TauFactor solver with fixed "
+        "concentrations on the two faces of the transport axis, no flux through the side "
+        "faces, face (6-neighbour) connectivity. MacMullin number N_M = D_0 / D_eff = "
+        "tau / eps. Bruggeman estimate tau_B = eps ** -0.5."
+    )
+
+
+@dataclass
+class AnalysisResult:
+    """Everything :func:`~battery_seg.analysis.analyse` measured.
+
+    ``connectivity[name][axis]`` and ``tortuosity[name][axis]`` are keyed by phase or network
+    name and axis name (``"z"``, ``"y"``, ``"x"``); ``masks[(network, axis)]`` holds the
+    through-connected masks (Z, Y, X orientation) when the config asked to keep them.
+    """
+
+    config: AnalysisConfig
+    shape: tuple[int, int, int]
+    counts: PhaseCounts
+    connectivity: dict[str, dict[str, Connectivity]] = field(default_factory=dict)
+    surfaces: SurfaceAreas | None = None
+    tortuosity: dict[str, dict[str, TortuosityResult]] = field(default_factory=dict)
+    uncertainty: dict[str, Any] | None = None
+    masks: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    # -- numbers ------------------------------------------------------------------------------
+    @property
+    def volume_fractions(self) -> dict[str, float]:
+        return self.counts.volume_fractions()
+
+    @property
+    def length_unit(self) -> str:
+        return "voxel" if self.config.isotropic_default else self.config.unit
+
+    @property
+    def networks(self) -> tuple[Network, ...]:
+        """Networks of more than one phase (single-phase networks report under the phase)."""
+        return tuple(n for n in self.config.transport_networks if n.phases != (n.name,))
+
+    def network_fraction(self, network: Network) -> float:
+        fractions = self.volume_fractions
+        return float(sum(fractions[name] for name in network.phases))
+
+    def profile(self, axis: str) -> dict[str, np.ndarray]:
+        """Per-slice volume fractions along ``axis`` ('z', 'y' or 'x')."""
+        return self.counts.profile("zyx".index(axis))
+
+    def positions(self, axis: str) -> np.ndarray:
+        """Slice centre positions along ``axis`` in ``length_unit`` (ROI offset included)."""
+        index = "zyx".index(axis)
+        start = self.config.roi[index][0] if self.config.roi else 0
+        size = self.config.voxel_size[index]
+        return (np.arange(self.shape[index]) + start + 0.5) * size
+
+    def _entry(self, name: str, fraction: float, phase_names: tuple[str, ...]) -> dict[str, Any]:
+        entry: dict[str, Any] = {"volume_fraction": fraction}
+        if name in self.connectivity:
+            by_axis = self.connectivity[name]
+            for key in ("through", "front", "back", "isolated"):
+                entry[f"{key}_fraction"] = {a: getattr(c, key) for a, c in by_axis.items()}
+        if self.surfaces is not None and len(phase_names) == 1:
+            area = self.surfaces.areas[name]
+            entry["surface_area"] = area
+            entry["specific_surface_area"] = self.surfaces.specific(name)
+            entry["specific_surface_area_per_phase_volume"] = (
+                area / (fraction * self.surfaces.volume) if fraction > 0 else math.nan
+            )
+        if name in self.tortuosity:
+            results = self.tortuosity[name]
+            for key in ("tortuosity", "effective_diffusivity", "macmullin"):
+                entry[key] = {a: getattr(r, key) for a, r in results.items()}
+            entry["bruggeman_tortuosity"] = next(iter(results.values())).bruggeman_tortuosity
+            entry["tortuosity_volume_fraction"] = {a: r.volume_fraction for a, r in results.items()}
+            entry["tortuosity_converged"] = {a: r.converged for a, r in results.items()}
+            entry["tortuosity_note"] = {a: r.note for a, r in results.items()}
+        return entry
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all numbers (floats may be ``inf``/``nan``; :meth:`to_json` encodes)."""
+        fractions = self.volume_fractions
+        phases = {n: self._entry(n, fractions[n], (n,)) for n in self.config.phases.names}
+        networks = {}
+        for network in self.networks:
+            entry = self._entry(network.name, self.network_fraction(network), network.phases)
+            networks[network.name] = {"phases": list(network.phases), **entry}
+        interfaces = {}
+        if self.surfaces is not None:
+            for (a, b), area in self.surfaces.interfaces.items():
+                interfaces[f"{a}|{b}"] = {
+                    "area": area,
+                    "specific_area": self.surfaces.specific_interface((a, b)),
+                }
+        profiles = {}
+        if self.config.profiles:
+            for axis in self.config.axes:
+                values = {n: v.tolist() for n, v in self.profile(axis).items()}
+                profiles[axis] = {"position": self.positions(axis).tolist(), **values}
+        unit = self.length_unit
+        return {
+            "phases": phases,
+            "networks": networks,
+            "interfaces": interfaces,
+            "profiles": profiles,
+            "convention": convention_text(self.config.convention),
+            "units": {
+                "length": unit,
+                "surface_area": f"{unit}^2",
+                "specific_surface_area": f"1/{unit}",
+                "volume_fraction": "1",
+                "tortuosity": "1",
+                "effective_diffusivity": "D_eff/D_0",
+                "profile_position": unit,
+            },
+            "voxel_size": list(self.config.voxel_size),
+            "voxel_size_source": self.config.voxel_size_source,
+            "voxel_size_note": NO_VOXEL_SIZE if self.config.isotropic_default else "",
+            "shape": list(self.shape),
+            "labelled_voxels": self.counts.labelled,
+            "unlabelled_voxels": int(self.counts.counts[0]),
+            "uncertainty": self.uncertainty,
+            "notes": list(self.notes),
+            "config": self.config.to_dict(),
+            "seconds": self.seconds,
+        }
+
+    # -- rows, table, files -------------------------------------------------------------------
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per phase (or network) and axis, with the :data:`CSV_COLUMNS`."""
+        data = self.to_dict()
+        rows = []
+        items = [(n, "phase", [n], e) for n, e in data["phases"].items()]
+        items += [(n, "network", e["phases"], e) for n, e in data["networks"].items()]
+        for name, kind, members, entry in items:
+            for axis in self.config.axes:
+                row = {c: "" for c in CSV_COLUMNS}
+                row.update(
+                    name=name,
+                    kind=kind,
+                    members="+".join(members),
+                    axis=axis,
+                    convention=self.config.convention,
+                    length_unit=self.length_unit,
+                )
+                for key, value in entry.items():
+                    if key in row and key not in ("phases",):
+                        row[key] = value.get(axis, "") if isinstance(value, dict) else value
+                row.update(self._uncertainty_columns(kind, name, axis))
+                rows.append(row)
+        return rows
+
+    def _uncertainty_columns(self, kind: str, name: str, axis: str) -> dict[str, Any]:
+        if not self.uncertainty:
+            return {}
+        entry = self.uncertainty.get("phases" if kind == "phase" else "networks", {}).get(name)
+        if not entry:
+            return {}
+        columns = {}
+        for key, value in entry.items():
+            spread = value.get(axis) if key in ("through_fraction", "tortuosity") else value
+            if spread:
+                columns[f"{key}_min"], columns[f"{key}_max"] = spread["range"]
+        return columns
+
+    def to_json(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
+        """JSON text (``inf`` as the string ``"inf"``, NaN as ``null``); written atomically."""
+        text = json.dumps(_json_safe(self.to_dict()), indent=2, ensure_ascii=False)
+        if path is not None:
+            atomic_write(
+                path, lambda p: Path(p).write_text(text, encoding="utf-8"), overwrite=overwrite
+            )
+        return text
+
+    def to_csv(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
+        """CSV text, one row per phase/network and axis; written atomically when ``path``."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows():
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+        text = buffer.getvalue()
+        if path is not None:
+            atomic_write(
+                path, lambda p: Path(p).write_text(text, encoding="utf-8"), overwrite=overwrite
+            )
+        return text
+
+    def format_table(self) -> str:
+        """A readable text table of the main numbers, with convention and units."""
+        unit = self.length_unit
+        head = (
+            "name",
+            "axis",
+            "fraction",
+            "through",
+            "front",
+            "isolated",
+            f"SSA 1/{unit}",
+            "tau",
+            "D_eff/D0",
+            "N_M",
+            "tau_Brugg",
+        )
+        keys = (
+            "volume_fraction",
+            "through_fraction",
+            "front_fraction",
+            "isolated_fraction",
+            "specific_surface_area",
+            "tortuosity",
+            "effective_diffusivity",
+            "macmullin",
+            "bruggeman_tortuosity",
+        )
+        lines = [head]
+        for row in self.rows():
+            cells = [row["name"], row["axis"]]
+            for key in keys:
+                text = _fmt(row[key])
+                if key == "tortuosity" and row.get("tortuosity_min", "") != "":
+                    text += f" [{_fmt(row['tortuosity_min'])}-{_fmt(row['tortuosity_max'])}]"
+                cells.append(text)
+            lines.append(tuple(cells))
+        widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
+        text = "\n".join(
+            "  ".join(str(c).rjust(w) for c, w in zip(line, widths, strict=True)) for line in lines
+        )
+        footer = [f"voxel size {self.config.voxel_size} {unit} ({self.config.voxel_size_source})"]
+        if self.config.isotropic_default:
+            footer.append(NO_VOXEL_SIZE)
+        if self.tortuosity:
+            footer.append("convention " + convention_text(self.config.convention))
+        footer += [n for n in self.notes if n not in footer]
+        return text + "\n" + "\n".join(footer)
+
+
+def _fmt(value: Any) -> str:
+    if value == "" or value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if math.isinf(value):
+            return "inf"
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value

@@ -1,0 +1,88 @@
+"""Surface and interfacial areas in physical units, against shapes of known area."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import battery_seg.analysis._surface as surface_module
+from battery_seg.analysis import surface_areas
+from battery_seg.jobs import run_job
+
+
+def _ball(radius: float, voxel_size: tuple[float, float, float]) -> np.ndarray:
+    """Labels 2 inside a ball of ``radius`` (physical units), 1 outside."""
+    shape = [int(2 * radius / s) + 8 for s in voxel_size]
+    centres = [
+        (np.arange(n) - (n - 1) / 2) * s + 0.3 for n, s in zip(shape, voxel_size, strict=True)
+    ]
+    z, y, x = np.meshgrid(*centres, indexing="ij")
+    return np.where(z**2 + y**2 + x**2 <= radius**2, 2, 1).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("voxel_size", "tolerance"),
+    [((1.0, 1.0, 1.0), 0.04), ((2.0, 1.0, 1.0), 0.055), ((1.0, 1.5, 0.7), 0.055)],
+)
+def test_sphere_area_within_a_few_percent_also_with_anisotropic_voxels(voxel_size, tolerance):
+    radius = 12.0
+    result = surface_areas(_ball(radius, voxel_size), "pore,solid", voxel_size)
+    expected = 4 * math.pi * radius**2
+    assert result.areas["solid"] == pytest.approx(expected, rel=tolerance)
+    assert result.interfaces[("pore", "solid")] == pytest.approx(expected, rel=tolerance)
+    assert result.areas["pore"] == pytest.approx(result.areas["solid"], rel=1e-6)
+
+
+def test_flat_interface_is_exact_and_specific_area_uses_the_sampled_volume():
+    labels = np.ones((10, 12, 14), dtype=np.uint8)
+    labels[4:] = 2
+    voxel_size = (0.5, 2.0, 3.0)
+    result = surface_areas(labels, "pore,solid", voxel_size)
+    area = (12 - 1) * 2.0 * (14 - 1) * 3.0  # the mesh spans the voxel centres
+    assert result.interfaces[("pore", "solid")] == pytest.approx(area, rel=1e-6)
+    volume = (10 - 1) * 0.5 * area
+    assert result.volume == pytest.approx(volume)
+    assert result.specific("pore") == pytest.approx(area / volume, rel=1e-6)
+
+
+def test_three_phase_interfaces_add_up_to_each_phase_area():
+    labels = np.ones((30, 30, 30), dtype=np.uint8)
+    labels[:, :, 15:] = 2
+    z, y, x = np.mgrid[:30, :30, :30] - 14.6
+    labels[z**2 + y**2 + x**2 <= 36] = 3  # a ball of radius 6 straddling the interface
+    result = surface_areas(labels, "pore,solid,cbd")
+    for name in ("pore", "solid", "cbd"):
+        pairs = sum(a for pair, a in result.interfaces.items() if name in pair)
+        assert pairs == pytest.approx(result.areas[name], rel=0.01)
+    assert result.areas["cbd"] == pytest.approx(4 * math.pi * 36, rel=0.04)
+    # the ball sits symmetrically on the plane: half its surface touches each side
+    assert result.interfaces[("pore", "cbd")] == pytest.approx(
+        result.interfaces[("solid", "cbd")], rel=0.05
+    )
+    plane = 29 * 29 - math.pi * (36 - 0.4**2)  # the plane minus the ball's cross-section
+    assert result.interfaces[("pore", "solid")] == pytest.approx(plane, rel=0.02)
+
+
+def test_slabs_add_up_to_the_whole_volume(monkeypatch):
+    labels = _ball(9.0, (1.0, 1.0, 1.0))
+    labels[::7, ::5, :] = 3
+    whole = surface_areas(labels, "pore,solid,cbd")
+    monkeypatch.setattr(surface_module, "_SLAB_VOXELS", labels.shape[1] * labels.shape[2] * 3)
+    events = []
+    sliced = run_job(surface_module.surface_areas_job(labels, "pore,solid,cbd"), events.append)
+    # equal up to float32 rounding of the mesh vertices
+    assert len(events) > 5
+    for name in whole.areas:
+        assert sliced.areas[name] == pytest.approx(whole.areas[name], rel=1e-6)
+    for pair in whole.interfaces:
+        assert sliced.interfaces[pair] == pytest.approx(whole.interfaces[pair], rel=1e-6)
+
+
+def test_absent_phase_and_flat_volume_have_zero_area():
+    labels = np.ones((5, 6, 7), dtype=np.uint8)
+    result = surface_areas(labels, "pore,solid")
+    assert result.areas == {"pore": 0.0, "solid": 0.0}
+    single = surface_areas(np.ones((1, 6, 7), dtype=np.uint8), "pore,solid")
+    assert single.areas["pore"] == 0.0

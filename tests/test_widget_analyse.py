@@ -1,0 +1,90 @@
+"""The "Analyse phases" dock widget in a real viewer: run, table, plots, mask layers, exports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+
+def _probabilities(labels: np.ndarray, k: int) -> np.ndarray:
+    from scipy import ndimage
+
+    onehot = np.stack([(labels == v).astype(np.float32) for v in range(1, k + 1)])
+    smooth = np.stack([ndimage.gaussian_filter(p, 1.0) for p in onehot])
+    return smooth / smooth.sum(axis=0, keepdims=True)
+
+
+@pytest.mark.gui
+def test_analyse_widget_runs_and_shows_table_plots_and_masks(
+    make_napari_viewer, qtbot, tmp_path, save_screenshot
+):
+    from battery_seg.phantom import make_anode
+
+    labels = make_anode((24, 64, 64), seed=0)
+    viewer = make_napari_viewer()
+    layer = viewer.add_labels(labels, name="anode labels", scale=(0.5, 0.5, 0.5))
+    probabilities = viewer.add_image(
+        _probabilities(labels, 4), name="probabilities", scale=(1.0, 0.5, 0.5, 0.5), visible=False
+    )
+    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Analyse phases")
+    assert widget._labels_layer.value is layer
+    assert widget._voxel_size.value == "0.5 0.5 0.5"  # prefilled from the layer scale
+    assert widget._networks.value == "pore; solid=silicon+cbd+graphite"
+    widget._probabilities_layer.value = probabilities
+    widget._tortuosity.value = True
+    widget._device.value = "cpu"
+
+    widget.controls.run_button.native.click()
+    qtbot.waitUntil(
+        lambda: widget.result is not None and not widget.controls.running, timeout=180_000
+    )
+
+    result = widget.result
+    assert result.config.voxel_size == (0.5, 0.5, 0.5)
+    assert result.config.phases.names == ("pore", "silicon", "cbd", "graphite")
+    table = widget.table.to_dict("list")  # column title -> values
+    assert table["name"] == ["pore", "silicon", "cbd", "graphite", "solid"]
+    fractions = np.bincount(labels.ravel(), minlength=5)[1:] / labels.size
+    assert table["fraction"][0].startswith(f"{fractions[0]:.4g} [")  # value and its range
+    tau = result.tortuosity["pore"]["z"].tortuosity
+    assert 1.0 < tau < 10.0 and table["tau"][0].startswith(f"{tau:.4g}")
+    plots = widget._figure.axes
+    assert len(plots) == 1 and len(plots[0].lines) == 4
+    masks = [viewer.layers[f"{n} through-connected (z)"] for n in ("pore", "solid")]
+    for mask_layer in masks:
+        np.testing.assert_array_equal(mask_layer.scale, (0.5, 0.5, 0.5))
+        assert set(np.unique(mask_layer.data)) <= {0, 1}
+    np.testing.assert_array_equal(masks[0].data, result.masks[("pore", "z")])
+
+    widget.export_csv(tmp_path / "stats.csv")
+    widget.export_json(tmp_path / "stats.json")
+    written = widget.export_masks(tmp_path)
+    assert sorted(p.name for p in written) == ["pore_z.tif", "solid_z.tif"]
+    data = json.loads((tmp_path / "stats.json").read_text(encoding="utf-8"))
+    assert data["phases"]["pore"]["tortuosity"]["z"] == pytest.approx(tau)
+    assert "range" in data["uncertainty"]["phases"]["pore"]["volume_fraction"]
+    assert (tmp_path / "stats.csv").read_text().count("\n") == 6
+
+    masks[0].visible = True
+    viewer.window.resize(1500, 1000)
+    viewer.dims.set_point(1, 6.0)  # a z slice through the middle of the electrode
+    viewer.reset_view()
+    save_screenshot(viewer, "analyse_widget")
+
+
+@pytest.mark.gui
+def test_bad_settings_are_shown_not_raised(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_labels(np.ones((4, 8, 8), dtype=np.uint8), name="labels")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Analyse phases")
+    widget._voxel_size.value = "0.5 x"
+    widget.run()
+    assert "not three numbers" in widget.controls.status
+    assert not widget.controls.running
+    widget._voxel_size.value = "1 1 1"
+    widget._phases.value = "pore,solid"
+    widget._networks.value = "ionic=electrolyte"
+    widget.run()
+    assert "No phase 'electrolyte'" in widget.controls.status
