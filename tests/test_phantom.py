@@ -175,13 +175,13 @@ def test_image_is_uint16_with_ordered_grey_levels(anode, image):
     means = [image[anode == phase].mean() for phase in (PORE, CBD, GRAPHITE, SILICON)]
     assert means == sorted(means)
     pore, cbd, graphite, _ = means
-    # CBD is close to pore: 30 % of the pore -> graphite gap by its grey level; partial volume
-    # with the particles it touches lifts the measured share a little.
+    # CBD is closer to pore than to graphite: a third of the pore -> graphite gap by its
+    # grey level; partial volume with the particles it touches lifts the measured share a little.
     params = XCTParams()
     assert (params.cbd_grey - params.pore_grey) / (params.graphite_grey - params.pore_grey) == (
-        pytest.approx(0.30)
+        pytest.approx(1 / 3)
     )
-    assert 0.2 <= (cbd - pore) / (graphite - pore) <= 0.4
+    assert 0.25 <= (cbd - pore) / (graphite - pore) <= 0.45
     assert 2000 < image.min() and image.max() < 65535
 
 
@@ -190,11 +190,11 @@ def test_cbd_and_pore_are_hard_but_learnable(anode, image):
     raw = best_threshold_accuracy(grey, anode)
     # A grey threshold alone separates pore from CBD clearly imperfectly ...
     assert 0.7 < raw < 0.92
-    # ... but the difference is real: averaging out noise and texture (sigma = 1) helps where
+    # ... but the difference is real: averaging out noise and texture (sigma = 0.5) helps where
     # the average does not mix in particle grey (voxels 2+ away from particles).
     away = np.where(distance_to_particles(anode) >= 2, anode, 0)
-    smoothed = ndimage.gaussian_filter(grey, 1.0)
-    assert best_threshold_accuracy(smoothed, away) > best_threshold_accuracy(grey, away) + 0.02
+    smoothed = ndimage.gaussian_filter(grey, 0.5)
+    assert best_threshold_accuracy(smoothed, away) > best_threshold_accuracy(grey, away) + 0.01
 
 
 def test_cbd_grey_is_a_texture_around_its_mean(small):

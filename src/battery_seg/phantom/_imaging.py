@@ -32,7 +32,8 @@ class XCTParams:
     ----------
     pore_grey, cbd_grey, graphite_grey, silicon_grey : float
         Mean grey level of each phase in [0, 1]. Realistic order: pore < cbd < graphite <
-        silicon, with CBD close to pore (here 30 % of the pore -> graphite gap).
+        silicon, with CBD close to pore (here a third of the pore -> graphite gap; the CBD texture
+        and the blur make the pair overlap in grey level).
     cbd_texture : float
         Standard deviation of the fine random texture inside CBD (its nanoporosity at this
         resolution); the CBD mean stays ``cbd_grey``.
@@ -66,13 +67,13 @@ class XCTParams:
     """
 
     pore_grey: float = 0.20
-    cbd_grey: float = 0.29
+    cbd_grey: float = 0.30
     graphite_grey: float = 0.50
     silicon_grey: float = 0.78
     cbd_texture: float = 0.04
     cbd_texture_scale: float = 0.8
-    blur_sigma: float = 0.5
-    noise_sigma: float = 0.02
+    blur_sigma: float = 0.45
+    noise_sigma: float = 0.015
     photon_noise: float = 0.01
     shading: float = 0.04
     cupping: float = 0.03
