@@ -70,8 +70,14 @@ def default_model_path() -> Path:
     return Path(str(resources.files("battery_seg") / "models" / "default.pt"))
 
 
-def save_model(path: str | os.PathLike, model: UNet, card: ModelCard) -> Path:
-    """Write ``model`` and its ``card`` to ``path`` atomically."""
+def save_model(
+    path: str | os.PathLike, model: UNet, card: ModelCard, dtype: torch.dtype | None = None
+) -> Path:
+    """Write ``model`` and its ``card`` to ``path`` atomically.
+
+    ``dtype`` (e.g. ``torch.float16``) stores the floating-point weights at lower precision to
+    make the file smaller; they are loaded back into a float32 network.
+    """
     from .. import __version__
 
     path = Path(path)
@@ -84,11 +90,17 @@ def save_model(path: str | os.PathLike, model: UNet, card: ModelCard) -> Path:
         "context": card.context,
         "normalization": card.normalization.to_dict(),
         "provenance": card.provenance,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {
+            k: v.detach().cpu().to(dtype) if dtype and v.is_floating_point() else v.detach().cpu()
+            for k, v in model.state_dict().items()
+        },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; a model is a normal file
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
         os.replace(tmp, path)

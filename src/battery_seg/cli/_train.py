@@ -1,0 +1,164 @@
+"""``battery-seg train``: train (or fine-tune) a U-Net from painted label files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  battery-seg train image.tif strokes.tif -o model.pt --phases si-graphite --minutes 5
+  battery-seg train a.tif a_strokes.tif b.zarr b_strokes.zarr -o model.pt --epochs 30
+  battery-seg train image.tif more_strokes.tif -o model2.pt --init model.pt --minutes 2
+  battery-seg train scan.tif labels.tif -o model.pt --phases active=0,cbd=1,pore=2
+
+Painted labels: 0 = unpainted, 1..K = the phases in --phases order. With NAME=VALUE pairs the
+file's values are mapped to the phases; 0 stays 'unpainted' unless a phase is given value 0 (then
+every voxel must be labelled). The best model is saved on every improvement, so an interrupted
+run leaves the last good model."""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train or fine-tune a segmentation model from painted labels",
+        description="Train a U-Net from sparse painted strokes (image / labels file pairs), "
+        "validating on held-back strokes; prints loss and per-phase validation IoU each epoch.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("volumes", nargs="+", type=Path, metavar="IMAGE LABELS",
+                        help="image and painted-labels files, in pairs")
+    parser.add_argument("-o", "--output", required=True, type=Path, metavar="MODEL.pt",
+                        help="model file to write (the best model, saved on every improvement)")
+    parser.add_argument("--phases", help="si-graphite, nmc, names (a,b,c) or NAME=VALUE pairs "
+                        "(default: the labels file's phases, the --init model's, or si-graphite)")
+    parser.add_argument("--context", type=int, choices=(1, 3, 5, 7),
+                        help="neighbouring slices the network sees (default 3, or the --init "
+                        "model's)")
+    stop = parser.add_mutually_exclusive_group()
+    stop.add_argument("--epochs", type=int, help="number of epochs (default 40)")
+    stop.add_argument("--minutes", type=float, help="training time budget instead of epochs")
+    parser.add_argument("--init", metavar="MODEL", help="fine-tune this model file, or "
+                        "'default' for the bundled model (default: train from scratch); with "
+                        "other --phases than the model's, its features are kept and a new "
+                        "output layer is trained")
+    parser.add_argument("--steps", type=int, default=25,
+                        help="optimiser steps per epoch (default 25)")
+    parser.add_argument("--patch", type=int, default=96, help="patch size (default 96)")
+    parser.add_argument("--batch", type=int, default=8, help="patches per step (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--validation", type=float, default=0.2, metavar="FRACTION",
+                        help="fraction of strokes held back for validation (default 0.2)")
+    parser.add_argument("--patience", type=int, default=12,
+                        help="stop after this many epochs without improvement (default 12)")
+    parser.add_argument("--train-missing-phases", action="store_true",
+                        help="train even if a phase has no painted voxel (the others only)")
+    parser.add_argument("--device", default="auto",
+                        help="torch device: auto (CUDA if available), cpu, cuda (default auto)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing MODEL.pt")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import BatterySegError
+    from ..training import TrainConfig
+
+    if len(args.volumes) % 2:
+        raise BatterySegError(
+            f"Give images and labels in pairs (IMAGE LABELS [IMAGE LABELS ...]); got "
+            f"{len(args.volumes)} files."
+        )
+    pairs, file_phases = _open_pairs(args.volumes)
+    epochs = args.epochs if args.minutes is None else None
+    config = TrainConfig(
+        phases=_phases(args.phases, file_phases), context=args.context,
+        epochs=TrainConfig.epochs if epochs is None and args.minutes is None else epochs,
+        minutes=args.minutes,
+        steps_per_epoch=args.steps, init=args.init, patch_size=args.patch,
+        batch_size=args.batch, seed=args.seed,
+        learning_rate=args.lr, validation_fraction=args.validation, patience=args.patience,
+        train_missing_phases=args.train_missing_phases, device=args.device,
+        output=args.output, overwrite=args.overwrite,
+    )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return _train(pairs, config)
+
+
+def _open_pairs(paths: list[Path]):
+    """Training pairs from the files and the phase set a labels file names (if any)."""
+    from ..errors import BatterySegError
+    from ..io import open_volume
+    from ..training import TrainingPair
+
+    pairs, file_phases = [], None
+    for image_path, labels_path in zip(paths[::2], paths[1::2], strict=True):
+        image, labels = open_volume(image_path), open_volume(labels_path)
+        name = f"labels '{labels_path}' on image '{image_path}'"
+        pairs.append(TrainingPair(image.data, labels.data, name))
+        if labels.phases is not None:
+            if file_phases is not None and labels.phases.names != file_phases.names:
+                raise BatterySegError(
+                    f"{labels_path} names the phases {labels.phases.describe()} but another "
+                    f"labels file names {file_phases.describe()}; all labels must use one phase "
+                    "set."
+                )
+            file_phases = labels.phases
+    return pairs, file_phases
+
+
+def _phases(spec, file_phases):
+    """--phases, else the labels files' phase set, else None (the init model's / default)."""
+    from ..errors import BatterySegError
+    from ..phases import PhaseSet
+
+    if spec is None:
+        return file_phases
+    asked = PhaseSet.parse(spec)
+    if file_phases is not None and [n.lower() for n in asked.names] != [
+        n.lower() for n in file_phases.names
+    ]:
+        raise BatterySegError(
+            f"The labels files name their phases {file_phases.describe()} but --phases is "
+            f"{asked.describe()}; leave --phases out to use the files' phases."
+        )
+    return asked
+
+
+def _train(pairs, config) -> int:
+    from ..training import train_job
+
+    job = train_job(pairs, config)
+    last_saved = None
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            if event.data:
+                last_saved = event.data["epoch"] if event.data["best"] else last_saved
+                print(_epoch_line(event.data), flush=True)
+    except KeyboardInterrupt:
+        where = (f"the best model so far (epoch {last_saved}) is in {config.output}"
+                 if last_saved else "no model was saved yet")
+        print(f"battery-seg train: interrupted; {where}.", file=sys.stderr)
+        return 130
+    scores = ", ".join(f"{k} {v:.3f}" for k, v in result.best_val_iou.items()) or "-"
+    print(f"saved {result.model_path}: best epoch {result.best_epoch} of "
+          f"{len(result.history)} ({result.stopped_by}); validation IoU {scores}")
+    return 0
+
+
+def _epoch_line(data: dict) -> str:
+    scores = " ".join(f"{k} {v:.3f}" for k, v in data["val_iou"].items()) or "-"
+    best = "  * saved (best)" if data["best"] else ""
+    return (f"epoch {data['epoch']:3d}  loss {data['loss']:.4f}  val IoU {scores}  "
+            f"[{data['seconds']:.0f} s]{best}")

@@ -1,0 +1,131 @@
+"""Turn image / painted-labels pairs into training crops, validation crops and phase counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import BatterySegError
+from ..jobs import Job, Progress
+from ..model import Normalization, estimate_intensity_range
+from ..phases import PhaseSet
+from ._config import TrainConfig, TrainingPair
+from ._painted import as_volume, read_painted
+from ._samples import Crop, build_crops, unlabelled_regions
+from ._validation import split_strokes
+
+__all__ = ["PreparedData", "as_pairs", "prepare_data"]
+
+_UNLABELLED_REGIONS = 8  # per volume, random slices of the painted axes
+_UNLABELLED_SIZE = 4  # region side in patch sizes
+
+
+@dataclass
+class PreparedData:
+    """Everything the training loop needs from the user's data."""
+
+    crops: list[Crop]
+    train_counts: np.ndarray
+    val_counts: np.ndarray
+    sources: list[dict] = field(default_factory=list)
+    unlabelled: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def painted_counts(self) -> np.ndarray:
+        return self.train_counts + self.val_counts
+
+
+def as_pairs(pairs: Sequence) -> list[TrainingPair]:
+    """Accept ``(image, labels)``, ``(image, labels, name)`` or :class:`TrainingPair` items."""
+    if isinstance(pairs, TrainingPair) or (
+        isinstance(pairs, tuple) and len(pairs) in (2, 3) and hasattr(pairs[0], "shape")
+    ):
+        pairs = [pairs]
+    out = []
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, (tuple, list)) or len(pair) not in (2, 3):
+            raise BatterySegError(
+                f"Training pair {i + 1} must be (image, labels) or (image, labels, name)."
+            )
+        name = str(pair[2]) if len(pair) == 3 and pair[2] else f"volume {i + 1}"
+        out.append(TrainingPair(pair[0], pair[1], name))
+    if not out:
+        raise BatterySegError("No image / labels pair given: select an image and its labels.")
+    return out
+
+
+def prepare_data(
+    pairs: list[TrainingPair],
+    phases: PhaseSet,
+    normalization: Normalization,
+    config: TrainConfig,
+    context: int,
+    rng: np.random.Generator,
+) -> Job[PreparedData]:
+    """Read, check and split the painted voxels of every pair; build crops (a job)."""
+    crops, train_counts, val_counts, sources, unlabelled = [], 0, 0, [], []
+    for i, pair in enumerate(pairs):
+        yield Progress(i, len(pairs), f"Reading painted labels of {pair.name}")
+        image = as_volume(pair.image, pair.name, "image")
+        labels = as_volume(pair.labels, pair.name, "labels")
+        if tuple(image.shape) != tuple(labels.shape):
+            raise BatterySegError(
+                f"{pair.name}: the labels have shape {tuple(pair.labels.shape)} but the image "
+                f"has shape {tuple(pair.image.shape)}; paint into a Labels layer of the image's "
+                "shape (napari: select the image, then Layers > New Labels Layer)."
+            )
+        painted = read_painted(labels, phases, pair.name)
+        try:
+            intensity = estimate_intensity_range(image, normalization, seed=config.seed)
+        except BatterySegError as exc:
+            raise BatterySegError(f"{pair.name}: {exc}") from None
+        held = split_strokes(
+            painted.values, painted.stroke, painted.coords, config.validation_fraction, rng
+        )
+        new = build_crops(
+            image, painted, held, intensity, context=context, margin=config.patch_size,
+            min_size=config.patch_size,
+        )
+        crops += new
+        if config.unlabelled_patches:
+            unlabelled += unlabelled_regions(
+                image, painted.shape, sorted({c.axis for c in new}), intensity,
+                context=context, size=_UNLABELLED_SIZE * config.patch_size,
+                count=_UNLABELLED_REGIONS, rng=rng,
+            )
+        n = len(phases)
+        train_counts = train_counts + np.bincount(painted.values[~held], minlength=n + 1)[1:]
+        val_counts = val_counts + np.bincount(painted.values[held], minlength=n + 1)[1:]
+        sources.append({
+            "name": pair.name,
+            "shape": list(painted.shape),
+            "painted_voxels": {p.name: int(c) for p, c in zip(phases, painted.counts(n),
+                                                              strict=True)},
+            "intensity_range": [intensity.low, intensity.high],
+        })
+    data = PreparedData(crops, np.asarray(train_counts), np.asarray(val_counts), sources,
+                        unlabelled)
+    check_phases_painted(data.painted_counts, phases, pairs, config.train_missing_phases)
+    return data
+
+
+def check_phases_painted(
+    counts: np.ndarray, phases: PhaseSet, pairs: list[TrainingPair], allow_missing: bool
+) -> None:
+    """Raise unless every phase is painted (or the user asked to train the others only)."""
+    names = ", ".join(p.name for p in pairs)
+    missing = [p.name for p, c in zip(phases, counts, strict=True) if c == 0]
+    if missing and not allow_missing:
+        raise BatterySegError(
+            f"Phase(s) {', '.join(missing)} have no painted voxel in {names}. Paint a few "
+            f"strokes of {' and '.join(missing)} (label value(s) "
+            f"{', '.join(str(phases.value_of(m)) for m in missing)}), or choose to train the "
+            "other phases only (--train-missing-phases / 'train painted phases only')."
+        )
+    if int((counts > 0).sum()) < 2:
+        raise BatterySegError(
+            f"Only one phase is painted in {names}; a model needs strokes of at least two "
+            f"phases ({phases.describe()})."
+        )

@@ -1,0 +1,78 @@
+"""The network a run starts from: a fresh U-Net, the bundled model or a checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ..errors import BatterySegError
+from ..model import DEFAULT_MODEL, ModelCard, Normalization, UNet, UNetConfig, load_model
+from ..phases import PhaseSet
+from ._config import DEFAULT_CONTEXT, TrainConfig
+
+__all__ = ["initial_model", "model_phases"]
+
+
+def model_phases(phases: PhaseSet) -> PhaseSet:
+    """``phases`` without file values: a model always predicts 1..K."""
+    return PhaseSet(tuple(replace(p, source_value=None) for p in phases), preset=phases.preset)
+
+
+def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
+    """Network, card, phases used to read the painted labels, and a name of the start point.
+
+    From scratch, the architecture comes from ``config``. When fine-tuning, the checkpoint's
+    context and architecture are kept (a different ``config.context`` is an error that says
+    what the model expects); other ``config.phases`` than the checkpoint's keep its features and
+    start a new output layer for those phases (transfer learning).
+    """
+    if config.init is None or str(config.init).strip() in ("", "none", "scratch"):
+        phases = config.phase_set()
+        if len(phases) < 2:
+            raise BatterySegError(
+                f"A model needs at least two phases, got {phases.describe()}."
+            )
+        context = config.context or DEFAULT_CONTEXT
+        architecture = UNetConfig(
+            in_channels=context, n_phases=len(phases), base_channels=config.base_channels,
+            depth=config.depth, dropout=config.dropout,
+        )
+        card = ModelCard(model_phases(phases), context, architecture, Normalization())
+        return UNet(architecture), card, phases, "scratch"
+    init = str(config.init)
+    model, card = load_model(init, device="cpu")
+    label = DEFAULT_MODEL if init == DEFAULT_MODEL else str(Path(init))
+    phases = card.phases
+    if config.phases is not None:
+        asked = config.phase_set()
+        if [n.lower() for n in asked.names] != [n.lower() for n in card.phases.names]:
+            # Transfer: keep the learnt features, start a new output layer for other phases
+            # (e.g. an NMC cathode from the Si-graphite default model).
+            model, card = _new_head(model, card, asked)
+            label = f"{label} (features; new output layer for {', '.join(asked.names)})"
+        phases = asked  # may carry the file values of the labels
+    if config.context is not None and config.context != card.context:
+        raise BatterySegError(
+            f"Model {label} sees {card.context} neighbouring slice(s) (context {card.context}) "
+            f"but context {config.context} was asked for. Fine-tuning keeps the model's context: "
+            f"use context {card.context} (or leave it unset), or train from scratch."
+        )
+    multiple = card.architecture.multiple
+    if config.patch_size % multiple:
+        suggestion = max(multiple, config.patch_size // multiple * multiple)
+        raise BatterySegError(
+            f"Model {label} needs patch sizes that are multiples of {multiple}; "
+            f"{config.patch_size} is not. Use e.g. {suggestion}."
+        )
+    model.train()
+    return model, card, phases, label
+
+
+def _new_head(model: UNet, card: ModelCard, phases: PhaseSet) -> tuple[UNet, ModelCard]:
+    """``model`` with a freshly initialised output layer for ``phases``."""
+    architecture = replace(card.architecture, n_phases=len(phases))
+    fresh = UNet(architecture)
+    body = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    missing, unexpected = fresh.load_state_dict(body, strict=False)
+    assert not unexpected and all(k.startswith("head.") for k in missing), (missing, unexpected)
+    return fresh, replace(card, phases=model_phases(phases), architecture=architecture)

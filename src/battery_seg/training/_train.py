@@ -1,0 +1,323 @@
+"""The training job: sample, augment, optimise, validate on held-back strokes, keep the best.
+
+:func:`train_job` is a generator (see :mod:`battery_seg.jobs`): it yields a progress event after
+every optimiser step (so a Cancel acts within a step) and one with the epoch's loss and
+per-phase validation IoU after every epoch, and returns a :class:`TrainResult`. The best model so
+far is written (atomically) on every improvement, so a cancelled or interrupted run leaves the
+last good checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__
+from ..errors import BatterySegError
+from ..jobs import Job, Progress, run_job
+from ..model import ModelCard, UNet, save_model
+from ._config import TrainConfig
+from ._data import PreparedData, as_pairs, prepare_data
+from ._init import initial_model
+from ._loss import resolve_phase_weights
+from ._predict import predict_planes
+from ._samples import PatchSampler
+from ._step import training_step
+from ._validation import confusion, iou_from_confusion
+
+__all__ = ["TrainResult", "train", "train_job"]
+
+_TOLERANCE = 0.005  # IoU differences smaller than this are ties (broken by validation loss)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of a training run.
+
+    ``model`` holds the best weights (eval mode); ``history`` one dict per epoch with
+    ``epoch``, ``loss``, ``val_loss``, ``val_iou`` ({phase: IoU}), ``best``, ``lr`` and
+    ``seconds``.
+    """
+
+    model: UNet
+    card: ModelCard
+    history: list[dict] = field(default_factory=list)
+    best_val_iou: dict[str, float] = field(default_factory=dict)
+    best_epoch: int = 0
+    model_path: Path | None = None
+    stopped_by: str = ""
+
+
+def train(
+    pairs: Sequence, config: TrainConfig | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> TrainResult:
+    """Train a U-Net from painted labels and return the best model (see :func:`train_job`).
+
+    Examples
+    --------
+    >>> from battery_seg.phantom import make_sample
+    >>> from battery_seg.training import simulate_strokes
+    >>> sample = make_sample((16, 64, 64), seed=0)
+    >>> painted = simulate_strokes(sample.labels, slices=[8], fraction=0.05, seed=0)
+    >>> config = TrainConfig(epochs=1, steps_per_epoch=2, base_channels=4, depth=2,
+    ...                      patch_size=32, batch_size=2)
+    >>> result = train([(sample.image, painted, "phantom")], config)
+    >>> len(result.history), sorted(result.card.provenance)[:3]
+    (1, ['best_epoch', 'best_val_iou', 'config'])
+    """
+    return run_job(train_job(pairs, config), on_progress)
+
+
+def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainResult]:
+    """Training as a job: yields :class:`~battery_seg.jobs.Progress`, returns TrainResult.
+
+    Parameters
+    ----------
+    pairs : sequence
+        ``(image, labels)`` or ``(image, labels, name)`` tuples / :class:`TrainingPair`: NumPy or
+        dask arrays ``(Z, Y, X)`` or ``(Y, X)``; labels 0 = unpainted, 1..K = phases. The labels
+        are only read.
+    config : TrainConfig, optional
+        Settings (defaults: 40 epochs, from scratch, ``si-graphite``).
+
+    Yields
+    ------
+    Progress
+        After each step (``message`` says epoch and step) and after each epoch with ``data =
+        {"epoch", "loss", "val_loss", "val_iou", "best", "lr", "seconds"}``.
+
+    Raises
+    ------
+    BatterySegError
+        For unusable data or settings, naming the layer / file and the fix.
+    """
+    config = copy.copy(config) if config is not None else TrainConfig()
+    config.check()
+    started = time.perf_counter()
+    pairs = as_pairs(pairs)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model, card, phases, init_label = initial_model(config)
+    data = yield from prepare_data(pairs, phases, card.normalization, config, card.context, rng)
+    weights = resolve_phase_weights(
+        config.phase_weights, card.phases, data.train_counts, config.weight_cap
+    )
+    loop = _Loop(model, card, config, data, weights, rng, started, init_label)
+    history = yield from loop.run()
+    card.provenance = _provenance(loop)
+    model.load_state_dict(loop.best_state)
+    model.to("cpu").eval()  # the result is used like a loaded checkpoint
+    if config.output is not None:  # same best weights, final provenance (epochs run, time)
+        save_model(config.output, model, card)
+    return TrainResult(
+        model, card, history, loop.best_iou_by_phase, loop.best_epoch,
+        Path(config.output) if config.output is not None else None, loop.stopped_by,
+    )
+
+
+class _Loop:
+    """The optimisation loop and its best-model bookkeeping."""
+
+    def __init__(self, model, card, config: TrainConfig, data: PreparedData, weights, rng,
+                 started: float, init_label: str) -> None:
+        self.model, self.card, self.config, self.data = model, card, config, data
+        self.started, self.init_label = started, init_label
+        self.device = _device(config.device)
+        self.model.to(self.device).to(memory_format=torch.channels_last).train()
+        # Validated, kept and saved: the running average of the weights, or the weights.
+        self.averaged = copy.deepcopy(model) if config.weight_averaging else model
+        self.sampler = PatchSampler(data.crops, len(card.phases), config.patch_size, rng,
+                                    data.unlabelled)
+        self.weights = torch.tensor(weights, dtype=torch.float32, device=self.device)
+        self.optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.learning_rate, weight_decay=1e-4
+        )
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.validation = _validation_regions(data, model.config.receptive_radius)
+        self.best_state = copy.deepcopy(model.state_dict())
+        self.best_score = (-math.inf, math.inf)
+        self.best_epoch = self.epoch = self.steps = 0
+        self.best_iou_by_phase: dict[str, float] = {}
+        self.stopped_by = ""
+
+    def fraction(self) -> float:
+        """How far the run is, by epochs or by time, whichever is further."""
+        c = self.config
+        done = 0.0
+        if c.epochs is not None:
+            done = self.steps / (c.epochs * c.steps_per_epoch)
+        if c.minutes is not None:
+            done = max(done, (time.perf_counter() - self.started) / (60 * c.minutes))
+        return min(done, 1.0)
+
+    def learning_rate(self) -> float:
+        """Linear warm-up over the first 5 %, then cosine decay to 2 % of the peak."""
+        f, peak = self.fraction(), self.config.learning_rate
+        if f < 0.05:
+            return peak * (0.1 + 0.9 * f / 0.05)
+        return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (f - 0.05) / 0.95)))
+
+    def run(self) -> Job[list[dict]]:
+        history: list[dict] = []
+        epoch, since_best = 0, 0
+        while not self.stopped_by:
+            epoch += 1
+            losses = yield from self._epoch(epoch)
+            if not losses:
+                break
+            self.epoch = epoch
+            record = self._end_epoch(epoch, float(np.mean(losses)))
+            history.append(record)
+            since_best = 0 if record["best"] else since_best + 1
+            if self.config.epochs is not None and epoch >= self.config.epochs:
+                self.stopped_by = "epochs"
+            elif self.fraction() >= 1:
+                self.stopped_by = "time"
+            elif self.config.patience is not None and since_best >= self.config.patience:
+                self.stopped_by = "early stopping"
+            yield Progress(round(1000 * self.fraction()), 1000, _summary(record), record)
+        return history
+
+    def _epoch(self, epoch: int) -> Job[list[float]]:
+        c = self.config
+        losses = []
+        for step in range(c.steps_per_epoch):
+            if self.fraction() >= 1:
+                self.stopped_by = "time"
+                break
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.learning_rate()
+            losses.append(self._step())
+            self.steps += 1
+            yield Progress(
+                round(1000 * self.fraction()), 1000,
+                f"epoch {epoch}: step {step + 1}/{c.steps_per_epoch}, loss {losses[-1]:.3f}",
+            )
+        return losses
+
+    def _step(self) -> float:
+        ramp = min(1.0, self.fraction() / 0.3)
+        loss = training_step(self.model, self.optimizer, self.sampler, self.config,
+                             self.weights, self.generator, ramp)
+        if self.averaged is not self.model:
+            _update_average(self.averaged, self.model, self.steps)
+        return loss
+
+    def _end_epoch(self, epoch: int, loss: float) -> dict:
+        iou, val_loss = _validate(self.averaged, self.validation, self.card, self.device)
+        mean_iou = float(np.mean(list(iou.values()))) if iou else 0.0
+        if not iou:  # nothing held back: judge by the training loss
+            val_loss = loss
+        best_iou, best_loss = self.best_score
+        improved = mean_iou > best_iou + _TOLERANCE or (
+            mean_iou >= best_iou - _TOLERANCE and val_loss < best_loss
+        )
+        if improved:
+            self.best_score = (mean_iou, val_loss)
+            self.best_state = copy.deepcopy(self.averaged.state_dict())
+            self.best_epoch, self.best_iou_by_phase = epoch, iou
+            if self.config.output is not None:
+                self._save()
+        return {
+            "epoch": epoch, "loss": loss, "val_loss": val_loss, "val_iou": iou,
+            "best": improved, "lr": self.learning_rate(),
+            "seconds": time.perf_counter() - self.started,
+        }
+
+    def _save(self) -> None:
+        card = copy.copy(self.card)
+        card.provenance = _provenance(self)
+        save_model(self.config.output, self.averaged, card)
+
+
+def _update_average(averaged: UNet, model: UNet, step: int, decay: float = 0.99) -> None:
+    """Exponential moving average of the weights (short memory early on); BN statistics copied."""
+    rate = 1.0 - min(decay, (1.0 + step) / (10.0 + step))
+    with torch.no_grad():
+        averaged_params = list(averaged.parameters())
+        torch._foreach_lerp_(averaged_params, list(model.parameters()), rate)
+        for target, source in zip(averaged.buffers(), model.buffers(), strict=True):
+            target.copy_(source)
+
+
+def _device(name: str) -> torch.device:
+    """``"auto"``: CUDA when available, else the CPU; otherwise the named torch device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise BatterySegError(
+            f"Unknown device {name!r}; use 'cpu', 'cuda', 'cuda:1' or 'auto'."
+        ) from None
+
+
+def _validation_regions(data: PreparedData, halo: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(image (C, h, w), validation labels (h, w))`` around the held-back strokes of each crop."""
+    regions = []
+    for crop in data.crops:
+        rows, cols = np.nonzero(crop.val)
+        if rows.size == 0:
+            continue
+        top, left = max(rows.min() - halo, 0), max(cols.min() - halo, 0)
+        bottom, right = rows.max() + 1 + halo, cols.max() + 1 + halo
+        window = (slice(top, bottom), slice(left, right))
+        regions.append((crop.image[(slice(None), *window)], crop.val[window]))
+    return regions
+
+
+def _validate(model, regions, card: ModelCard, device) -> tuple[dict[str, float], float]:
+    """Per-phase IoU and mean cross-entropy on the held-back strokes."""
+    n = len(card.phases)
+    matrix = np.zeros((n, n), np.int64)
+    log_losses = []
+    for image, truth in regions:
+        probability = predict_planes(model, image[None], device=device)[0]  # (K, h, w)
+        painted = truth > 0
+        predicted = probability.argmax(axis=0).astype(np.int64) + 1
+        matrix += confusion(truth, predicted, n)
+        p_true = np.take_along_axis(probability, (truth.astype(np.int64) - 1)[None].clip(0), 0)
+        log_losses.append(-np.log(p_true[0][painted] + 1e-6))
+    if not regions:
+        return {}, math.inf
+    return iou_from_confusion(matrix, card.phases.names), float(np.concatenate(log_losses).mean())
+
+
+def _summary(record: dict) -> str:
+    scores = ", ".join(f"{name} {iou:.2f}" for name, iou in record["val_iou"].items())
+    best = " (best)" if record["best"] else ""
+    return f"epoch {record['epoch']}: loss {record['loss']:.3f}; val IoU {scores or '-'}{best}"
+
+
+def _provenance(loop: _Loop) -> dict:
+    """What the checkpoint was trained on and how (stored in the model file)."""
+    config, data, phases = loop.config, loop.data, loop.card.phases
+    return {
+        "trained_by": f"napari-battery-seg {__version__}",
+        "package_version": __version__,
+        "data": data.sources,
+        "painted_voxels": {p.name: int(c) for p, c in zip(phases, data.painted_counts,
+                                                          strict=True)},
+        "validation_voxels": {p.name: int(c) for p, c in zip(phases, data.val_counts,
+                                                             strict=True)},
+        "untrained_phases": [p.name for p, c in zip(phases, data.train_counts, strict=True)
+                             if c == 0],
+        "epochs": loop.epoch,
+        "best_epoch": loop.best_epoch,
+        "steps": loop.steps,
+        "best_val_iou": dict(loop.best_iou_by_phase),
+        "training_seconds": round(time.perf_counter() - loop.started, 1),
+        "init": loop.init_label,
+        "seed": config.seed,
+        "stopped_by": loop.stopped_by or None,
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config": config.to_dict(),
+    }

@@ -1,0 +1,92 @@
+"""``battery-seg train`` from image / painted-labels files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from battery_seg.cli import main
+from battery_seg.model import load_model
+from battery_seg.phantom import make_sample
+from battery_seg.training import simulate_strokes
+
+FAST = ["--patch", "32", "--batch", "2", "--epochs", "2", "--steps", "3"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny networks: one thread avoids thread-synchronisation overhead on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli_train")
+    sample = make_sample((10, 48, 48), seed=2)
+    painted = simulate_strokes(sample.labels, slices=[2, 7], fraction=0.05, seed=1)
+    tifffile.imwrite(folder / "image.tif", sample.image)
+    tifffile.imwrite(folder / "strokes.tif", painted)
+    shifted = np.where(painted > 0, painted + 9, 0).astype(np.uint8)  # values 10..13
+    tifffile.imwrite(folder / "foreign.tif", shifted)
+    return folder
+
+
+def test_train_writes_a_model_and_prints_each_epoch(files, tmp_path, capsys):
+    output = tmp_path / "model.pt"
+    code = main(["train", str(files / "image.tif"), str(files / "strokes.tif"), "-o",
+                 str(output), "--phases", "si-graphite", "--context", "3", *FAST])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert out.count("epoch ") >= 2 and "val IoU" in out and f"saved {output}" in out
+    _, card = load_model(output)
+    assert card.context == 3 and card.phases.names == ("pore", "silicon", "cbd", "graphite")
+    assert "strokes.tif" in card.provenance["data"][0]["name"]
+
+
+def test_two_pairs_name_value_phases_and_fine_tuning(files, tmp_path, capsys):
+    first = tmp_path / "first.pt"
+    image, foreign = str(files / "image.tif"), str(files / "foreign.tif")
+    phases = "pore=10,silicon=11,cbd=12,graphite=13"
+    assert main(["train", image, foreign, image, foreign, "-o", str(first), "--phases", phases,
+                 "--context", "1", *FAST]) == 0
+    _, card = load_model(first)
+    assert len(card.provenance["data"]) == 2 and card.phases.names[2] == "cbd"
+    second = tmp_path / "second.pt"
+    assert main(["train", image, foreign, "-o", str(second), "--phases", phases, "--init",
+                 str(first), "--minutes", "0.02", "--patch", "32", "--batch", "2",
+                 "--steps", "3"]) == 0
+    _, tuned = load_model(second)
+    assert tuned.provenance["init"] == str(first) and tuned.context == 1
+    assert tuned.provenance["stopped_by"] == "time"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["ONLY_IMAGE"], "in pairs"),
+        (["--phases", "nmc"], r"values \[4\] outside the phase set"),
+        (["EXISTING"], "already exists"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(files, tmp_path, capsys, extra, message):
+    output = tmp_path / "model.pt"
+    args = ["train", str(files / "image.tif"), str(files / "strokes.tif")]
+    if extra == ["ONLY_IMAGE"]:
+        args.append(str(files / "image.tif"))
+        extra = []
+    if extra == ["EXISTING"]:
+        output.write_bytes(b"old")
+        extra = []
+    code = main([*args, "-o", str(output), *FAST, *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("battery-seg train: error:") and "Traceback" not in err
+    assert message.replace("\\", "") in err or __import__("re").search(message, err)
+    if output.exists():
+        assert output.read_bytes() == b"old"
