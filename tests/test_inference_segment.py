@@ -164,7 +164,8 @@ def test_existing_outputs_are_refused_unless_overwrite(tmp_path, image, model_pa
         segment(image, config(model_path, output=out))
     segment(image, config(model_path, output=out, axis="y", overwrite=True))
     other = tmp_path / "other.zarr"
-    _cancel_after(segment_job(image, config(model_path, output=other, scheduler="threads", workers=1)), 1)
+    threads = {"scheduler": "threads", "workers": 1}
+    _cancel_after(segment_job(image, config(model_path, output=other, **threads)), 1)
     with pytest.raises(BatterySegError, match="another run"):  # a foreign partial store
         segment(image, config(model_path, output=other, axis="x"))
 

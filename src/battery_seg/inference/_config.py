@@ -89,6 +89,8 @@ class SegmentConfig:
     >>> config = SegmentConfig(model="my_model.pt", axis="z", output="labels.zarr")
     >>> SegmentConfig(tile=100).tile
     100
+    >>> SegmentConfig(output="labels.zarr", workers=2, memory_limit="2GiB").cluster_options.workers
+    2
     """
 
     model: Any = None

@@ -2,9 +2,11 @@
 
 Dask tasks never carry the network: they carry a :class:`ModelFile` (path + SHA-256 of its
 content) and each process loads it once into a module-level cache, so a
-``dask.distributed`` worker process reads the checkpoint on its first block only. A model that
-exists only in memory (:class:`InMemoryModel`, e.g. an analytic model in tests) works with the
-local schedulers.
+``dask.distributed`` worker process reads the checkpoint on its first block only. On a cluster
+the checkpoint's bytes reach each worker once through a worker plugin (see :mod:`._shipping`),
+which registers the worker's local copy here, so no shared filesystem is needed for the model.
+A model that exists only in memory (:class:`InMemoryModel`, e.g. an analytic model in tests)
+works with the local schedulers.
 
 For inference the batch-norm layers are folded into the preceding convolutions (identical
 results up to float rounding), on CPU the network runs channels-last, optionally under bfloat16
