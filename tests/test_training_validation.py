@@ -58,3 +58,20 @@ def test_confusion_and_iou_on_painted_voxels_only():
     scores = iou_from_confusion(matrix, ("a", "b", "c"))
     assert scores == {"a": 1 / 3, "b": 2 / 4, "c": 1.0}
     assert iou_from_confusion(np.zeros((2, 2), int), ("a", "b")) == {}
+
+
+def test_validation_of_densely_labelled_planes_is_capped():
+    from types import SimpleNamespace
+
+    from battery_seg.training._train import _validation_regions
+
+    val = np.ones((100, 100), np.uint8)
+    crops = [SimpleNamespace(image=np.full((3, 100, 100), i, np.float32), val=val)
+             for i in range(10)]
+    data = SimpleNamespace(crops=crops)
+    assert len(_validation_regions(data, halo=4)) == 10
+    capped = _validation_regions(data, halo=4, max_pixels=35_000)
+    kept = [int(image[0, 0, 0]) for image, _ in capped]
+    assert len(set(kept)) == 3  # whole regions, a fixed choice
+    again = _validation_regions(data, halo=4, max_pixels=35_000)
+    assert kept == [int(image[0, 0, 0]) for image, _ in again]

@@ -260,8 +260,14 @@ def _device(name: str) -> torch.device:
         ) from None
 
 
-def _validation_regions(data: PreparedData, halo: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(image (C, h, w), validation labels (h, w))`` around the held-back strokes of each crop."""
+def _validation_regions(
+    data: PreparedData, halo: int, max_pixels: int = 2_000_000
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(image (C, h, w), validation labels (h, w))`` around the held-back strokes of each crop.
+
+    Densely labelled volumes (whole labelled planes) would make every epoch's validation cost
+    more than its training: beyond ``max_pixels`` a fixed random subset of the regions is kept.
+    """
     regions = []
     for crop in data.crops:
         rows, cols = np.nonzero(crop.val)
@@ -271,7 +277,12 @@ def _validation_regions(data: PreparedData, halo: int) -> list[tuple[np.ndarray,
         bottom, right = rows.max() + 1 + halo, cols.max() + 1 + halo
         window = (slice(top, bottom), slice(left, right))
         regions.append((crop.image[(slice(None), *window)], crop.val[window]))
-    return regions
+    sizes = np.array([truth.size for _, truth in regions])
+    if sizes.sum() <= max_pixels:
+        return regions
+    order = np.random.default_rng(0).permutation(len(regions))
+    keep = order[: max(1, int(np.searchsorted(np.cumsum(sizes[order]), max_pixels)))]
+    return [regions[i] for i in sorted(keep)]
 
 
 def _validate(model, regions, card: ModelCard, device) -> tuple[dict[str, float], float]:
