@@ -198,3 +198,12 @@ def test_importing_the_analysis_loads_no_torch_and_no_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == []
+
+
+def test_a_voxel_size_given_in_the_api_is_physical():
+    from battery_seg.analysis import AnalysisConfig
+
+    assert AnalysisConfig("nmc", voxel_size=(0.39, 0.39, 0.39)).voxel_size_source == "user"
+    assert AnalysisConfig("nmc").isotropic_default
+    from_file = AnalysisConfig("nmc", voxel_size=0.5, voxel_size_source="metadata")
+    assert from_file.voxel_size_source == "metadata"

@@ -84,7 +84,8 @@ class AnalysisConfig:
         foreign file). Label 0 means unlabelled unless the phase set maps it to a phase.
     voxel_size : (dz, dy, dx)
         Physical voxel size in ``unit``; ``voxel_size_source`` records where it came from
-        (``"metadata"``, ``"user"`` or ``"default"`` = assumed isotropic 1 voxel).
+        (``"metadata"``, ``"user"`` or ``"default"`` = assumed isotropic 1 voxel); a voxel
+        size other than 1 given without a source counts as ``"user"``.
     axes : tuple of {"z", "y", "x"}
         Transport / profile axes. ``z`` (axis 0) is the through-thickness direction.
     profiles, surfaces, connectivity, tortuosity : bool
@@ -157,6 +158,8 @@ class AnalysisConfig:
         set_(self, "connect_timeout", options.connect_timeout)
         set_(self, "phases", PhaseSet.parse(self.phases))
         set_(self, "voxel_size", _check_voxel_size(self.voxel_size))
+        if self.voxel_size_source == "default" and self.voxel_size != (1.0, 1.0, 1.0):
+            set_(self, "voxel_size_source", "user")  # given by the caller: physical units
         set_(self, "axes", _check_axes(self.axes))
         if self.convention not in CONVENTIONS:
             raise BatterySegError(
