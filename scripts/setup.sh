@@ -21,17 +21,18 @@ fi
 
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
+# pip, quiet, without the per-package warnings a machine-wide find-links setting can print
+pip_install() { .venv/bin/python -m pip install -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+pip_install --upgrade pip
 
 # PyTorch first: a bare 'torch' requirement would pull a multi-GB CUDA build. TORCH_SPEC picks the
 # CPU build that is available locally; override it for a GPU machine (e.g. TORCH_SPEC=torch).
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
   TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
   echo "setup: installing $TORCH_SPEC"
-  .venv/bin/python -m pip install -q "$TORCH_SPEC" \
-    || .venv/bin/python -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+  pip_install "$TORCH_SPEC" || pip_install torch --index-url https://download.pytorch.org/whl/cpu
 fi
 
 echo "setup: installing napari-battery-seg[testing]"
-.venv/bin/python -m pip install -q -e ".[testing]"
+pip_install -e ".[testing]"
 .venv/bin/battery-seg --version

@@ -41,3 +41,16 @@ def save_screenshot(tmp_path):
         return path
 
     return _save
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tiny networks: thread synchronisation costs more than it
+    gains on them, and more so on a busy 2-core machine. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -15,12 +15,7 @@ SHAPE = (8, 40, 36)
 OPTIONS = ["--tile", "32", "--block", "4", "40", "20"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,15 +14,7 @@ from battery_seg.training import simulate_strokes
 FAST = ["--patch", "32", "--batch", "2", "--epochs", "2", "--steps", "3"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks: one thread avoids thread-synchronisation overhead on a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

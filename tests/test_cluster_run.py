@@ -26,14 +26,7 @@ OPTIONS = ["--tile", "32", "--block", "4", "64", "32"]  # 8 x 1 x 2 = 16 blocks
 BATTERY_SEG = Path(sys.executable).with_name("battery-seg")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -60,13 +60,7 @@ def _model(network: nn.Module, context: int, n_phases: int = 3) -> InMemoryModel
     return InMemoryModel(network.eval(), card)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tiles run fastest single-threaded (and the test machine is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

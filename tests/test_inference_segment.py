@@ -16,12 +16,7 @@ SHAPE = (12, 40, 36)
 VOXEL = (0.7, 0.5, 0.5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def save_unet(path, context=3, phases="si-graphite", seed=0, steps=40):

@@ -15,15 +15,7 @@ from battery_seg.training import TrainConfig, predict_volume, simulate_strokes, 
 TINY = dict(base_channels=4, depth=2, patch_size=32, batch_size=2, steps_per_epoch=2, epochs=2)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny networks: one thread avoids thread-synchronisation overhead on a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
