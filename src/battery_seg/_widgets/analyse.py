@@ -29,6 +29,7 @@ from ..analysis._config import parse_roi
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from ._jobs import JobControls
+from ._space import same_space
 
 if TYPE_CHECKING:
     import napari
@@ -311,7 +312,8 @@ class AnalyseWidget(Container):
 
     def _add_mask_layers(self, result: AnalysisResult) -> None:
         layer = self._labels_layer.value
-        scale = np.asarray(layer.scale[-3:], dtype=float)
+        space = same_space(layer, last=3)
+        scale = np.asarray(space["scale"], dtype=float)
         translate = np.asarray(layer.translate[-3:], dtype=float)
         if result.config.roi:
             translate = translate + scale * np.array([r[0] for r in result.config.roi])
@@ -319,10 +321,12 @@ class AnalyseWidget(Container):
             name = f"{network} through-connected ({axis})"
             if name in self._viewer.layers:
                 target = self._viewer.layers[name]
-                target.data, target.scale, target.translate = mask, scale, translate
+                target.data, target.translate = mask, translate
+                for key, value in space.items():
+                    setattr(target, key, value)
             else:
                 self._viewer.add_labels(
-                    mask, name=name, scale=scale, translate=translate, opacity=0.5, visible=False
+                    mask, name=name, translate=translate, opacity=0.5, visible=False, **space
                 )
 
     # -- export -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from ..errors import BatterySegError
 from ..inference import SegmentConfig, SegmentResult, segment_job
 from ..jobs import Progress
 from ._jobs import JobControls
+from ._space import same_space
 
 if TYPE_CHECKING:
     import napari
@@ -187,15 +188,16 @@ class SegmentWidget(Container):
 
         name = self._layer_name()
         layer = self._viewer.layers[name] if name in self._viewer.layers else None
-        scale = tuple(image.scale) if data.ndim == image.ndim else (1.0, *image.scale)
+        space = same_space(image, leading_axes=data.ndim - image.ndim)
         self._created_layer = not isinstance(layer, Labels)
         if self._created_layer:
-            layer = self._viewer.add_labels(data, name=self._unique(name), scale=scale)
+            layer = self._viewer.add_labels(data, name=self._unique(name), **space)
             self._previous_data = None
         else:
             self._previous_data = layer.data
             layer.data = data
-            layer.scale = scale
+            for key, value in space.items():
+                setattr(layer, key, value)
         self.labels_layer = layer
         if self._phases is not None:  # the phases' colours from the first painted block on
             self._style_layer(self._phases)
@@ -241,22 +243,23 @@ class SegmentWidget(Container):
         self.controls.set_status(f"Done in {seconds:.1f} s{where}.")
 
     def _add_maps(self, result: SegmentResult) -> None:
-        scale = tuple(self.labels_layer.scale)
-        flat = len(scale) == 2  # a 2D image: drop the single slice
+        labels = self.labels_layer
+        flat = labels.ndim == 2  # a 2D image: drop the single slice
         name = self._image.value.name
         meta = {"phases": result.phases.to_dict(), "scaled_by": 255}
         if result.probabilities is not None:
             data = result.probabilities[:, 0] if flat else result.probabilities
-            self._replace_image(f"{name} probabilities", data, (1.0, *scale), meta, "gray")
+            self._replace_image(f"{name} probabilities", data, same_space(labels, 1), meta,
+                                "gray")
         if result.uncertainty is not None:
             data = result.uncertainty[0] if flat else result.uncertainty
-            self._replace_image(f"{name} uncertainty", data, scale, meta, "magma")
+            self._replace_image(f"{name} uncertainty", data, same_space(labels), meta, "magma")
 
-    def _replace_image(self, name: str, data: Any, scale: Any, meta: dict, colormap: str) -> None:
+    def _replace_image(self, name: str, data: Any, space: dict, meta: dict, colormap: str) -> None:
         if name in self._viewer.layers:
             self._viewer.layers.remove(name)
-        self._viewer.add_image(data, name=name, scale=scale, metadata=meta, colormap=colormap,
-                               contrast_limits=(0, 255), visible=False)
+        self._viewer.add_image(data, name=name, metadata=meta, colormap=colormap,
+                               contrast_limits=(0, 255), visible=False, **space)
 
     def _on_aborted(self) -> None:
         self._discard_layer()
