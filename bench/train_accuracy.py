@@ -19,6 +19,7 @@ lrcs-a, lrcs-b
 Usage::
 
     python bench/train_accuracy.py --case all --minutes 5 --seed 0
+    python bench/train_accuracy.py --case all --minutes 5 --seed 0 --init default  # fine-tune
 """
 
 from __future__ import annotations
@@ -126,9 +127,14 @@ def run_forest(image, painted, case: str, seed: int, threads: int) -> tuple[np.n
 def run_unet(image, painted, names, case: str, args) -> tuple[np.ndarray, float, object]:
     from battery_seg.training import TrainConfig, predict_volume, train
 
+    slices = case != "phantom"  # lrcs: separate 2D slices, far apart
+    if args.init:  # fine-tune (the model's context; other phases: its features, a new head)
+        context = None
+    else:
+        context = 1 if slices else args.context
     config = TrainConfig(
-        phases=",".join(names) if case != "phantom" else "si-graphite",
-        context=1 if case != "phantom" else args.context,
+        phases=",".join(names) if slices else "si-graphite",
+        context=context, init=args.init,
         epochs=None, minutes=args.minutes, seed=args.seed, patience=None,
         base_channels=args.base, depth=args.depth, patch_size=args.patch,
         batch_size=args.batch, learning_rate=args.lr, steps_per_epoch=args.steps,
@@ -139,9 +145,18 @@ def run_unet(image, painted, names, case: str, args) -> tuple[np.ndarray, float,
         if event.data and args.verbose:
             print(f"  {event.message} [{event.data['seconds']:.0f} s]", flush=True)
 
-    result = train([(image, painted, case)], config, on_progress=show)
+    if slices and args.init:  # each slice a volume of its own: no false neighbours
+        pairs = [(image[i : i + 1], painted[i : i + 1], f"{case}[{i}]")
+                 for i in range(len(image)) if painted[i].any()]
+    else:
+        pairs = [(image, painted, case)]
+    result = train(pairs, config, on_progress=show)
     seconds = time.perf_counter() - start
-    predicted = predict_volume(result.model, result.card, image)
+    if slices and args.init:
+        predicted = np.concatenate([predict_volume(result.model, result.card, image[i : i + 1])
+                                    for i in range(len(image))])
+    else:
+        predicted = predict_volume(result.model, result.card, image)
     return predicted, seconds, result
 
 
@@ -157,9 +172,11 @@ def main(argv=None) -> int:
     parser.add_argument("--patch", type=int, default=96)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=25)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, help="default: 3e-3 from scratch, 1e-3 fine-tuning")
     parser.add_argument("--margin", type=int, default=1,
                         help="pixels between simulated strokes and phase boundaries")
+    parser.add_argument("--init", help="fine-tune this model ('default': the bundled one) "
+                        "instead of training from scratch")
     parser.add_argument("--no-forest", action="store_true", help="skip the baseline")
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
     args = parser.parse_args(argv)
@@ -185,7 +202,8 @@ def main(argv=None) -> int:
             print(f"{name:>10} {a:7.3f} {b:7.3f}")
         print(f"{'mean':>10} {np.nanmean(unet_iou):7.3f} {np.nanmean(forest_iou):7.3f}")
         print(f"{'seconds':>10} {unet_seconds:7.0f} {forest_seconds:7.0f}   (U-Net: training, "
-              f"{result.card.provenance['steps']} steps, stopped by {result.stopped_by})")
+              f"{result.card.provenance['steps']} steps, stopped by {result.stopped_by}, "
+              f"from {result.card.provenance['init']})")
     return 0
 
 

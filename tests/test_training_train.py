@@ -104,6 +104,7 @@ def test_fine_tuning_keeps_phases_and_context(sample, tmp_path):
     second = tmp_path / "second.pt"
     result = train([(image, painted)], TrainConfig(init=first, output=second, **TINY))
     assert result.card.context == 3 and result.card.provenance["init"] == str(first)
+    assert result.card.provenance["config"]["learning_rate"] == 1e-3  # gentler than scratch
     with pytest.raises(BatterySegError, match=r"context 3.*context 5 was asked"):
         run_job(train_job([(image, painted)], TrainConfig(init=first, context=5, **TINY)))
 

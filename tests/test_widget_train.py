@@ -9,16 +9,14 @@ import pytest
 
 SCALE = (0.5, 0.5, 0.5)
 FAST = dict(base_channels=8, depth=3, patch_size=48, batch_size=8, steps_per_epoch=20)
+# Fine-tuned from the bundled model for 45 steps on strokes covering 4 % of 3 slices, then
+# segmented: measured pore 0.927, silicon 0.985, cbd 0.708, graphite 0.989 (the bundled model
+# alone: 0.951, 0.988, 0.773, 0.992 on this in-distribution phantom; strokes kept away from
+# phase boundaries teach little about the thin CBD films).
+MIN_TUNED_IOU = (0.9, 0.95, 0.6, 0.95)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _open(make_napari_viewer, shape=(24, 64, 64)):
@@ -92,6 +90,29 @@ def test_paint_train_plot_and_segment(make_napari_viewer, qtbot, tmp_path, save_
     # Measured: mean IoU 0.66 (pore 0.74, silicon 0.71, cbd 0.32, graphite 0.87) with strokes on
     # 4 % of 3 slices and 160 steps; the margin absorbs run-to-run differences.
     assert np.mean(iou) > 0.5 and iou[3] > 0.7, iou
+
+
+@pytest.mark.gui
+def test_fine_tune_the_default_model_on_painted_strokes(make_napari_viewer, qtbot, tmp_path):
+    """Paint, fine-tune the bundled model for a minute, segment: the loop users repeat."""
+    viewer, widget, sample, _ = _open(make_napari_viewer, (32, 96, 96))
+    widget._start.value = "default model"
+    widget._context.value = 3
+    widget._epochs.value = 3
+    widget._output.value = tmp_path / "tuned.pt"
+    widget.extra_settings = dict(patch_size=64, batch_size=8, steps_per_epoch=15)
+    widget.controls.run_button.native.click()
+    qtbot.waitUntil(lambda: widget.controls.worker is None, timeout=300_000)
+    assert widget.result is not None, widget.controls.status
+    assert widget.result.card.provenance["init"] == "default"
+    segment = widget.open_segment()
+    segment._device.value = "cpu"
+    segment.controls.run_button.native.click()
+    qtbot.waitUntil(lambda: segment.controls.worker is None, timeout=120_000)
+    result = viewer.layers["anode phases"]
+    iou = _iou(sample.labels, np.asarray(result.data))
+    print("fine-tuned from the default model: IoU", np.round(iou, 3))
+    assert all(np.asarray(iou) >= MIN_TUNED_IOU), iou
 
 
 @pytest.mark.gui

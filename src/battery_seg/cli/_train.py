@@ -49,7 +49,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--patch", type=int, default=96, help="patch size (default 96)")
     parser.add_argument("--batch", type=int, default=8, help="patches per step (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    parser.add_argument("--lr", type=float, help="peak learning rate (default 3e-3 from "
+                        "scratch, 1e-3 when fine-tuning)")
     parser.add_argument("--validation", type=float, default=0.2, metavar="FRACTION",
                         help="fraction of strokes held back for validation (default 0.2)")
     parser.add_argument("--patience", type=int, default=12,

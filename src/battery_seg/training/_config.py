@@ -15,6 +15,7 @@ __all__ = ["CONTEXTS", "TrainConfig", "TrainingPair"]
 
 CONTEXTS = (1, 3, 5, 7)
 DEFAULT_CONTEXT = 3
+SCRATCH = ("", "none", "scratch")  # an `init` that means: train from scratch
 
 
 class TrainingPair(NamedTuple):
@@ -54,7 +55,9 @@ class TrainConfig:
         ``None`` trains from scratch, ``"default"`` fine-tunes the bundled model, a path
         fine-tunes that checkpoint (its phases, context and architecture are kept).
     patch_size, batch_size, learning_rate
-        Square patch side (a multiple of ``2**depth``), patches per step, peak learning rate.
+        Square patch side (a multiple of ``2**depth``), patches per step, peak learning rate
+        (``None``: 3e-3 from scratch, 1e-3 when fine-tuning, so that a few new strokes refine
+        what the model knows rather than overwrite it).
     phase_weights : "auto", sequence, mapping or None
         Loss weight of each phase: ``"auto"`` = inverse frequency of the painted voxels, capped
         at ``weight_cap``; a sequence in phase order or ``{name: weight}``; ``None`` = equal.
@@ -104,7 +107,7 @@ class TrainConfig:
     init: str | os.PathLike | None = None
     patch_size: int = 96
     batch_size: int = 8
-    learning_rate: float = 3e-3
+    learning_rate: float | None = None
     phase_weights: str | Sequence[float] | Mapping[str, float] | None = "auto"
     weight_cap: float = 10.0
     dice_weight: float = 1.0
@@ -150,7 +153,7 @@ class TrainConfig:
             raise BatterySegError(
                 f"validation_fraction must be in [0, 1), got {self.validation_fraction}."
             )
-        if not self.learning_rate > 0:
+        if self.learning_rate is not None and not self.learning_rate > 0:
             raise BatterySegError(f"learning_rate must be positive, got {self.learning_rate}.")
         if isinstance(self.phase_weights, str) and self.phase_weights != "auto":
             raise BatterySegError(
@@ -169,6 +172,13 @@ class TrainConfig:
                     "overwriting (--overwrite / the 'overwrite' box)."
                 )
 
+    @property
+    def peak_learning_rate(self) -> float:
+        """``learning_rate``, or its default for training from scratch or fine-tuning."""
+        if self.learning_rate is not None:
+            return float(self.learning_rate)
+        return 3e-3 if self.init is None or str(self.init).strip() in SCRATCH else 1e-3
+
     def phase_set(self) -> PhaseSet:
         """The phases as a :class:`PhaseSet` (``si-graphite`` when unset)."""
         return PhaseSet.parse(self.phases)
@@ -177,6 +187,7 @@ class TrainConfig:
         """JSON-able summary stored in the checkpoint's provenance."""
         d = asdict(self)
         d["phases"] = None if self.phases is None else PhaseSet.parse(self.phases).spec()
+        d["learning_rate"] = self.peak_learning_rate
         for key in ("init", "output"):
             d[key] = None if d[key] is None else str(d[key])
         if isinstance(self.phase_weights, Mapping):

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import BatterySegError
 from ..model import DEFAULT_MODEL, ModelCard, Normalization, UNet, UNetConfig, load_model
 from ..phases import PhaseSet
-from ._config import DEFAULT_CONTEXT, TrainConfig
+from ._config import DEFAULT_CONTEXT, SCRATCH, TrainConfig
 
 __all__ = ["initial_model", "model_phases"]
 
@@ -26,7 +26,7 @@ def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
     what the model expects); other ``config.phases`` than the checkpoint's keep its features and
     start a new output layer for those phases (transfer learning).
     """
-    if config.init is None or str(config.init).strip() in ("", "none", "scratch"):
+    if config.init is None or str(config.init).strip() in SCRATCH:
         phases = config.phase_set()
         if len(phases) < 2:
             raise BatterySegError(

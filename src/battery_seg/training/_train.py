@@ -138,7 +138,7 @@ class _Loop:
                                     data.unlabelled)
         self.weights = torch.tensor(weights, dtype=torch.float32, device=self.device)
         self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config.learning_rate, weight_decay=1e-4
+            model.parameters(), lr=config.peak_learning_rate, weight_decay=1e-4
         )
         self.generator = torch.Generator().manual_seed(config.seed)
         self.validation = _validation_regions(data, model.config.receptive_radius)
@@ -160,7 +160,7 @@ class _Loop:
 
     def learning_rate(self) -> float:
         """Linear warm-up over the first 5 %, then cosine decay to 2 % of the peak."""
-        f, peak = self.fraction(), self.config.learning_rate
+        f, peak = self.fraction(), self.config.peak_learning_rate
         if f < 0.05:
             return peak * (0.1 + 0.9 * f / 0.05)
         return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * (f - 0.05) / 0.95)))
