@@ -200,7 +200,8 @@ def main(argv=None) -> int:
         print(f"{'phase':>10} {'U-Net':>7} {'forest':>7}")
         for name, a, b in zip(names, unet_iou, forest_iou, strict=True):
             print(f"{name:>10} {a:7.3f} {b:7.3f}")
-        print(f"{'mean':>10} {np.nanmean(unet_iou):7.3f} {np.nanmean(forest_iou):7.3f}")
+        forest_mean = np.nanmean(forest_iou) if not args.no_forest else np.nan
+        print(f"{'mean':>10} {np.nanmean(unet_iou):7.3f} {forest_mean:7.3f}")
         print(f"{'seconds':>10} {unet_seconds:7.0f} {forest_seconds:7.0f}   (U-Net: training, "
               f"{result.card.provenance['steps']} steps, stopped by {result.stopped_by}, "
               f"from {result.card.provenance['init']})")

@@ -251,3 +251,30 @@ def test_unpainted_patches_and_consistency_option(sample):
     assert result.card.provenance["config"]["unlabelled_patches"] == 2
     with pytest.raises(BatterySegError, match="must be >= 0"):
         TrainConfig(consistency_weight=-1).check()
+
+
+def test_fine_tuning_retains_the_start_model_off_the_strokes(sample, tmp_path):
+    import torch
+
+    from battery_seg.training._step import _retain
+    from battery_seg.training._train import _teacher
+
+    image, _, painted = sample
+    first = tmp_path / "first.pt"
+    result = train([(image, painted)], TrainConfig(phases="si-graphite", output=first, **TINY))
+    model = result.model
+    assert _teacher(model, "scratch", TrainConfig()) is None
+    assert _teacher(model, "x.pt (features; new output layer for a, b)", TrainConfig()) is None
+    assert _teacher(model, "x.pt", TrainConfig(retain_weight=0)) is None
+    teacher = _teacher(model, "x.pt", TrainConfig())
+    assert teacher is not model and not teacher.training
+    assert not any(p.requires_grad for p in teacher.parameters())
+    # the retain term pulls unpainted pixels only: no gradient where strokes are painted
+    inputs = torch.rand(2, model.config.in_channels, 32, 32)
+    logits = torch.randn(2, 4, 32, 32, requires_grad=True)
+    unpainted = torch.ones(2, 32, 32, dtype=torch.bool)
+    unpainted[:, :8] = False
+    _retain(teacher, inputs, logits, unpainted).backward()
+    assert logits.grad[:, :, :8].abs().sum() == 0 and logits.grad[:, :, 8:].abs().sum() > 0
+    tuned = train([(image, painted)], TrainConfig(init=first, **TINY))
+    assert tuned.card.provenance["config"]["retain_weight"] == 1.0

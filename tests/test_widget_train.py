@@ -10,10 +10,11 @@ import pytest
 SCALE = (0.5, 0.5, 0.5)
 FAST = dict(base_channels=8, depth=3, patch_size=48, batch_size=8, steps_per_epoch=20)
 # Fine-tuned from the bundled model for 45 steps on strokes covering 4 % of 3 slices, then
-# segmented: measured pore 0.927, silicon 0.985, cbd 0.708, graphite 0.989 (the bundled model
-# alone: 0.951, 0.988, 0.773, 0.992 on this in-distribution phantom; strokes kept away from
-# phase boundaries teach little about the thin CBD films).
-MIN_TUNED_IOU = (0.9, 0.95, 0.6, 0.95)
+# segmented: measured pore 0.947, silicon 0.986, cbd 0.757, graphite 0.991 (the bundled model
+# alone: 0.951, 0.988, 0.773, 0.992 on this in-distribution phantom; without retaining the
+# start model's predictions off the strokes, CBD fell to 0.708: strokes kept away from phase
+# boundaries teach little about the thin CBD films).
+MIN_TUNED_IOU = (0.92, 0.96, 0.7, 0.97)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -88,6 +88,12 @@ class TrainConfig:
         is the target for a strongly augmented copy. The painted-voxel loss never sees them.
     consistency_weight : float
         Weight of that consistency loss (ramped up over the first third of training).
+    retain_weight : float
+        When fine-tuning a model with the same phases: the start model's predictions are soft
+        targets for the unpainted pixels of each patch, with this weight (learning without
+        forgetting), so painted corrections change the model where they are painted and what it
+        knew elsewhere stays. 0 turns this off; training from scratch or with a new output
+        layer ignores it.
     base_channels, depth, dropout
         Architecture of a network trained from scratch (ignored when fine-tuning). Width 8 trains
         about 4x faster than 16 on a CPU at similar accuracy on sparse strokes.
@@ -117,6 +123,7 @@ class TrainConfig:
     weight_averaging: bool = True
     unlabelled_patches: int = 0
     consistency_weight: float = 0.0
+    retain_weight: float = 1.0
     device: str = "auto"
     seed: int = 0
     train_missing_phases: bool = False
@@ -144,8 +151,10 @@ class TrainConfig:
                 f"patch_size {self.patch_size} must be a multiple of {multiple} (2**depth), "
                 f"e.g. {max(multiple, round(self.patch_size / multiple) * multiple)}."
             )
-        if self.unlabelled_patches < 0 or self.consistency_weight < 0:
-            raise BatterySegError("unlabelled_patches and consistency_weight must be >= 0.")
+        if self.unlabelled_patches < 0 or self.consistency_weight < 0 or self.retain_weight < 0:
+            raise BatterySegError(
+                "unlabelled_patches, consistency_weight and retain_weight must be >= 0."
+            )
         for name in ("batch_size", "steps_per_epoch", "base_channels", "depth"):
             if getattr(self, name) < 1:
                 raise BatterySegError(f"{name} must be at least 1, got {getattr(self, name)}.")

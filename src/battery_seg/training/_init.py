@@ -10,7 +10,9 @@ from ..model import DEFAULT_MODEL, ModelCard, Normalization, UNet, UNetConfig, l
 from ..phases import PhaseSet
 from ._config import DEFAULT_CONTEXT, SCRATCH, TrainConfig
 
-__all__ = ["initial_model", "model_phases"]
+__all__ = ["NEW_HEAD", "initial_model", "model_phases"]
+
+NEW_HEAD = "new output layer"  # in the start-point name of a transferred model
 
 
 def model_phases(phases: PhaseSet) -> PhaseSet:
@@ -49,7 +51,7 @@ def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
             # Transfer: keep the learnt features, start a new output layer for other phases
             # (e.g. an NMC cathode from the Si-graphite default model).
             model, card = _new_head(model, card, asked)
-            label = f"{label} (features; new output layer for {', '.join(asked.names)})"
+            label = f"{label} (features; {NEW_HEAD} for {', '.join(asked.names)})"
         phases = asked  # may carry the file values of the labels
     if config.context is not None and config.context != card.context:
         raise BatterySegError(

@@ -23,13 +23,16 @@ def training_step(
     weights: torch.Tensor,
     generator: torch.Generator,
     ramp: float,
+    teacher: torch.nn.Module | None = None,
 ) -> float:
     """Sample, augment, forward, backward, step; return the loss.
 
     Unpainted patches (``config.unlabelled_patches``) share the batch, so batch-norm statistics
     describe the whole volume rather than the painted slices only. With a consistency weight
     (times ``ramp`` in [0, 1]), the network's own confident prediction on a geometry-only view
-    of each unpainted patch is the target for the intensity-augmented view.
+    of each unpainted patch is the target for the intensity-augmented view. With a ``teacher``
+    (the frozen start model of a fine-tuning run), its probabilities are soft targets for the
+    unpainted pixels, weighted by ``config.retain_weight``.
     """
     device = weights.device
     images, labels = sampler.sample(config.batch_size)
@@ -46,15 +49,27 @@ def training_step(
     teacher_view = x[-n_unpainted:].clone() if consistency > 0 else None
     if config.augment:
         x = augment_intensity(x, generator, settings)
-    logits = model(x.to(device).contiguous(memory_format=torch.channels_last))
+    inputs = x.to(device).contiguous(memory_format=torch.channels_last)
+    logits = model(inputs)
+    y = y.to(device)
     # unpainted patches carry no labels, so only painted voxels enter this term
-    loss = painted_loss(logits, y.to(device), weights, dice_weight=config.dice_weight)
+    loss = painted_loss(logits, y, weights, dice_weight=config.dice_weight)
+    if teacher is not None and config.retain_weight > 0:
+        loss = loss + config.retain_weight * _retain(teacher, inputs, logits, y == 0)
     if teacher_view is not None:
         loss = loss + consistency * _consistency(model, teacher_view, logits[-n_unpainted:])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
     return float(loss.detach())
+
+
+def _retain(teacher, inputs: torch.Tensor, logits: torch.Tensor, unpainted: torch.Tensor):
+    """Soft cross-entropy to the start model's probabilities, mean over unpainted pixels."""
+    with torch.no_grad():
+        target = torch.softmax(teacher(inputs), dim=1)
+    per_pixel = -(target * torch.log_softmax(logits, dim=1)).sum(dim=1)
+    return (per_pixel * unpainted).sum() / unpainted.sum().clamp(min=1)
 
 
 def _consistency(model, teacher_view: torch.Tensor, student_logits: torch.Tensor):

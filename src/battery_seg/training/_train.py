@@ -25,7 +25,7 @@ from ..jobs import Job, Progress, run_job
 from ..model import ModelCard, UNet, save_model
 from ._config import TrainConfig
 from ._data import PreparedData, as_pairs, prepare_data
-from ._init import initial_model
+from ._init import NEW_HEAD, initial_model
 from ._loss import resolve_phase_weights
 from ._predict import predict_planes
 from ._samples import PatchSampler
@@ -141,6 +141,7 @@ class _Loop:
             model.parameters(), lr=config.peak_learning_rate, weight_decay=1e-4
         )
         self.generator = torch.Generator().manual_seed(config.seed)
+        self.teacher = _teacher(model, init_label, config)
         self.validation = _validation_regions(data, model.config.receptive_radius)
         self.best_state = copy.deepcopy(model.state_dict())
         self.best_score = (-math.inf, math.inf)
@@ -206,7 +207,7 @@ class _Loop:
     def _step(self) -> float:
         ramp = min(1.0, self.fraction() / 0.3)
         loss = training_step(self.model, self.optimizer, self.sampler, self.config,
-                             self.weights, self.generator, ramp)
+                             self.weights, self.generator, ramp, self.teacher)
         if self.averaged is not self.model:
             _update_average(self.averaged, self.model, self.steps)
         return loss
@@ -236,6 +237,16 @@ class _Loop:
         card = copy.copy(self.card)
         card.provenance = _provenance(self)
         save_model(self.config.output, self.averaged, card)
+
+
+def _teacher(model: UNet, init_label: str, config: TrainConfig) -> UNet | None:
+    """A frozen copy of the start model when fine-tuning keeps its phases (see retain_weight)."""
+    if config.retain_weight <= 0 or init_label == "scratch" or NEW_HEAD in init_label:
+        return None
+    teacher = copy.deepcopy(model).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
 
 
 def _update_average(averaged: UNet, model: UNet, step: int, decay: float = 0.99) -> None:
