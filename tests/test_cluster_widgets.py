@@ -7,7 +7,6 @@ import pytest
 
 from cluster_helpers import tiny_model
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

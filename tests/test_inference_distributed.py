@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cluster_helpers import tiny_model
 
 from battery_seg.inference import SegmentConfig, segment
+from cluster_helpers import tiny_model
 
 SHAPE = (10, 40, 36)
 
