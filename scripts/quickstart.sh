@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# One command from a fresh clone to the bundled sample: set up the environment, write the
-# synthetic Si-graphite anode to ./sample_out/ and describe it.
+# One command from a fresh clone to the main job on the bundled sample: set up the environment,
+# write the synthetic Si-graphite anode to ./sample_out/, segment it with the bundled U-Net and
+# measure the result (volume fractions, surface areas, connectivity, tortuosity) next to the
+# ground truth's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 OUT=sample_out
-.venv/bin/battery-seg sample -o "$OUT" --shape 128 128 128 --seed 0 --overwrite
-.venv/bin/battery-seg info "$OUT/image.tif"
-echo "quickstart: done. Open it in napari with:"
-echo "  .venv/bin/napari $OUT/image.tif $OUT/labels.tif"
+BS=.venv/bin/battery-seg
+$BS sample -o "$OUT" --shape 128 128 128 --seed 0 --overwrite
+$BS info "$OUT/image.tif"
+$BS segment "$OUT/image.tif" -o "$OUT/phases.zarr" --overwrite
+echo
+echo "== the segmentation"
+$BS stats "$OUT/phases.zarr" --tortuosity --json "$OUT/phases_stats.json" --overwrite
+echo
+echo "== the ground truth"
+$BS stats "$OUT/labels.tif" --tortuosity --json "$OUT/truth_stats.json" --overwrite
+echo
+echo "quickstart: done. Look at it in napari with:"
+echo "  .venv/bin/napari $OUT/image.tif $OUT/phases.zarr"
