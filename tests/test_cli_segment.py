@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from battery_seg.cli import main
 from battery_seg.inference import SegmentConfig, segment, segment_job
-from battery_seg.model import ModelCard, UNetConfig, save_model
-from battery_seg.phases import PhaseSet
+from cluster_helpers import tiny_model
 
 SHAPE = (8, 40, 36)
 OPTIONS = ["--tile", "32", "--block", "4", "40", "20"]
@@ -21,19 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     """A tiny U-Net taught for a few steps to threshold grey levels (so phases vary)."""
-    torch.manual_seed(2)
-    card = ModelCard(PhaseSet.parse("nmc"), context=3,
-                     architecture=UNetConfig(in_channels=3, n_phases=3, base_channels=4, depth=2))
-    network = card.build()
-    optimizer = torch.optim.Adam(network.parameters(), lr=0.02)
-    for _ in range(30):
-        x = torch.rand(8, 3, 1, 1) * torch.rand(8, 3, 32, 32)
-        target = (x[:, 1] * 3 / x.amax((1, 2, 3))[:, None, None]).long().clamp(max=2)
-        loss = torch.nn.functional.cross_entropy(network(x), target)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return save_model(tmp_path_factory.mktemp("model") / "model.pt", network.eval(), card)
+    return tiny_model(tmp_path_factory.mktemp("model") / "model.pt", seed=2)
 
 
 @pytest.fixture(scope="module")
