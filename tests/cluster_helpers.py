@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +151,19 @@ class DaskProcesses:
             except subprocess.TimeoutExpired:
                 _kill_group(process, signal.SIGKILL)
         self.workers.clear()
+
+
+@contextmanager
+def running_cluster(folder: Path, workers: int = 0) -> Iterator[DaskProcesses]:
+    """A started scheduler (and ``workers`` workers), closed on exit whatever happens."""
+    processes = DaskProcesses(folder)
+    try:
+        processes.start_scheduler()
+        if workers:
+            processes.set_workers(workers)
+        yield processes
+    finally:
+        processes.close()
 
 
 def _kill_group(process: subprocess.Popen, sig: int, wait: bool = True) -> None:

@@ -17,7 +17,7 @@ from battery_seg.cli import main
 from battery_seg.errors import BatterySegError
 from battery_seg.inference import SegmentConfig, segment
 from battery_seg.io import open_volume
-from cluster_helpers import DaskProcesses, tiny_model, write_image
+from cluster_helpers import running_cluster, tiny_model, write_image
 
 SHAPE = (32, 64, 64)
 BLOCK = (1, 64, 64)  # 32 blocks
@@ -28,12 +28,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    processes = DaskProcesses(tmp_path_factory.mktemp("dask"))
-    try:
-        processes.start_scheduler()
+    with running_cluster(tmp_path_factory.mktemp("dask"), workers=0) as processes:
         yield processes
-    finally:
-        processes.close()
 
 
 @pytest.fixture(scope="module")

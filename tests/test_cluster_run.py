@@ -19,7 +19,7 @@ import pytest
 from battery_seg.cli import main
 from battery_seg.inference import SegmentConfig, segment
 from battery_seg.io import open_volume
-from cluster_helpers import DaskProcesses, tiny_model, write_image
+from cluster_helpers import running_cluster, tiny_model, write_image
 
 SHAPE = (32, 64, 64)
 OPTIONS = ["--tile", "32", "--block", "4", "64", "32"]  # 8 x 1 x 2 = 16 blocks
@@ -31,13 +31,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    processes = DaskProcesses(tmp_path_factory.mktemp("dask"))
-    try:
-        processes.start_scheduler()
-        processes.set_workers(2)
+    with running_cluster(tmp_path_factory.mktemp("dask"), workers=2) as processes:
         yield processes
-    finally:
-        processes.close()
 
 
 @pytest.fixture(scope="module")
