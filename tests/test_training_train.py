@@ -5,6 +5,7 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
+import torch
 
 from battery_seg.errors import BatterySegError
 from battery_seg.jobs import run_job
@@ -105,8 +106,27 @@ def test_fine_tuning_keeps_phases_and_context(sample, tmp_path):
     result = train([(image, painted)], TrainConfig(init=first, output=second, **TINY))
     assert result.card.context == 3 and result.card.provenance["init"] == str(first)
     assert result.card.provenance["config"]["learning_rate"] == 1e-3  # gentler than scratch
-    with pytest.raises(BatterySegError, match=r"context 3.*context 5 was asked"):
-        run_job(train_job([(image, painted)], TrainConfig(init=first, context=5, **TINY)))
+    with pytest.raises(BatterySegError, match=r"context 3.*context 1 was asked"):
+        run_job(train_job([(image, painted)], TrainConfig(init=first, context=1, **TINY)))
+
+
+def test_a_deeper_context_starts_from_exactly_the_checkpoints_predictions(sample, tmp_path):
+    from battery_seg.training._init import initial_model
+
+    image, _, painted = sample
+    first = tmp_path / "first.pt"
+    train([(image, painted)], TrainConfig(phases="si-graphite", context=3, output=first,
+                                          **TINY))
+    narrow, _ = load_model(first)
+    wide, card, _, label = initial_model(TrainConfig(init=first, context=5, **TINY))
+    assert card.context == wide.config.in_channels == 5 and "context 5" in label
+    x = torch.randn(2, 5, 32, 32)
+    wide.eval()
+    with torch.inference_mode():
+        assert torch.allclose(wide(x), narrow(x[:, 1:4]), atol=1e-6)
+    result = train([(image, painted)], TrainConfig(init=first, context=5, **TINY))
+    assert result.card.context == 5
+    assert predict_volume(result.model, result.card, image).shape == image.shape
 
 
 def test_other_phases_keep_the_features_with_a_new_output_layer(sample, tmp_path):

@@ -95,6 +95,7 @@ class TrainWidget(Container):
         self.add_pair()
         self._add_pair.changed.connect(self.add_pair)
         self._start.changed.connect(self._on_start_changed)
+        self._init_file.changed.connect(self._follow_model_context)
         self.controls.run_button.changed.connect(self.run)
         self._segment.changed.connect(self.open_segment)
         viewer.layers.events.inserted.connect(self._reset_layer_choices)
@@ -137,6 +138,22 @@ class TrainWidget(Container):
 
     def _on_start_changed(self, _value: Any = None) -> None:
         self._init_file.visible = self._start.value == _FILE
+        self._follow_model_context()
+
+    def _follow_model_context(self, _value: Any = None) -> None:
+        """Starting from a model, show its context (a deeper one may still be chosen)."""
+        if self._start.value == _SCRATCH:
+            return
+        source = "default" if self._start.value == _DEFAULT else Path(self._init_file.value)
+        if source != "default" and not source.is_file():
+            return
+        from ..model import load_model  # torch: only once a model is chosen
+
+        try:
+            _, card = load_model(source)
+        except BatterySegError:
+            return  # the same message comes back, with its fix, when Train is pressed
+        self._context.value = card.context
 
     # -- configuration ------------------------------------------------------------------------
     def config(self) -> TrainConfig:

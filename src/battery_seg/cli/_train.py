@@ -36,7 +36,7 @@ def add_parser(subparsers) -> None:
                         "(default: the labels file's phases, the --init model's, or si-graphite)")
     parser.add_argument("--context", type=int, choices=(1, 3, 5, 7),
                         help="neighbouring slices the network sees (default 3, or the --init "
-                        "model's)")
+                        "model's; more than the --init model's deepens it)")
     stop = parser.add_mutually_exclusive_group()
     stop.add_argument("--epochs", type=int, help="number of epochs (default 40)")
     stop.add_argument("--minutes", type=float, help="training time budget instead of epochs")

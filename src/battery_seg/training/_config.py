@@ -53,7 +53,8 @@ class TrainConfig:
         Optimiser steps (batches) per epoch; validation runs after each epoch.
     init : str or path, optional
         ``None`` trains from scratch, ``"default"`` fine-tunes the bundled model, a path
-        fine-tunes that checkpoint (its phases, context and architecture are kept).
+        fine-tunes that checkpoint (its phases and architecture are kept; its context is kept
+        or, when ``context`` asks for more slices, deepened starting from its predictions).
     patch_size, batch_size, learning_rate
         Square patch side (a multiple of ``2**depth``), patches per step, peak learning rate
         (``None``: 3e-3 from scratch, 1e-3 when fine-tuning, so that a few new strokes refine

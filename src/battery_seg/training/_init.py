@@ -24,9 +24,11 @@ def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
     """Network, card, phases used to read the painted labels, and a name of the start point.
 
     From scratch, the architecture comes from ``config``. When fine-tuning, the checkpoint's
-    context and architecture are kept (a different ``config.context`` is an error that says
-    what the model expects); other ``config.phases`` than the checkpoint's keep its features and
-    start a new output layer for those phases (transfer learning).
+    architecture is kept; a deeper ``config.context`` widens its first layer with zero weights
+    for the added outer slices (the widened model predicts exactly what the checkpoint did, and
+    training learns to use them); a shallower one is an error that says what the model expects.
+    Other ``config.phases`` than the checkpoint's keep its features and start a new output layer
+    for those phases (transfer learning).
     """
     if config.init is None or str(config.init).strip() in SCRATCH:
         phases = config.phase_set()
@@ -53,12 +55,16 @@ def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
             model, card = _new_head(model, card, asked)
             label = f"{label} (features; {NEW_HEAD} for {', '.join(asked.names)})"
         phases = asked  # may carry the file values of the labels
-    if config.context is not None and config.context != card.context:
+    if config.context is not None and config.context < card.context:
         raise BatterySegError(
             f"Model {label} sees {card.context} neighbouring slice(s) (context {card.context}) "
-            f"but context {config.context} was asked for. Fine-tuning keeps the model's context: "
-            f"use context {card.context} (or leave it unset), or train from scratch."
+            f"but context {config.context} was asked for. Fine-tuning keeps or deepens the "
+            f"model's context: use context {card.context} or more (or leave it unset), or train "
+            "from scratch."
         )
+    if config.context is not None and config.context > card.context:
+        model, card = _widen_context(model, card, config.context)
+        label = f"{label} (widened to context {config.context})"
     multiple = card.architecture.multiple
     if config.patch_size % multiple:
         suggestion = max(multiple, config.patch_size // multiple * multiple)
@@ -68,6 +74,24 @@ def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
         )
     model.train()
     return model, card, phases, label
+
+
+def _widen_context(model: UNet, card: ModelCard, context: int) -> tuple[UNet, ModelCard]:
+    """``model`` seeing ``context`` slices: the first layer gets zero weights for the new ones.
+
+    Context slices are channels in slice order with the predicted slice in the middle, so the
+    checkpoint's weights move to the middle channels and its predictions are unchanged.
+    """
+    architecture = replace(card.architecture, in_channels=context)
+    wide = UNet(architecture)
+    state = model.state_dict()
+    key = next(k for k, v in state.items() if k.startswith("encoder.stem.") and v.ndim == 4)
+    weight = state[key]
+    grown = weight.new_zeros((weight.shape[0], context, *weight.shape[2:]))
+    offset = (context - card.context) // 2
+    grown[:, offset:offset + card.context] = weight
+    wide.load_state_dict({**state, key: grown})
+    return wide, replace(card, context=context, architecture=architecture)
 
 
 def _new_head(model: UNet, card: ModelCard, phases: PhaseSet) -> tuple[UNet, ModelCard]:
