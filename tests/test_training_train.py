@@ -118,7 +118,7 @@ def test_a_deeper_context_starts_from_exactly_the_checkpoints_predictions(sample
     train([(image, painted)], TrainConfig(phases="si-graphite", context=3, output=first,
                                           **TINY))
     narrow, _ = load_model(first)
-    wide, card, _, label = initial_model(TrainConfig(init=first, context=5, **TINY))
+    wide, card, _, label, _ = initial_model(TrainConfig(init=first, context=5, **TINY))
     assert card.context == wide.config.in_channels == 5 and "context 5" in label
     x = torch.randn(2, 5, 32, 32)
     wide.eval()
@@ -276,6 +276,7 @@ def test_unpainted_patches_and_consistency_option(sample):
 def test_fine_tuning_retains_the_start_model_off_the_strokes(sample, tmp_path):
     import torch
 
+    from battery_seg.training._init import initial_model
     from battery_seg.training._step import _retain
     from battery_seg.training._train import _teacher
 
@@ -283,10 +284,13 @@ def test_fine_tuning_retains_the_start_model_off_the_strokes(sample, tmp_path):
     first = tmp_path / "first.pt"
     result = train([(image, painted)], TrainConfig(phases="si-graphite", output=first, **TINY))
     model = result.model
-    assert _teacher(model, "scratch", TrainConfig()) is None
-    assert _teacher(model, "x.pt (features; new output layer for a, b)", TrainConfig()) is None
-    assert _teacher(model, "x.pt", TrainConfig(retain_weight=0)) is None
-    teacher = _teacher(model, "x.pt", TrainConfig())
+    # a teacher only where the start model's output layer is kept: not from scratch, not for
+    # a new output layer (other phases), not with retain_weight 0
+    assert not initial_model(TrainConfig(**TINY)).keeps_head
+    assert not initial_model(TrainConfig(init=first, phases="a,b", **TINY)).keeps_head
+    assert initial_model(TrainConfig(init=first, **TINY)).keeps_head
+    assert _teacher(model, TrainConfig(retain_weight=0)) is None
+    teacher = _teacher(model, TrainConfig())
     assert teacher is not model and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())
     # the retain term pulls unpainted pixels only: no gradient where strokes are painted

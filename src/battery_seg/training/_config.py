@@ -183,11 +183,16 @@ class TrainConfig:
                 )
 
     @property
+    def from_scratch(self) -> bool:
+        """Whether ``init`` asks for a new network rather than a checkpoint to start from."""
+        return self.init is None or str(self.init).strip() in SCRATCH
+
+    @property
     def peak_learning_rate(self) -> float:
         """``learning_rate``, or its default for training from scratch or fine-tuning."""
         if self.learning_rate is not None:
             return float(self.learning_rate)
-        return 3e-3 if self.init is None or str(self.init).strip() in SCRATCH else 1e-3
+        return 3e-3 if self.from_scratch else 1e-3
 
     def phase_set(self) -> PhaseSet:
         """The phases as a :class:`PhaseSet` (``si-graphite`` when unset)."""

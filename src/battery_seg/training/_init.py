@@ -4,15 +4,26 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 from ..errors import BatterySegError
 from ..model import DEFAULT_MODEL, ModelCard, Normalization, UNet, UNetConfig, load_model
 from ..phases import PhaseSet
-from ._config import DEFAULT_CONTEXT, SCRATCH, TrainConfig
+from ._config import DEFAULT_CONTEXT, TrainConfig
 
-__all__ = ["NEW_HEAD", "initial_model", "model_phases"]
+__all__ = ["Start", "initial_model", "model_phases"]
 
-NEW_HEAD = "new output layer"  # in the start-point name of a transferred model
+
+class Start(NamedTuple):
+    """Where a run starts: the network, its card, the phases to read the painted labels with,
+    a name of the start point (for provenance) and whether the output layer is the start
+    model's (fine-tuning) rather than new (from scratch, or transfer to other phases)."""
+
+    model: UNet
+    card: ModelCard
+    phases: PhaseSet
+    label: str
+    keeps_head: bool
 
 
 def model_phases(phases: PhaseSet) -> PhaseSet:
@@ -20,8 +31,8 @@ def model_phases(phases: PhaseSet) -> PhaseSet:
     return PhaseSet(tuple(replace(p, source_value=None) for p in phases), preset=phases.preset)
 
 
-def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
-    """Network, card, phases used to read the painted labels, and a name of the start point.
+def initial_model(config: TrainConfig) -> Start:
+    """The network a run starts from, with its card, phases and start-point name.
 
     From scratch, the architecture comes from ``config``. When fine-tuning, the checkpoint's
     architecture is kept; a deeper ``config.context`` widens its first layer with zero weights
@@ -30,7 +41,7 @@ def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
     Other ``config.phases`` than the checkpoint's keep its features and start a new output layer
     for those phases (transfer learning).
     """
-    if config.init is None or str(config.init).strip() in SCRATCH:
+    if config.from_scratch:
         phases = config.phase_set()
         if len(phases) < 2:
             raise BatterySegError(
@@ -42,18 +53,19 @@ def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
             depth=config.depth, dropout=config.dropout,
         )
         card = ModelCard(model_phases(phases), context, architecture, Normalization())
-        return UNet(architecture), card, phases, "scratch"
+        return Start(UNet(architecture), card, phases, "scratch", keeps_head=False)
     init = str(config.init)
     model, card = load_model(init, device="cpu")
     label = DEFAULT_MODEL if init == DEFAULT_MODEL else str(Path(init))
-    phases = card.phases
+    phases, keeps_head = card.phases, True
     if config.phases is not None:
         asked = config.phase_set()
         if [n.lower() for n in asked.names] != [n.lower() for n in card.phases.names]:
             # Transfer: keep the learnt features, start a new output layer for other phases
             # (e.g. an NMC cathode from the Si-graphite default model).
             model, card = _new_head(model, card, asked)
-            label = f"{label} (features; {NEW_HEAD} for {', '.join(asked.names)})"
+            label = f"{label} (features; new output layer for {', '.join(asked.names)})"
+            keeps_head = False
         phases = asked  # may carry the file values of the labels
     if config.context is not None and config.context < card.context:
         raise BatterySegError(
@@ -73,7 +85,7 @@ def initial_model(config: TrainConfig) -> tuple[UNet, ModelCard, PhaseSet, str]:
             f"{config.patch_size} is not. Use e.g. {suggestion}."
         )
     model.train()
-    return model, card, phases, label
+    return Start(model, card, phases, label, keeps_head)
 
 
 def _widen_context(model: UNet, card: ModelCard, context: int) -> tuple[UNet, ModelCard]:

@@ -25,7 +25,7 @@ from ..jobs import Job, Progress, run_job
 from ..model import ModelCard, UNet, save_model
 from ._config import TrainConfig
 from ._data import PreparedData, as_pairs, prepare_data
-from ._init import NEW_HEAD, initial_model
+from ._init import Start, initial_model
 from ._loss import resolve_phase_weights
 from ._predict import predict_planes
 from ._samples import PatchSampler
@@ -105,12 +105,14 @@ def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainRe
     pairs = as_pairs(pairs)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model, card, phases, init_label = initial_model(config)
-    data = yield from prepare_data(pairs, phases, card.normalization, config, card.context, rng)
+    start = initial_model(config)
+    model, card = start.model, start.card
+    data = yield from prepare_data(pairs, start.phases, card.normalization, config, card.context,
+                                   rng)
     weights = resolve_phase_weights(
         config.phase_weights, card.phases, data.train_counts, config.weight_cap
     )
-    loop = _Loop(model, card, config, data, weights, rng, started, init_label)
+    loop = _Loop(start, config, data, weights, rng, started)
     history = yield from loop.run()
     card.provenance = _provenance(loop)
     model.load_state_dict(loop.best_state)
@@ -126,10 +128,11 @@ def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainRe
 class _Loop:
     """The optimisation loop and its best-model bookkeeping."""
 
-    def __init__(self, model, card, config: TrainConfig, data: PreparedData, weights, rng,
-                 started: float, init_label: str) -> None:
+    def __init__(self, start: Start, config: TrainConfig, data: PreparedData, weights, rng,
+                 started: float) -> None:
+        model, card = start.model, start.card
         self.model, self.card, self.config, self.data = model, card, config, data
-        self.started, self.init_label = started, init_label
+        self.started, self.init_label = started, start.label
         self.device = _device(config.device)
         self.model.to(self.device).to(memory_format=torch.channels_last).train()
         # Validated, kept and saved: the running average of the weights, or the weights.
@@ -141,7 +144,7 @@ class _Loop:
             model.parameters(), lr=config.peak_learning_rate, weight_decay=1e-4
         )
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.teacher = _teacher(model, init_label, config)
+        self.teacher = _teacher(model, config) if start.keeps_head else None
         self.validation = _validation_regions(data, model.config.receptive_radius)
         self.best_state = copy.deepcopy(model.state_dict())
         self.best_score = (-math.inf, math.inf)
@@ -239,9 +242,9 @@ class _Loop:
         save_model(self.config.output, self.averaged, card)
 
 
-def _teacher(model: UNet, init_label: str, config: TrainConfig) -> UNet | None:
-    """A frozen copy of the start model when fine-tuning keeps its phases (see retain_weight)."""
-    if config.retain_weight <= 0 or init_label == "scratch" or NEW_HEAD in init_label:
+def _teacher(model: UNet, config: TrainConfig) -> UNet | None:
+    """A frozen copy of the start model, whose output layer is kept (see retain_weight)."""
+    if config.retain_weight <= 0:
         return None
     teacher = copy.deepcopy(model).eval()
     for parameter in teacher.parameters():
