@@ -6,7 +6,7 @@ randomised (grey levels, CBD contrast, blur, noise, shading, rings, fringes), so
 the box on the bundled sample and is a good starting point for fine-tuning on real data. The
 sample that users and tests segment (seed 0) is never in the training set.
 
-Reproduce (three stages, about 2 h 20 min on 2 CPU cores)::
+Reproduce (four stages, about 3 h 45 min on 2 CPU cores)::
 
     # 1. from scratch, context 3, a quarter of the volumes with the sample's imaging (50 min)
     .venv/bin/python scripts/train_default_model.py --minutes 50 -o stage1.pt
@@ -15,7 +15,10 @@ Reproduce (three stages, about 2 h 20 min on 2 CPU cores)::
         --default-every 2 --lr 1e-3 --minutes 45 -o stage2.pt
     # 3. deepen to 5 slices of context (zero weights for the new outer slices) (45 min)
     .venv/bin/python scripts/train_default_model.py --init stage2.pt --context 5 --seed 200 \
-        --default-every 2 --lr 1e-3 --minutes 45 -o src/battery_seg/models/default.pt
+        --default-every 2 --lr 1e-3 --minutes 45 -o stage3.pt
+    # 4. continue on 16 new phantoms (85 min; the best validation came at epoch 63 of 233)
+    .venv/bin/python scripts/train_default_model.py --init stage3.pt --context 5 --seed 300 \
+        --default-every 2 --lr 1e-3 --volumes 16 --minutes 85 -o src/battery_seg/models/default.pt
 
 The script ends by segmenting the default sample with ``battery_seg.inference.segment`` (the
 path users run) and printing per-phase IoU against the ground truth.
