@@ -11,6 +11,7 @@ from battery_seg.model import (
     UNet,
     UNetConfig,
     estimate_intensity_range,
+    load_card,
     load_model,
     normalize,
     save_model,
@@ -74,6 +75,7 @@ def test_checkpoint_round_trip(tmp_path):
     loaded, loaded_card = load_model(path)
     assert loaded_card.phases == phases and loaded_card.context == 3
     assert loaded_card.provenance == {"epochs": 2}
+    assert load_card(path) == loaded_card  # the card alone, without building the network
     x = torch.randn(1, 3, 8, 8)
     torch.testing.assert_close(loaded(x), net.eval()(x))
     assert not list(tmp_path.glob("*.tmp"))
@@ -99,10 +101,11 @@ def test_bad_model_files_are_explained(tmp_path, content, message):
         torch.save({"weights": torch.zeros(2)}, path)
     else:
         path.write_bytes(content)
-    with pytest.raises(BatterySegError, match=message):
-        load_model(path)
-    with pytest.raises(BatterySegError, match="does not exist"):
-        load_model(tmp_path / "missing.pt")
+    for load in (load_model, load_card):
+        with pytest.raises(BatterySegError, match=message):
+            load(path)
+        with pytest.raises(BatterySegError, match="does not exist"):
+            load(tmp_path / "missing.pt")
 
 
 def test_normalisation_from_a_sample():

@@ -132,14 +132,14 @@ class SegmentWidget(Container):
         return path
 
     def _on_model_changed(self, _value: Any = None) -> None:
-        from ..model import default_model_path, load_model
+        from ..model import default_model_path, load_card
 
         self._model_file.visible = self._model.value == _FROM_FILE
         try:
             path = self._model_path() or default_model_path()
             if not Path(path).is_file():
                 raise BatterySegError("the default model is not installed yet; choose a file")
-            _network, card = load_model(path)
+            card = load_card(path)
         except BatterySegError as exc:
             self._model_info.value, self._phases = f"({exc})", None
             return

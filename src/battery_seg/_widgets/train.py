@@ -147,10 +147,10 @@ class TrainWidget(Container):
         source = "default" if self._start.value == _DEFAULT else Path(self._init_file.value)
         if source != "default" and not source.is_file():
             return
-        from ..model import load_model  # torch: only once a model is chosen
+        from ..model import load_card  # torch: only once a model is chosen
 
         try:
-            _, card = load_model(source)
+            card = load_card(source)
         except BatterySegError:
             return  # the same message comes back, with its fix, when Train is pressed
         self._context.value = card.context

@@ -1,6 +1,13 @@
 """The U-Net, its checkpoints and input normalisation (imports torch)."""
 
-from .checkpoint import DEFAULT_MODEL, ModelCard, default_model_path, load_model, save_model
+from .checkpoint import (
+                         DEFAULT_MODEL,
+                         ModelCard,
+                         default_model_path,
+                         load_card,
+                         load_model,
+                         save_model,
+)
 from .normalization import IntensityRange, Normalization, estimate_intensity_range, normalize
 from .unet import UNet, UNetConfig
 
@@ -13,6 +20,7 @@ __all__ = [
     "UNetConfig",
     "default_model_path",
     "estimate_intensity_range",
+    "load_card",
     "load_model",
     "normalize",
     "save_model",

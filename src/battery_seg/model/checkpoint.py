@@ -27,7 +27,9 @@ from ..phases import PhaseSet
 from .normalization import Normalization
 from .unet import UNet, UNetConfig
 
-__all__ = ["DEFAULT_MODEL", "ModelCard", "default_model_path", "load_model", "save_model"]
+__all__ = [
+    "DEFAULT_MODEL", "ModelCard", "default_model_path", "load_card", "load_model", "save_model",
+]
 
 FORMAT = "battery-seg-model"
 FORMAT_VERSION = 1
@@ -120,6 +122,24 @@ def load_model(
     BatterySegError
         If the file is missing, not a battery-seg model, corrupt or from a newer format.
     """
+    path, payload, card = _read(path)
+    model = card.build()
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise BatterySegError(f"Model file {path} is inconsistent: {exc}") from None
+    model.to(device).eval()
+    return model, card
+
+
+def load_card(path: str | os.PathLike | None = None) -> ModelCard:
+    """The :class:`ModelCard` of a checkpoint without building its network (for dialogs that
+    only show what a model predicts); the same checks and messages as :func:`load_model`."""
+    return _read(path)[2]
+
+
+def _read(path: str | os.PathLike | None) -> tuple[Path, dict, ModelCard]:
+    """The checked payload of a checkpoint file and its card."""
     if path is None or str(path) == DEFAULT_MODEL:
         path = default_model_path()
     path = Path(path)
@@ -152,10 +172,4 @@ def load_model(
         normalization=Normalization(**payload["normalization"]),
         provenance=dict(payload.get("provenance", {})),
     )
-    model = card.build()
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise BatterySegError(f"Model file {path} is inconsistent: {exc}") from None
-    model.to(device).eval()
-    return model, card
+    return path, payload, card
