@@ -28,14 +28,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from battery_seg.inference import SegmentConfig, segment
-from battery_seg.model import load_model, save_model
+from battery_seg.model import UNet, load_model, save_model
 from battery_seg.phantom import (
     AnodeParams,
     XCTParams,
@@ -86,6 +89,50 @@ def painted_planes(labels: np.ndarray, z_step: int = 3, yx_step: int = 20) -> np
     return painted
 
 
+def widen(path: Path, base: int, output: Path) -> Path:
+    """Save the model at ``path`` with ``base`` base channels; it predicts exactly the same.
+
+    Each layer keeps its trained channels and gains new ones: their incoming weights are a fresh
+    initialisation, their outgoing weights zero, so the wider network computes what the checkpoint
+    did and training learns to use the added capacity (a function-preserving widening).
+    """
+    model, card = load_model(path, device="cpu")
+    old = card.architecture
+    if base < old.base_channels:
+        raise SystemExit(f"--base {base} is narrower than the model's {old.base_channels}")
+    architecture = replace(old, base_channels=base)
+    wide = UNet(architecture)
+    state = wide.state_dict()
+    for key, weights in model.state_dict().items():
+        target = state[key]
+        if weights.shape == target.shape:
+            state[key] = weights
+            continue
+        maps = [_channel_map(key, dim, n, m) for dim, (n, m) in
+                enumerate(zip(weights.shape, target.shape, strict=True))]
+        grown = target.clone()
+        if weights.ndim == 4:  # zero the weights that read the new input channels
+            inputs = 0 if ".ups." in key else 1  # ConvTranspose2d stores (in, out, kh, kw)
+            new = np.setdiff1d(np.arange(target.shape[inputs]), maps[inputs])
+            grown.index_fill_(inputs, torch.as_tensor(new), 0.0)
+        grown[np.ix_(*maps)] = weights
+        state[key] = grown
+    wide.load_state_dict(state)
+    save_model(output, wide, replace(card, architecture=architecture))
+    return output
+
+
+def _channel_map(key: str, dim: int, old: int, new: int) -> np.ndarray:
+    """Where the ``old`` channels of a tensor dimension go among ``new``: the same index, except
+    the input of a decoder block, which concatenates the upsampled map and the skip halves."""
+    if old == new:
+        return np.arange(old)
+    if dim == 1 and re.fullmatch(r"decoder\.blocks\.\d+\.0\.weight", key):
+        half, new_half = old // 2, new // 2
+        return np.concatenate([np.arange(half), new_half + np.arange(half)])
+    return np.arange(old)
+
+
 def iou_per_phase(truth: np.ndarray, predicted: np.ndarray, names) -> dict[str, float]:
     scores = {}
     for value, name in enumerate(names, start=1):
@@ -133,7 +180,7 @@ def main() -> None:
     parser.add_argument(
         "--init", type=Path, default=None,
         help="continue training this model instead of from scratch (a --context deeper than "
-        "the model's widens its first layer)",
+        "the model's widens its first layer; a --base wider than the model's adds channels)",
     )
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
     parser.add_argument("--threads", type=int, default=2)
@@ -141,6 +188,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.check_only:
+        if args.init is not None and args.init.exists():
+            _, card = load_model(args.init)
+            if args.base != card.architecture.base_channels:
+                tmp = Path(tempfile.mkdtemp()) / "widened.pt"
+                args.init = widen(args.init, args.base, tmp)
         pairs = list(
             training_volumes(args.volumes, tuple(args.shape), args.seed, args.default_every)
         )

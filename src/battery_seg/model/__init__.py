@@ -1,12 +1,12 @@
 """The U-Net, its checkpoints and input normalisation (imports torch)."""
 
 from .checkpoint import (
-                         DEFAULT_MODEL,
-                         ModelCard,
-                         default_model_path,
-                         load_card,
-                         load_model,
-                         save_model,
+    DEFAULT_MODEL,
+    ModelCard,
+    default_model_path,
+    load_card,
+    load_model,
+    save_model,
 )
 from .normalization import IntensityRange, Normalization, estimate_intensity_range, normalize
 from .unet import UNet, UNetConfig
