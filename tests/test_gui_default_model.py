@@ -8,9 +8,13 @@ import pytest
 pytestmark = pytest.mark.gui
 
 # Measured with the bundled model (scripts/train_default_model.py) on this sample: z slices
-# pore 0.970, silicon 0.998, cbd 0.860, graphite 0.998; tri-planar 0.973, 0.999, 0.874, 0.998.
-# CBD, the phase whose grey level overlaps pore's, stays below the 0.9 of the others.
-MIN_IOU = {"pore": 0.95, "silicon": 0.98, "cbd": 0.83, "graphite": 0.98}
+# pore 0.974, silicon 0.998, cbd 0.884, graphite 0.998; tri-planar 0.977, 0.999, 0.900, 0.999.
+# CBD, the phase whose grey level overlaps pore's, is the hard one: it reaches 0.9 only when the
+# z, y and x passes are averaged.
+MIN_IOU = {
+    "z": {"pore": 0.95, "silicon": 0.98, "cbd": 0.87, "graphite": 0.98},
+    "tri-planar (z + y + x)": {"pore": 0.9, "silicon": 0.9, "cbd": 0.9, "graphite": 0.9},
+}
 
 
 def _iou(truth: np.ndarray, predicted: np.ndarray, names) -> dict[str, float]:
@@ -42,7 +46,7 @@ def test_default_model_segments_the_sample(make_napari_viewer, qtbot, save_scree
     np.testing.assert_array_equal(layer.scale, image.scale)
     scores = _iou(np.asarray(truth.data), np.asarray(layer.data), widget.result.phases.names)
     print(f"{slicing}: IoU " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-    for name, minimum in MIN_IOU.items():
+    for name, minimum in MIN_IOU[slicing].items():
         assert scores[name] >= minimum, (name, scores)
 
     if slicing == "z":  # the README's picture: the sample, its phases and the widget

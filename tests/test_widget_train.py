@@ -10,10 +10,10 @@ import pytest
 SCALE = (0.5, 0.5, 0.5)
 FAST = dict(base_channels=8, depth=3, patch_size=48, batch_size=8, steps_per_epoch=20)
 # Fine-tuned from the bundled model for 45 steps on strokes covering 4 % of 3 slices, then
-# segmented: measured pore 0.966, silicon 0.998, cbd 0.849, graphite 0.997. Without retaining the
+# segmented: measured pore 0.971, silicon 0.998, cbd 0.872, graphite 0.998. Without retaining the
 # start model's predictions off the strokes, CBD fell by 0.05 (measured with an earlier bundled
 # model): strokes kept away from phase boundaries teach little about the thin CBD films.
-MIN_TUNED_IOU = (0.94, 0.98, 0.8, 0.98)
+MIN_TUNED_IOU = (0.95, 0.98, 0.83, 0.98)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
