@@ -180,7 +180,11 @@ def main() -> None:
     parser.add_argument("--volumes", type=int, default=12)
     parser.add_argument("--shape", type=int, nargs=3, default=(48, 160, 160))
     parser.add_argument("--context", type=int, default=3)
-    parser.add_argument("--base", type=int, default=8, help="U-Net base channels")
+    parser.add_argument(
+        "--base", type=int, default=None,
+        help="U-Net base channels (from scratch: 8; with --init: the model's, and a wider value "
+        "widens it)",
+    )
     parser.add_argument("--depth", type=int, default=4, help="U-Net depth")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -204,7 +208,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.check_only:
-        if args.init is not None and args.init.exists():
+        if args.init is not None and args.base is not None:
             _, card = load_model(args.init)
             if args.base != card.architecture.base_channels:
                 tmp = Path(tempfile.mkdtemp()) / "widened.pt"
@@ -216,7 +220,7 @@ def main() -> None:
             phases="si-graphite",
             context=args.context,
             init=args.init,
-            base_channels=args.base,
+            base_channels=args.base or 8,
             depth=args.depth,
             learning_rate=args.lr,
             # fully labelled planes: nothing to retain from the start model
