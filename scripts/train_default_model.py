@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from battery_seg.inference import SegmentConfig, segment
-from battery_seg.model import UNet, load_model, save_model
+from battery_seg.model import UNet, load_card, load_model, save_model
 from battery_seg.phantom import (
     AnodeParams,
     XCTParams,
@@ -153,7 +153,7 @@ def iou_per_phase(truth: np.ndarray, predicted: np.ndarray, names) -> dict[str, 
 
 def check(model_path: Path, shape=(128, 128, 128)) -> None:
     """Segment held-out samples through the user's path and print per-phase IoU."""
-    _, card = load_model(model_path)
+    card = load_card(model_path)
     cases = {
         "default sample (seed 0)": make_sample(shape, seed=0),
         "seed 7, random imaging": make_sample(
@@ -209,7 +209,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     if not args.check_only:
         if args.init is not None and args.base is not None:
-            _, card = load_model(args.init)
+            card = load_card(args.init)
             if args.base != card.architecture.base_channels:
                 tmp = Path(tempfile.mkdtemp()) / "widened.pt"
                 args.init = widen(args.init, args.base, tmp)
