@@ -17,6 +17,7 @@ a trained model (``--model path.pt``).
     .venv/bin/python bench/bench_segment.py                          # 256^3 speed + RSS 256, 512
     .venv/bin/python bench/bench_segment.py --size 64 --rss-sizes 64 96   # a quick check
     .venv/bin/python bench/bench_segment.py --model src/battery_seg/models/default.pt
+    python bench/bench_segment.py --device cuda --rss-sizes --bfloat16 --model ...  # on a GPU
 """
 
 from __future__ import annotations
@@ -55,29 +56,31 @@ def _volume(size: int) -> np.ndarray:
     return make_sample((size, size, size), seed=0).image
 
 
-def _monai_labels(volume, model_path, tile, batch):
+def _monai_labels(volume, model_path, tile, batch, device="cpu"):
     """The classic path: normalise, stack context slices, sliding window over the whole stack."""
     import torch
     from monai.inferers import sliding_window_inference
 
     from battery_seg.model import estimate_intensity_range, load_model, normalize
 
-    network, card = load_model(model_path)
+    network, card = load_model(model_path, device=device)
     x = normalize(np.asarray(volume), estimate_intensity_range(volume, card.normalization))
     half = card.context // 2
     padded = np.pad(x, ((half, half), (0, 0), (0, 0)), mode="reflect")
     stack = np.stack([padded[c : c + x.shape[0]] for c in range(card.context)], axis=1)
     with torch.inference_mode():
         logits = sliding_window_inference(
-            torch.from_numpy(stack), (tile, tile), batch, network, overlap=0.25, mode="gaussian"
+            torch.from_numpy(stack), (tile, tile), batch, network, overlap=0.25, mode="gaussian",
+            sw_device=device, device=device,
         )
-        return (logits.argmax(1) + 1).numpy().astype(np.uint8)
+        return (logits.argmax(1) + 1).cpu().numpy().astype(np.uint8)
 
 
-def _ours(volume, model_path, tile, batch, precision="float32", workers=None, output=None):
+def _ours(volume, model_path, tile, batch, precision="float32", workers=None, output=None,
+          device="cpu"):
     from battery_seg.inference import SegmentConfig, segment
 
-    config = SegmentConfig(model=str(model_path), tile=tile, batch_size=batch, device="cpu",
+    config = SegmentConfig(model=str(model_path), tile=tile, batch_size=batch, device=device,
                            precision=precision, workers=workers, output=output)
     return segment(volume, config)
 
@@ -111,35 +114,74 @@ def _tile_pixels_computed(shape, tile, model_path, block_shape=None) -> int:
     return total
 
 
-def _matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
+def _matmul_peak_gflops(n: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    if device != "cpu":
+        n, repeats = 8192, 20
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
     torch.mm(a, b)
+    _sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         torch.mm(a, b)
+    _sync(device)
     return 2 * n**3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device != "cpu":
+        torch.cuda.synchronize()
+
+
+def _reset_gpu_peak(device: str) -> None:
+    import torch
+
+    if device != "cpu":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _gpu_peak(device: str) -> float:
+    """Peak GPU memory allocated since the last reset, GiB (then reset)."""
+    import torch
+
+    if device == "cpu":
+        return 0.0
+    peak = torch.cuda.max_memory_allocated(device) / 2**30
+    torch.cuda.reset_peak_memory_stats(device)
+    return peak
 
 
 def bench_speed(args, model_path, description) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    device = args.device
     volume = _volume(args.size)
     voxels = volume.size
+    where = (f"CPU, {args.threads} torch threads" if device == "cpu"
+             else f"{device} ({torch.cuda.get_device_name(device)})")
     print(f"speed: {volume.shape} phantom, tile {args.tile}, batch {args.batch}, overlap 0.25, "
-          f"CPU, {args.threads} torch threads; network: {description}")
-    peak = _matmul_peak_gflops()
-    _ours(volume[: min(8, args.size)], model_path, args.tile, args.batch)  # warm-up
+          f"{where}; network: {description}")
+    peak = _matmul_peak_gflops(device=device)
+    warm = volume[: min(8, args.size)]
+    _ours(warm, model_path, args.tile, args.batch, device=device)  # warm-ups
+    _monai_labels(warm, model_path, args.tile, args.batch, device)
+    if args.bfloat16:
+        _ours(warm, model_path, args.tile, args.batch, precision="bfloat16", device=device)
+    _reset_gpu_peak(device)
     start = time.perf_counter()
-    ours = _ours(volume, model_path, args.tile, args.batch, workers=args.workers)
+    ours = _ours(volume, model_path, args.tile, args.batch, workers=args.workers, device=device)
     ours_s = time.perf_counter() - start
+    ours_gpu = _gpu_peak(device)
     start = time.perf_counter()
-    monai = _monai_labels(volume, model_path, args.tile, args.batch)
+    monai = _monai_labels(volume, model_path, args.tile, args.batch, device)
     monai_s = time.perf_counter() - start
+    monai_gpu = _gpu_peak(device)
     agreement = float((ours.labels == monai).mean())
-    peak = max(peak, _matmul_peak_gflops())  # before and after: the less disturbed one
+    peak = max(peak, _matmul_peak_gflops(device=device))  # before and after: the less disturbed one
     flops = _flops_per_tile(model_path, args.tile)
     per_pixel = flops / args.tile**2  # convolutions: the same per pixel for any tile size
     useful = per_pixel * voxels  # one dense pass, no overlap
@@ -152,10 +194,12 @@ def bench_speed(args, model_path, description) -> None:
           f"effective {useful / ours_s / 1e9:.1f} GFLOP/s useful, {executed / ours_s / 1e9:.1f} "
           f"GFLOP/s executed (tile overlap {executed / useful:.2f}x); float32 matmul peak "
           f"{peak:.1f} GFLOP/s -> {100 * executed / ours_s / 1e9 / peak:.0f} % of peak")
+    if device != "cpu":
+        print(f"  peak GPU memory: ours {ours_gpu:.2f} GiB, MONAI {monai_gpu:.2f} GiB")
     if args.bfloat16:
         start = time.perf_counter()
         bf16 = _ours(volume, model_path, args.tile, args.batch, precision="bfloat16",
-                     workers=args.workers)
+                     workers=args.workers, device=device)
         bf16_s = time.perf_counter() - start
         print(f"  bfloat16 autocast: {voxels / bf16_s / 1e6:.3f} Mvoxel/s "
               f"({ours_s / bf16_s:.2f}x float32), labels kept "
@@ -233,6 +277,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--workers", type=int, default=None, help="dask threads (ours)")
     parser.add_argument("--model", default=None, help="a trained model (for label agreement)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (speed part only)")
     parser.add_argument("--bfloat16", action="store_true", help="also time bfloat16 autocast")
     parser.add_argument("--rss-sizes", type=int, nargs="*", default=[256, 512])
     parser.add_argument("--skip-monai-rss", action="store_true")

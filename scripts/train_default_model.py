@@ -204,6 +204,8 @@ def main() -> None:
         "last: a small validation set is noisier than what a late stage still gains)",
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=8, help="patches per optimiser step")
+    parser.add_argument("--device", default="auto", help="torch device (auto: CUDA if present)")
     parser.add_argument("--check-only", action="store_true", help="only evaluate --output")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -229,7 +231,8 @@ def main() -> None:
             minutes=args.minutes,
             steps_per_epoch=100,
             patch_size=128,
-            batch_size=8,
+            batch_size=args.batch,
+            device=args.device,
             validation_fraction=args.validation,
             patience=None,
             seed=args.seed,
