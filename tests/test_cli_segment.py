@@ -155,3 +155,19 @@ def test_help_lists_the_options(capsys):
                    "--uncertainty", "--tile", "--batch", "--device", "--scheduler",
                    "--voxel-size", "--overwrite", "file.h5:/dataset"):
         assert option in text
+
+
+def test_bundled_models_by_name(tmp_path, capsys, image):
+    import tifffile
+
+    from battery_seg.model import bundled_model_path
+
+    source = _write_input("tiff", tmp_path, image)
+    out = tmp_path / "fast.tif"
+    assert main(["segment", source, "-o", str(out), "--model", "fast", "--context", "5",
+                 "--tile", "48"]) == 0
+    expected = segment(image, SegmentConfig(model=bundled_model_path("fast"), tile=48)).labels
+    np.testing.assert_array_equal(tifffile.imread(out), expected)
+    assert main(["segment", source, "-o", str(tmp_path / "x.tif"), "--model", "quick"]) == 2
+    err = capsys.readouterr().err
+    assert "Model file quick does not exist" in err and "bundled model (default, fast)" in err

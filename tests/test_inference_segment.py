@@ -290,12 +290,23 @@ def test_corrupt_and_missing_model_files(tmp_path, image):
         segment(image, config(tmp_path / "missing.pt"))
 
 
-def test_default_model_when_it_is_not_installed(monkeypatch, tmp_path, image):
-    from battery_seg import model as model_module
+@pytest.mark.parametrize("name", [None, "default", "fast"])
+def test_bundled_model_when_it_is_not_installed(monkeypatch, tmp_path, image, name):
+    from battery_seg.model import checkpoint
 
-    monkeypatch.setattr(model_module, "default_model_path", lambda: tmp_path / "default.pt")
-    with pytest.raises(BatterySegError, match="default model is not installed"):
-        segment(image, SegmentConfig(model=None))
+    monkeypatch.setattr(checkpoint, "bundled_model_path", lambda name: tmp_path / f"{name}.pt")
+    with pytest.raises(BatterySegError, match=f"bundled model '{name or 'default'}' is not inst"):
+        segment(image, SegmentConfig(model=name))
+
+
+def test_bundled_model_names():
+    from battery_seg.model import BUNDLED_MODELS, bundled_model_path, load_card
+
+    cards = {name: load_card(name) for name in BUNDLED_MODELS}
+    assert cards["fast"].architecture.base_channels < cards["default"].architecture.base_channels
+    assert {c.phases.names for c in cards.values()} == {("pore", "silicon", "cbd", "graphite")}
+    with pytest.raises(BatterySegError, match=r"no bundled model 'quick'.*default, fast"):
+        bundled_model_path("quick")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SegmentWidget"]
 
-_DEFAULT, _FROM_FILE = "default", "from file"
+_DEFAULT, _FAST, _FROM_FILE = "default", "fast", "from file"
+_MODEL_TIP = ("default: the most accurate bundled model · fast: about 2x faster, CBD a little "
+              "less accurate · from file: a model you trained")
 _IN_LAYER, _TO_ZARR = "layer (in memory)", "OME-Zarr file"
 _TRIPLANAR = "tri-planar (z + y + x)"
 _SCHEDULER_TIP = (
@@ -45,7 +47,8 @@ class SegmentWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
         self._image = ComboBox(label="image", choices=self._image_layers)
-        self._model = ComboBox(label="model", choices=[_DEFAULT, _FROM_FILE], value=_DEFAULT)
+        self._model = ComboBox(label="model", choices=[_DEFAULT, _FAST, _FROM_FILE],
+                               value=_DEFAULT, tooltip=_MODEL_TIP)
         self._model_file = FileEdit(label="model file", mode="r", filter="*.pt", visible=False)
         self._model_info = Label(label="context", value="")
         self._axis = ComboBox(label="slicing", choices=["z", "y", "x", _TRIPLANAR], value="z")
@@ -116,11 +119,11 @@ class SegmentWidget(Container):
         return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
 
     def _model_path(self) -> str | None:
-        if self._model.value == _DEFAULT:
-            return None
+        if self._model.value != _FROM_FILE:
+            return self._model.value  # a bundled model's name
         path = Path(self._model_file.value)
         if not path.is_file():
-            raise BatterySegError("Choose a model file (.pt) or select the default model.")
+            raise BatterySegError("Choose a model file (.pt) or a bundled model (default or fast).")
         return str(path)
 
     def _output_path(self) -> Path | None:
@@ -132,14 +135,11 @@ class SegmentWidget(Container):
         return path
 
     def _on_model_changed(self, _value: Any = None) -> None:
-        from ..model import default_model_path, load_card
+        from ..model import load_card
 
         self._model_file.visible = self._model.value == _FROM_FILE
         try:
-            path = self._model_path() or default_model_path()
-            if not Path(path).is_file():
-                raise BatterySegError("the default model is not installed yet; choose a file")
-            card = load_card(path)
+            card = load_card(self._model_path())
         except BatterySegError as exc:
             self._model_info.value, self._phases = f"({exc})", None
             return

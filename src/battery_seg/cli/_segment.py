@@ -12,7 +12,7 @@ examples:
   battery-seg segment scan.tif -o labels.zarr                      # default model, z slices
   battery-seg segment scan.h5:/exchange/data -o labels.tif --model my_model.pt
   battery-seg segment big.zarr -o labels.zarr --triplanar --probabilities --uncertainty entropy
-  battery-seg segment big.zarr -o labels.zarr --workers 2 --memory-limit 2GiB
+  battery-seg segment big.zarr -o labels.zarr --workers 2 --memory-limit 2GiB --model fast
   battery-seg segment /scratch/big.zarr -o /scratch/labels.zarr --scheduler tcp://10.0.0.5:8786
 
 INPUT is anything 'battery-seg info' opens: a TIFF stack, a folder of TIFF slices, Zarr /
@@ -37,8 +37,9 @@ def add_parser(subparsers) -> None:
     add("input", metavar="INPUT", help="volume to segment (TIFF, folder, Zarr, file.h5:/dataset)")
     add("-o", "--output", required=True, type=Path, metavar="OUTPUT",
         help="OUTPUT.zarr (OME-Zarr, resumable; for large volumes) or OUTPUT.tif")
-    add("--model", default=None, metavar="PATH",
-        help="model file (.pt) from 'battery-seg train' (default: the bundled model)")
+    add("--model", default=None, metavar="MODEL",
+        help="model file (.pt) from 'battery-seg train', or a bundled model: 'default' (the "
+        "default) or 'fast' (about 2x faster, CBD a little less accurate)")
     add("--context", type=int, default=None, metavar="N",
         help="slices the model sees (read from the model; given, it must match)")
     add("--axis", choices=("z", "y", "x"), default="z",

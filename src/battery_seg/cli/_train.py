@@ -40,8 +40,8 @@ def add_parser(subparsers) -> None:
     stop = parser.add_mutually_exclusive_group()
     stop.add_argument("--epochs", type=int, help="number of epochs (default 40)")
     stop.add_argument("--minutes", type=float, help="training time budget instead of epochs")
-    parser.add_argument("--init", metavar="MODEL", help="fine-tune this model file, or "
-                        "'default' for the bundled model (default: train from scratch); with "
+    parser.add_argument("--init", metavar="MODEL", help="fine-tune this model file, or a "
+                        "bundled model: 'default' or 'fast' (default: train from scratch); with "
                         "other --phases than the model's, its features are kept and a new "
                         "output layer is trained")
     parser.add_argument("--steps", type=int, default=25,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ..errors import BatterySegError
@@ -35,17 +34,9 @@ def prepare_model(config: SegmentConfig) -> PreparedModel:
             )
         _check_phases(config, model.card, "the model in memory")
         return PreparedModel(model, model.card, model.network, "in memory", model.sha256)
-    from ..model import default_model_path, load_model
+    from ..model import load_model, resolve_model_path
 
-    if model is None or str(model) == "default":
-        path = default_model_path()
-        if not path.is_file():
-            raise BatterySegError(
-                f"The default model is not installed ({path} is missing). Train a model with "
-                "'battery-seg train' or the Train widget and give its path as the model."
-            )
-    else:
-        path = Path(model)
+    path = resolve_model_path(model)
     network, card = load_model(path)
     source = ModelFile.from_path(path)
     _check_phases(config, card, str(path))

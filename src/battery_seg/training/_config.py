@@ -52,9 +52,9 @@ class TrainConfig:
     steps_per_epoch : int
         Optimiser steps (batches) per epoch; validation runs after each epoch.
     init : str or path, optional
-        ``None`` trains from scratch, ``"default"`` fine-tunes the bundled model, a path
-        fine-tunes that checkpoint (its phases and architecture are kept; its context is kept
-        or, when ``context`` asks for more slices, deepened starting from its predictions).
+        ``None`` trains from scratch, ``"default"`` (or ``"fast"``) fine-tunes a bundled model,
+        a path fine-tunes that checkpoint (its phases and architecture are kept; its context is
+        kept or, when ``context`` asks for more slices, deepened starting from its predictions).
     patch_size, batch_size, learning_rate
         Square patch side (a multiple of ``2**depth``), patches per step, peak learning rate
         (``None``: 3e-3 from scratch, 1e-3 when fine-tuning, so that a few new strokes refine
