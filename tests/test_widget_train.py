@@ -160,3 +160,18 @@ def test_errors_and_phases_from_the_labels_layer(make_napari_viewer, qtbot, tmp_
     assert len(widget.pair_rows) == 2
     second.remove_button.native.click()
     assert len(widget.pair_rows) == 1
+
+
+@pytest.mark.gui
+def test_start_from_a_bundled_model(make_napari_viewer, tmp_path):
+    from battery_seg.model import load_card
+
+    _, widget, _, _ = _open(make_napari_viewer, (12, 48, 48))
+    widget._output.value = tmp_path / "model.pt"
+    for choice, name in [("fast model", "fast"), ("default model", "default")]:
+        widget._context.value = 1
+        widget._start.value = choice
+        assert widget._context.value == load_card(name).context  # follows the model
+        assert widget.config().init == name
+    widget._start.value = "scratch (new model)"
+    assert widget.config().init is None

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TrainWidget"]
 
-_SCRATCH, _DEFAULT, _FILE = "scratch (new model)", "default model", "model file"
+_SCRATCH, _FILE = "scratch (new model)", "model file"
+_BUNDLED = {"default model": "default", "fast model": "fast"}  # choice -> bundled model name
 PLUGIN, SEGMENT_WIDGET = "napari-battery-seg", "Segment volume"
 
 
@@ -70,7 +71,7 @@ class TrainWidget(Container):
                                tooltip="0 = no epoch limit (use minutes)")
         self._minutes = FloatSpinBox(label="minutes", value=0.0, min=0.0, max=10_000.0,
                                      step=0.5, tooltip="time budget; 0 = no time limit")
-        self._start = ComboBox(label="start from", choices=[_SCRATCH, _DEFAULT, _FILE],
+        self._start = ComboBox(label="start from", choices=[_SCRATCH, *_BUNDLED, _FILE],
                                value=_SCRATCH)
         self._init_file = FileEdit(label="model file", mode="r", filter="*.pt", visible=False)
         self._output = FileEdit(label="save model to", mode="w", filter="*.pt",
@@ -144,8 +145,8 @@ class TrainWidget(Container):
         """Starting from a model, show its context (a deeper one may still be chosen)."""
         if self._start.value == _SCRATCH:
             return
-        source = "default" if self._start.value == _DEFAULT else Path(self._init_file.value)
-        if source != "default" and not source.is_file():
+        source = _BUNDLED.get(self._start.value) or Path(self._init_file.value)
+        if isinstance(source, Path) and not source.is_file():
             return
         from ..model import load_card  # torch: only once a model is chosen
 
@@ -165,7 +166,7 @@ class TrainWidget(Container):
                 raise BatterySegError("Choose the model file to start from (a .pt file).")
             init = str(init)
         else:
-            init = "default" if self._start.value == _DEFAULT else None
+            init = _BUNDLED.get(self._start.value)
         phases = PhaseSet.parse(self._phases.value)
         output = Path(self._output.value)
         if not output.name or output.is_dir():
