@@ -36,7 +36,7 @@ _SCHEDULER_TIP = (
     "folder they can write at the same path."
 )
 _NOTE = (
-    "<i>The default model learnt synthetic Si–graphite anodes. On your own data, paint a few "
+    "<i>The bundled models learnt synthetic Si–graphite anodes. On your own data, paint a few "
     "strokes of every phase and train or fine-tune a model (Train widget).</i>"
 )
 
