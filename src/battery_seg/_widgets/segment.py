@@ -118,7 +118,7 @@ class SegmentWidget(Container):
 
         return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
 
-    def _model_path(self) -> str | None:
+    def _model_path(self) -> str:
         if self._model.value != _FROM_FILE:
             return self._model.value  # a bundled model's name
         path = Path(self._model_file.value)

@@ -36,11 +36,9 @@ FORMAT = "battery-seg-model"
 FORMAT_VERSION = 1
 DEFAULT_MODEL = "default"
 #: Models shipped with the package, by the name that stands for them wherever a model path goes
-#: (both trained by scripts/train_default_model.py on synthetic Si-graphite anodes).
-BUNDLED_MODELS = {
-    "default": "the most accurate: U-Net of 12 base channels",
-    "fast": "about 2x faster, CBD a little less accurate: U-Net of 8 base channels",
-}
+#: (both trained by scripts/train_default_model.py on synthetic Si-graphite anodes): "default",
+#: U-Net of 12 base channels, the most accurate; "fast", 8 base channels, about twice as fast.
+BUNDLED_MODELS = (DEFAULT_MODEL, "fast")
 
 
 @dataclass
@@ -80,7 +78,7 @@ def default_model_path() -> Path:
 
 
 def bundled_model_path(name: str) -> Path:
-    """Path of the bundled model ``name`` (a key of :data:`BUNDLED_MODELS`)."""
+    """Path of the bundled model ``name`` (one of :data:`BUNDLED_MODELS`)."""
     if name not in BUNDLED_MODELS:
         raise BatterySegError(
             f"There is no bundled model {name!r}; the bundled models are "
