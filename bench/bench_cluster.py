@@ -40,16 +40,18 @@ def _save_network(folder: Path, name: str, context: int, **architecture) -> Path
     from battery_seg.phases import PhaseSet
 
     torch.manual_seed(0)
-    card = ModelCard(PhaseSet.parse("si-graphite"), context=context,
-                     architecture=UNetConfig(in_channels=context, n_phases=4, **architecture))
+    card = ModelCard(
+        PhaseSet.parse("si-graphite"),
+        context=context,
+        architecture=UNetConfig(in_channels=context, n_phases=4, **architecture),
+    )
     return save_model(folder / f"{name}.pt", card.build().eval(), card)
 
 
 def _pattern(block: np.ndarray, block_info=None) -> np.ndarray:
     """Cheap smooth grey levels (a few phases for any network) from the block's position."""
     (z0, _), (y0, _), (x0, _) = block_info[None]["array-location"]
-    z, y, x = np.ogrid[z0 : z0 + block.shape[0], y0 : y0 + block.shape[1],
-                       x0 : x0 + block.shape[2]]
+    z, y, x = np.ogrid[z0 : z0 + block.shape[0], y0 : y0 + block.shape[1], x0 : x0 + block.shape[2]]
     wave = np.sin(x / 37.0) + np.cos(y / 23.0) * np.sin(z / 29.0 + x / 91.0)
     return (30000 + 12000 * wave).astype(np.uint16)
 
@@ -118,8 +120,9 @@ def _segment(image: Path, model: Path, out: Path, tile: int, **options):
     from battery_seg.jobs import run_job
 
     shutil.rmtree(out, ignore_errors=True)
-    config = SegmentConfig(model=model, tile=tile, device="cpu", precision="float32",
-                           output=out, **options)
+    config = SegmentConfig(
+        model=model, tile=tile, device="cpu", precision="float32", output=out, **options
+    )
     finished: list[tuple[float, int]] = []
 
     def on_progress(event) -> None:
@@ -140,45 +143,64 @@ def scaling(folder: Path, shape: tuple[int, int, int], repeats: int) -> None:
     model = _save_network(folder, "default_architecture", context=1)
     image = write_volume(folder / "scaling.zarr", shape)
     voxels = int(np.prod(shape))
-    print(f"\n== scaling: {shape} uint16 ({voxels / 1e6:.1f} Mvoxel), randomly initialised U-Net "
-          "of the default architecture (base 16, depth 4), context 1, tile 256, float32")
-    print(f"{'path':<24}{'steady Mvox/s':>15}{'vs threads':>12}{'job Mvox/s':>12}"
-          f"{'vs threads':>12}{'wall s':>8}")
-    rows = {"threads (this process)": {}, "--workers 1": {"workers": 1},
-            "--workers 2": {"workers": 2}}
+    print(
+        f"\n== scaling: {shape} uint16 ({voxels / 1e6:.1f} Mvoxel), randomly initialised U-Net "
+        "of the default architecture (base 16, depth 4), context 1, tile 256, float32"
+    )
+    print(
+        f"{'path':<24}{'steady Mvox/s':>15}{'vs threads':>12}{'job Mvox/s':>12}"
+        f"{'vs threads':>12}{'wall s':>8}"
+    )
+    rows = {
+        "threads (this process)": {},
+        "--workers 1": {"workers": 1},
+        "--workers 2": {"workers": 2},
+    }
     best: dict[str, tuple[float, float, float]] = {}
     for _ in range(repeats):  # interleaved, so that load from others hits every path alike
         for name, options in rows.items():
-            result, wall, steady = _segment(image, model, folder / "scaling_out.zarr", 256,
-                                            **options)
+            result, wall, steady = _segment(
+                image, model, folder / "scaling_out.zarr", 256, **options
+            )
             rate = result.timing["voxels_per_second"]
             if steady > best.get(name, (0.0, 0.0, 0.0))[0]:
                 best[name] = (steady, rate, wall)
     peer_steady, peer_rate, _ = best["threads (this process)"]
     for name, (steady, rate, wall) in best.items():
-        print(f"{name:<24}{steady / 1e6:>15.3f}{steady / peer_steady:>11.2f}x"
-              f"{rate / 1e6:>12.3f}{rate / peer_rate:>11.2f}x{wall:>8.1f}")
-    print(f"(best of {repeats}; steady: blocks after the first one; job: every block, with the "
-          "workers' start-up (torch import, model load); wall: also starting the workers)")
+        print(
+            f"{name:<24}{steady / 1e6:>15.3f}{steady / peer_steady:>11.2f}x"
+            f"{rate / 1e6:>12.3f}{rate / peer_rate:>11.2f}x{wall:>8.1f}"
+        )
+    print(
+        f"(best of {repeats}; steady: blocks after the first one; job: every block, with the "
+        "workers' start-up (torch import, model load); wall: also starting the workers)"
+    )
 
 
 def memory(folder: Path, sizes: list[float], limit: str, plane: int) -> None:
     model = _save_network(folder, "tiny", context=1, base_channels=4, depth=2)
-    print(f"\n== out-of-core: tiny U-Net (base 4, depth 2, context 1; a real checkpoint), "
-          f"tile {plane}, 2 workers with memory limit {limit} each")
-    print(f"{'volume GiB':>10}{'shape':>20}{'Mvox/s':>8}{'wall s':>8}"
-          f"{'worker RSS MiB, peak (median)':>34}{'client peak MiB':>17}")
+    print(
+        f"\n== out-of-core: tiny U-Net (base 4, depth 2, context 1; a real checkpoint), "
+        f"tile {plane}, 2 workers with memory limit {limit} each"
+    )
+    print(
+        f"{'volume GiB':>10}{'shape':>20}{'Mvox/s':>8}{'wall s':>8}"
+        f"{'worker RSS MiB, peak (median)':>34}{'client peak MiB':>17}"
+    )
     for size in sizes:
         depth = max(2, round(size * GiB / (2 * plane * plane)))
         shape = (depth, plane, plane)
         image = write_volume(folder / "big.zarr", shape)
         with PeakRSS() as peak:
-            result, wall, _ = _segment(image, model, folder / "big_out.zarr", plane, workers=2,
-                                       memory_limit=limit)
+            result, wall, _ = _segment(
+                image, model, folder / "big_out.zarr", plane, workers=2, memory_limit=limit
+            )
         workers = " / ".join(f"{p / 2**20:.0f} ({m / 2**20:.0f})" for p, m in peak.workers())
         gib = 2 * np.prod(shape) / GiB
-        print(f"{gib:>10.2f}{shape!s:>20}{result.timing['voxels_per_second'] / 1e6:>8.2f}"
-              f"{wall:>8.0f}{workers:>34}{peak.client / 2**20:>17.0f}")
+        print(
+            f"{gib:>10.2f}{shape!s:>20}{result.timing['voxels_per_second'] / 1e6:>8.2f}"
+            f"{wall:>8.0f}{workers:>34}{peak.client / 2**20:>17.0f}"
+        )
         shutil.rmtree(folder / "big.zarr")
         shutil.rmtree(folder / "big_out.zarr")
 
@@ -203,15 +225,18 @@ def resume(folder: Path, shape: tuple[int, int, int]) -> None:
     image = write_volume(folder / "resume.zarr", shape)
     out = folder / "resume_out.zarr"
     block = (2, shape[1], shape[2])
-    print(f"\n== resume overhead: {shape} uint16 in blocks of {block}, tiny U-Net, threads on "
-          "this machine")
+    print(
+        f"\n== resume overhead: {shape} uint16 in blocks of {block}, tiny U-Net, threads on "
+        "this machine"
+    )
     full, full_wall, _ = _segment(image, model, out, 256, block_shape=block)
     total = int(full.timing["blocks"])
     print(f"uninterrupted run: {full_wall:.2f} s ({total} blocks)")
     for label, blocks in (("all blocks recorded, not finalized", total), ("half done", total // 2)):
         shutil.rmtree(out, ignore_errors=True)
-        config = SegmentConfig(model=model, tile=256, device="cpu", precision="float32",
-                               output=out, block_shape=block)
+        config = SegmentConfig(
+            model=model, tile=256, device="cpu", precision="float32", output=out, block_shape=block
+        )
         _stop_after(image, config, blocks)
         start = time.perf_counter()
         result = segment(open_volume(image), config)
@@ -219,19 +244,30 @@ def resume(folder: Path, shape: tuple[int, int, int]) -> None:
         resumed = int(result.timing["blocks_resumed"])  # blocks in flight at the stop count
         assert resumed >= blocks
         share = (total - resumed) / total
-        print(f"resume, {label:<36} ({resumed:>3}/{total} recorded) {wall:6.2f} s = "
-              f"{wall / full_wall:.2f} x uninterrupted (the remaining blocks: {share:.2f} x)")
+        print(
+            f"resume, {label:<36} ({resumed:>3}/{total} recorded) {wall:6.2f} s = "
+            f"{wall / full_wall:.2f} x uninterrupted (the remaining blocks: {share:.2f} x)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("scaling", "memory", "resume"), default=None)
     parser.add_argument("--quick", action="store_true", help="small sizes (a check)")
-    parser.add_argument("--sizes", type=float, nargs="+", default=None,
-                        help="out-of-core volume sizes in GiB (default 0.1 0.4 1.6)")
+    parser.add_argument(
+        "--sizes",
+        type=float,
+        nargs="+",
+        default=None,
+        help="out-of-core volume sizes in GiB (default 0.1 0.4 1.6)",
+    )
     parser.add_argument("--memory-limit", default="768MiB", help="per worker (default 768MiB)")
-    parser.add_argument("--plane", type=int, default=512,
-                        help="Y = X of the big volumes, also the tile size (default 512)")
+    parser.add_argument(
+        "--plane",
+        type=int,
+        default=512,
+        help="Y = X of the big volumes, also the tile size (default 512)",
+    )
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     import torch

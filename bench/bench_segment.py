@@ -43,8 +43,11 @@ def _network(args):
     import torch
 
     torch.manual_seed(0)
-    card = ModelCard(PhaseSet.parse("si-graphite"), context=args.context,
-                     architecture=UNetConfig(in_channels=args.context, n_phases=4))
+    card = ModelCard(
+        PhaseSet.parse("si-graphite"),
+        context=args.context,
+        architecture=UNetConfig(in_channels=args.context, n_phases=4),
+    )
     path = Path(tempfile.mkdtemp()) / "random_default_architecture.pt"
     save_model(path, card.build().eval(), card)
     return path, f"randomly initialised U-Net of the default architecture, context {args.context}"
@@ -70,18 +73,32 @@ def _monai_labels(volume, model_path, tile, batch, device="cpu"):
     stack = np.stack([padded[c : c + x.shape[0]] for c in range(card.context)], axis=1)
     with torch.inference_mode():
         logits = sliding_window_inference(
-            torch.from_numpy(stack), (tile, tile), batch, network, overlap=0.25, mode="gaussian",
-            sw_device=device, device=device,
+            torch.from_numpy(stack),
+            (tile, tile),
+            batch,
+            network,
+            overlap=0.25,
+            mode="gaussian",
+            sw_device=device,
+            device=device,
         )
         return (logits.argmax(1) + 1).cpu().numpy().astype(np.uint8)
 
 
-def _ours(volume, model_path, tile, batch, precision="float32", workers=None, output=None,
-          device="cpu"):
+def _ours(
+    volume, model_path, tile, batch, precision="float32", workers=None, output=None, device="cpu"
+):
     from battery_seg.inference import SegmentConfig, segment
 
-    config = SegmentConfig(model=str(model_path), tile=tile, batch_size=batch, device=device,
-                           precision=precision, workers=workers, output=output)
+    config = SegmentConfig(
+        model=str(model_path),
+        tile=tile,
+        batch_size=batch,
+        device=device,
+        precision=precision,
+        workers=workers,
+        output=output,
+    )
     return segment(volume, config)
 
 
@@ -161,10 +178,15 @@ def bench_speed(args, model_path, description) -> None:
     device = args.device
     volume = _volume(args.size)
     voxels = volume.size
-    where = (f"CPU, {args.threads} torch threads" if device == "cpu"
-             else f"{device} ({torch.cuda.get_device_name(device)})")
-    print(f"speed: {volume.shape} phantom, tile {args.tile}, batch {args.batch}, overlap 0.25, "
-          f"{where}; network: {description}")
+    where = (
+        f"CPU, {args.threads} torch threads"
+        if device == "cpu"
+        else f"{device} ({torch.cuda.get_device_name(device)})"
+    )
+    print(
+        f"speed: {volume.shape} phantom, tile {args.tile}, batch {args.batch}, overlap 0.25, "
+        f"{where}; network: {description}"
+    )
     peak = _matmul_peak_gflops(device=device)
     warm = volume[: min(8, args.size)]
     _ours(warm, model_path, args.tile, args.batch, device=device)  # warm-ups
@@ -188,22 +210,35 @@ def bench_speed(args, model_path, description) -> None:
     executed = per_pixel * _tile_pixels_computed(volume.shape, args.tile, model_path)
     print(f"  ours (battery_seg.segment): {voxels / ours_s / 1e6:7.3f} Mvoxel/s ({ours_s:.1f} s)")
     print(f"  MONAI sliding window:       {voxels / monai_s / 1e6:7.3f} Mvoxel/s ({monai_s:.1f} s)")
-    print(f"  speed-up: {monai_s / ours_s:.2f}x (goal >= 3x); label agreement with MONAI "
-          f"float32: {100 * agreement:.3f} % (goal >= 99.5 %, quote with a trained --model)")
-    print(f"  network: {per_pixel / 1e3:.1f} kFLOP per voxel per pass; "
-          f"effective {useful / ours_s / 1e9:.1f} GFLOP/s useful, {executed / ours_s / 1e9:.1f} "
-          f"GFLOP/s executed (tile overlap {executed / useful:.2f}x); float32 matmul peak "
-          f"{peak:.1f} GFLOP/s -> {100 * executed / ours_s / 1e9 / peak:.0f} % of peak")
+    print(
+        f"  speed-up: {monai_s / ours_s:.2f}x (goal >= 3x); label agreement with MONAI "
+        f"float32: {100 * agreement:.3f} % (goal >= 99.5 %, quote with a trained --model)"
+    )
+    print(
+        f"  network: {per_pixel / 1e3:.1f} kFLOP per voxel per pass; "
+        f"effective {useful / ours_s / 1e9:.1f} GFLOP/s useful, {executed / ours_s / 1e9:.1f} "
+        f"GFLOP/s executed (tile overlap {executed / useful:.2f}x); float32 matmul peak "
+        f"{peak:.1f} GFLOP/s -> {100 * executed / ours_s / 1e9 / peak:.0f} % of peak"
+    )
     if device != "cpu":
         print(f"  peak GPU memory: ours {ours_gpu:.2f} GiB, MONAI {monai_gpu:.2f} GiB")
     if args.bfloat16:
         start = time.perf_counter()
-        bf16 = _ours(volume, model_path, args.tile, args.batch, precision="bfloat16",
-                     workers=args.workers, device=device)
+        bf16 = _ours(
+            volume,
+            model_path,
+            args.tile,
+            args.batch,
+            precision="bfloat16",
+            workers=args.workers,
+            device=device,
+        )
         bf16_s = time.perf_counter() - start
-        print(f"  bfloat16 autocast: {voxels / bf16_s / 1e6:.3f} Mvoxel/s "
-              f"({ours_s / bf16_s:.2f}x float32), labels kept "
-              f"{100 * float((bf16.labels == ours.labels).mean()):.3f} %")
+        print(
+            f"  bfloat16 autocast: {voxels / bf16_s / 1e6:.3f} Mvoxel/s "
+            f"({ours_s / bf16_s:.2f}x float32), labels kept "
+            f"{100 * float((bf16.labels == ours.labels).mean()):.3f} %"
+        )
 
 
 def _write_input(path: Path, size: int) -> None:
@@ -211,8 +246,7 @@ def _write_input(path: Path, size: int) -> None:
     import zarr
     from scipy.ndimage import gaussian_filter
 
-    array = zarr.create_array(str(path), shape=(size,) * 3, chunks=(32, size, size),
-                              dtype="uint16")
+    array = zarr.create_array(str(path), shape=(size,) * 3, chunks=(32, size, size), dtype="uint16")
     rng = np.random.default_rng(0)
     for z in range(0, size, 32):
         slab = gaussian_filter(rng.random((min(32, size - z), size, size)), 2)
@@ -229,8 +263,14 @@ def _rss_child(args) -> None:
     volume = open_volume(args.input)
     start = time.perf_counter()
     if args.rss_child == "ours":
-        _ours(volume, args.model, args.tile, args.batch, workers=args.workers,
-              output=Path(args.input).with_name("labels.zarr"))
+        _ours(
+            volume,
+            args.model,
+            args.tile,
+            args.batch,
+            workers=args.workers,
+            output=Path(args.input).with_name("labels.zarr"),
+        )
     else:
         _monai_labels(volume.data.compute(), args.model, args.tile, args.batch)
     print(json.dumps({"peak_rss": _peak_rss(), "seconds": time.perf_counter() - start}))
@@ -254,9 +294,22 @@ def bench_rss(args, model_path) -> None:
             for path in ("ours", "monai"):
                 if path == "monai" and args.skip_monai_rss:
                     continue
-                command = [sys.executable, __file__, "--rss-child", path, "--input", str(source),
-                           "--model", str(model_path), "--tile", str(args.tile), "--batch",
-                           str(args.batch), "--threads", str(args.threads)]
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--rss-child",
+                    path,
+                    "--input",
+                    str(source),
+                    "--model",
+                    str(model_path),
+                    "--tile",
+                    str(args.tile),
+                    "--batch",
+                    str(args.batch),
+                    "--threads",
+                    str(args.threads),
+                ]
                 if args.workers:
                     command += ["--workers", str(args.workers)]
                 done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -264,8 +317,10 @@ def bench_rss(args, model_path) -> None:
                     print(f"  {size}^3 {path}: failed: {done.stderr.strip().splitlines()[-1:]}")
                     continue
                 figures = json.loads(done.stdout.strip().splitlines()[-1])
-                print(f"  {size}^3 {path:5}: {figures['peak_rss'] / 2**30:6.2f} GiB "
-                      f"({figures['seconds']:.0f} s)")
+                print(
+                    f"  {size}^3 {path:5}: {figures['peak_rss'] / 2**30:6.2f} GiB "
+                    f"({figures['seconds']:.0f} s)"
+                )
 
 
 def main() -> None:

@@ -72,8 +72,9 @@ def random_forest(features: np.ndarray, painted: np.ndarray, seed: int, threads:
 
 def predict_forest(forest, features: np.ndarray) -> np.ndarray:
     flat = features.reshape(-1, features.shape[-1])
-    out = np.concatenate([forest.predict(flat[i : i + 500_000])
-                          for i in range(0, len(flat), 500_000)])
+    out = np.concatenate(
+        [forest.predict(flat[i : i + 500_000]) for i in range(0, len(flat), 500_000)]
+    )
     return out.reshape(features.shape[:-1]).astype(np.uint8)
 
 
@@ -94,8 +95,7 @@ def load_case(case: str, seed: int, margin: int = 1):
         from battery_seg.phantom import make_sample
 
         sample = make_sample((128, 128, 128), seed=seed)
-        painted = simulate_strokes(sample.labels, slices=3, fraction=0.01, margin=margin,
-                                   seed=seed)
+        painted = simulate_strokes(sample.labels, slices=3, fraction=0.01, margin=margin, seed=seed)
         every = np.ones(128, bool)
         return sample.image, sample.labels, painted, every, sample.phases.names
     import tifffile
@@ -134,10 +134,18 @@ def run_unet(image, painted, names, case: str, args) -> tuple[np.ndarray, float,
         context = 1 if slices else args.context
     config = TrainConfig(
         phases=",".join(names) if slices else "si-graphite",
-        context=context, init=args.init,
-        epochs=None, minutes=args.minutes, seed=args.seed, patience=None,
-        base_channels=args.base, depth=args.depth, patch_size=args.patch,
-        batch_size=args.batch, learning_rate=args.lr, steps_per_epoch=args.steps,
+        context=context,
+        init=args.init,
+        epochs=None,
+        minutes=args.minutes,
+        seed=args.seed,
+        patience=None,
+        base_channels=args.base,
+        depth=args.depth,
+        patch_size=args.patch,
+        batch_size=args.batch,
+        learning_rate=args.lr,
+        steps_per_epoch=args.steps,
     )
     start = time.perf_counter()
 
@@ -146,15 +154,19 @@ def run_unet(image, painted, names, case: str, args) -> tuple[np.ndarray, float,
             print(f"  {event.message} [{event.data['seconds']:.0f} s]", flush=True)
 
     if slices and args.init:  # each slice a volume of its own: no false neighbours
-        pairs = [(image[i : i + 1], painted[i : i + 1], f"{case}[{i}]")
-                 for i in range(len(image)) if painted[i].any()]
+        pairs = [
+            (image[i : i + 1], painted[i : i + 1], f"{case}[{i}]")
+            for i in range(len(image))
+            if painted[i].any()
+        ]
     else:
         pairs = [(image, painted, case)]
     result = train(pairs, config, on_progress=show)
     seconds = time.perf_counter() - start
     if slices and args.init:
-        predicted = np.concatenate([predict_volume(result.model, result.card, image[i : i + 1])
-                                    for i in range(len(image))])
+        predicted = np.concatenate(
+            [predict_volume(result.model, result.card, image[i : i + 1]) for i in range(len(image))]
+        )
     else:
         predicted = predict_volume(result.model, result.card, image)
     return predicted, seconds, result
@@ -173,10 +185,16 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--lr", type=float, help="default: 3e-3 from scratch, 1e-3 fine-tuning")
-    parser.add_argument("--margin", type=int, default=1,
-                        help="pixels between simulated strokes and phase boundaries")
-    parser.add_argument("--init", help="fine-tune this model ('default': the bundled one) "
-                        "instead of training from scratch")
+    parser.add_argument(
+        "--margin",
+        type=int,
+        default=1,
+        help="pixels between simulated strokes and phase boundaries",
+    )
+    parser.add_argument(
+        "--init",
+        help="fine-tune this model ('default': the bundled one) instead of training from scratch",
+    )
     parser.add_argument("--no-forest", action="store_true", help="skip the baseline")
     parser.add_argument("--verbose", action="store_true", help="print every epoch")
     args = parser.parse_args(argv)
@@ -188,8 +206,11 @@ def main(argv=None) -> int:
     for case in cases:
         image, truth, painted, evaluated, names = load_case(case, args.seed, args.margin)
         share = (painted > 0).sum() / painted[np.any(painted > 0, axis=(1, 2))].size
-        print(f"\n== {case}: image {image.shape}, painted voxels {int((painted > 0).sum())} "
-              f"({100 * share:.2f} % of the painted slices)", flush=True)
+        print(
+            f"\n== {case}: image {image.shape}, painted voxels {int((painted > 0).sum())} "
+            f"({100 * share:.2f} % of the painted slices)",
+            flush=True,
+        )
         unet, unet_seconds, result = run_unet(image, painted, names, case, args)
         unet_iou = iou(truth[evaluated], unet[evaluated], len(names))
         if not args.no_forest:
@@ -202,9 +223,11 @@ def main(argv=None) -> int:
             print(f"{name:>10} {a:7.3f} {b:7.3f}")
         forest_mean = np.nanmean(forest_iou) if not args.no_forest else np.nan
         print(f"{'mean':>10} {np.nanmean(unet_iou):7.3f} {forest_mean:7.3f}")
-        print(f"{'seconds':>10} {unet_seconds:7.0f} {forest_seconds:7.0f}   (U-Net: training, "
-              f"{result.card.provenance['steps']} steps, stopped by {result.stopped_by}, "
-              f"from {result.card.provenance['init']})")
+        print(
+            f"{'seconds':>10} {unet_seconds:7.0f} {forest_seconds:7.0f}   (U-Net: training, "
+            f"{result.card.provenance['steps']} steps, stopped by {result.stopped_by}, "
+            f"from {result.card.provenance['init']})"
+        )
     return 0
 
 

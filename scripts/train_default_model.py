@@ -68,9 +68,7 @@ from battery_seg.phantom import (
 from battery_seg.training import TrainConfig, train
 
 
-def training_volumes(
-    count: int, shape: tuple[int, int, int], seed: int, default_every: int = 4
-):
+def training_volumes(count: int, shape: tuple[int, int, int], seed: int, default_every: int = 4):
     """Fully labelled phantoms: randomised fractions, particle sizes and imaging.
 
     Every ``default_every``-th volume uses the default imaging (that of the bundled sample),
@@ -126,8 +124,10 @@ def widen(path: Path, base: int, output: Path) -> Path:
         if weights.shape == target.shape:
             state[key] = weights
             continue
-        maps = [_channel_map(key, dim, n, m) for dim, (n, m) in
-                enumerate(zip(weights.shape, target.shape, strict=True))]
+        maps = [
+            _channel_map(key, dim, n, m)
+            for dim, (n, m) in enumerate(zip(weights.shape, target.shape, strict=True))
+        ]
         grown = target.clone()
         if weights.ndim == 4:  # zero the weights that read the new input channels
             inputs = 0 if ".ups." in key else 1  # ConvTranspose2d stores (in, out, kh, kw)
@@ -189,24 +189,32 @@ def main() -> None:
     parser.add_argument("--shape", type=int, nargs=3, default=(48, 160, 160))
     parser.add_argument("--context", type=int, default=3)
     parser.add_argument(
-        "--base", type=int, default=None,
+        "--base",
+        type=int,
+        default=None,
         help="U-Net base channels (from scratch: 8; with --init: the model's, and a wider value "
         "widens it)",
     )
     parser.add_argument("--depth", type=int, default=4, help="U-Net depth")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--default-every", type=int, default=4,
+        "--default-every",
+        type=int,
+        default=4,
         help="every N-th training volume uses the sample's default imaging (others: random)",
     )
     parser.add_argument(
-        "--init", type=Path, default=None,
+        "--init",
+        type=Path,
+        default=None,
         help="continue training this model instead of from scratch (a --context deeper than "
         "the model's widens its first layer; a --base wider than the model's adds channels)",
     )
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
     parser.add_argument(
-        "--validation", type=float, default=0.03,
+        "--validation",
+        type=float,
+        default=0.03,
         help="fraction of the labelled voxels held back to pick the best epoch; 0 keeps the "
         "epoch of lowest training loss (at the end of the learning-rate decay, typically the "
         "last: a small validation set is noisier than what a late stage still gains)",

@@ -53,17 +53,31 @@ class DaskProcesses:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
         kwargs.setdefault("cwd", self.folder)
         process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env,
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
             **kwargs,
         )
         log.close()
         return process
 
     def start_scheduler(self, timeout: float = 60) -> str:
-        self.scheduler = self._spawn("scheduler", [
-            str(DASK), "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-            "--scheduler-file", str(self.scheduler_file),
-        ])
+        self.scheduler = self._spawn(
+            "scheduler",
+            [
+                str(DASK),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(self.scheduler_file),
+            ],
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.scheduler_file.is_file():
@@ -87,20 +101,47 @@ class DaskProcesses:
         name = f"worker-{self._count}-{kind}"
         options = ["--nthreads", "1", "--no-dashboard", "--name", name]
         if kind == "normal":
-            command = [str(DASK), "worker", "--scheduler-file", str(self.scheduler_file),
-                       "--nworkers", "1", "--local-directory", str(self.folder / name), *options]
+            command = [
+                str(DASK),
+                "worker",
+                "--scheduler-file",
+                str(self.scheduler_file),
+                "--nworkers",
+                "1",
+                "--local-directory",
+                str(self.folder / name),
+                *options,
+            ]
             self.workers[name] = self._spawn(name, command)
         elif kind == "no-package":
             command = [sys.executable, "-c", _NO_PACKAGE, self.address, "--no-nanny", *options]
             self.workers[name] = self._spawn(name, command)
         elif kind == "small-memory":  # dask pauses it once torch is imported (no nanny restart)
-            command = [str(DASK), "worker", "--scheduler-file", str(self.scheduler_file),
-                       "--no-nanny", "--memory-limit", "200MB", *options]
+            command = [
+                str(DASK),
+                "worker",
+                "--scheduler-file",
+                str(self.scheduler_file),
+                "--no-nanny",
+                "--memory-limit",
+                "200MB",
+                *options,
+            ]
             self.workers[name] = self._spawn(name, command)
         elif kind == "nobody":  # another user, as on a cluster whose workers run as one
-            command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-                       str(DASK), "worker", self.address, "--no-nanny", "--local-directory",
-                       f"/tmp/battery-seg-nobody-{os.getpid()}", *options]
+            command = [
+                "setpriv",
+                f"--reuid={NOBODY}",
+                f"--regid={NOBODY}",
+                "--clear-groups",
+                str(DASK),
+                "worker",
+                self.address,
+                "--no-nanny",
+                "--local-directory",
+                f"/tmp/battery-seg-nobody-{os.getpid()}",
+                *options,
+            ]
             self.workers[name] = self._spawn(name, command, cwd="/tmp")  # ours is private
         else:
             raise ValueError(kind)
@@ -183,8 +224,11 @@ def tiny_model(path: Path, seed: int = 4) -> Path:
     from battery_seg.phases import PhaseSet
 
     torch.manual_seed(seed)
-    card = ModelCard(PhaseSet.parse("nmc"), context=3,
-                     architecture=UNetConfig(in_channels=3, n_phases=3, base_channels=4, depth=2))
+    card = ModelCard(
+        PhaseSet.parse("nmc"),
+        context=3,
+        architecture=UNetConfig(in_channels=3, n_phases=3, base_channels=4, depth=2),
+    )
     network = card.build()
     optimizer = torch.optim.Adam(network.parameters(), lr=0.02)
     for _ in range(30):

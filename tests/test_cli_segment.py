@@ -38,8 +38,13 @@ def _write_input(kind, folder, image):
 
     if kind == "tiff":
         path = folder / "scan.tif"
-        tifffile.imwrite(path, image, imagej=True, resolution=(2.0, 2.0),
-                         metadata={"axes": "ZYX", "spacing": 0.7, "unit": "um"})
+        tifffile.imwrite(
+            path,
+            image,
+            imagej=True,
+            resolution=(2.0, 2.0),
+            metadata={"axes": "ZYX", "spacing": 0.7, "unit": "um"},
+        )
         return str(path)
     if kind == "folder":
         path = folder / "slices"
@@ -51,8 +56,9 @@ def _write_input(kind, folder, image):
         import zarr
 
         path = folder / "scan.zarr"
-        zarr.create_array(str(path), shape=image.shape, chunks=(3, 20, 36), dtype=image.dtype)[:] \
-            = image
+        zarr.create_array(str(path), shape=image.shape, chunks=(3, 20, 36), dtype=image.dtype)[
+            :
+        ] = image
         return str(path)
     import h5py
 
@@ -64,8 +70,9 @@ def _write_input(kind, folder, image):
 
 @pytest.mark.parametrize("kind", ["tiff", "folder", "zarr", "hdf5"])
 @pytest.mark.parametrize("suffix", [".zarr", ".tif"])
-def test_every_input_format_to_zarr_and_tiff(tmp_path, capsys, image, model, expected, kind,
-                                             suffix):
+def test_every_input_format_to_zarr_and_tiff(
+    tmp_path, capsys, image, model, expected, kind, suffix
+):
     from battery_seg.io import open_volume
 
     source = _write_input(kind, tmp_path, image)
@@ -87,9 +94,27 @@ def test_options_reach_the_job(tmp_path, capsys, image, model):
 
     source = _write_input("tiff", tmp_path, image)
     out = tmp_path / "tri.zarr"
-    args = ["segment", source, "-o", str(out), "--model", str(model), "--triplanar",
-            "--probabilities", "--uncertainty", "entropy", "--voxel-size", "1", "2", "3",
-            "--device", "cpu", "--batch", "2", *OPTIONS]
+    args = [
+        "segment",
+        source,
+        "-o",
+        str(out),
+        "--model",
+        str(model),
+        "--triplanar",
+        "--probabilities",
+        "--uncertainty",
+        "entropy",
+        "--voxel-size",
+        "1",
+        "2",
+        "3",
+        "--device",
+        "cpu",
+        "--batch",
+        "2",
+        *OPTIONS,
+    ]
     assert main(args) == 0
     expected = segment(image, SegmentConfig(model=model, tile=32, triplanar=True)).labels
     written = open_volume(out)
@@ -107,8 +132,9 @@ def test_rerun_resumes_an_interrupted_store(tmp_path, capsys, image, model, expe
 
     source = _write_input("tiff", tmp_path, image)
     out = tmp_path / "labels.zarr"
-    config = SegmentConfig(model=model, tile=32, block_shape=(4, 40, 20), output=out,
-                           scheduler="threads", workers=1)
+    config = SegmentConfig(
+        model=model, tile=32, block_shape=(4, 40, 20), output=out, scheduler="threads", workers=1
+    )
     job = segment_job(open_volume(source), config)
     next(job), next(job)
     job.close()  # as if the run had been stopped after a block
@@ -120,8 +146,12 @@ def test_rerun_resumes_an_interrupted_store(tmp_path, capsys, image, model, expe
 
 @pytest.mark.parametrize(
     ("extra", "message"),
-    [([], "already exists"), (["--context", "5"], "context of 3 slices, not 5"),
-     (["--tile", "30"], "not a multiple of 4"), (["--probabilities"], "OME-Zarr")],
+    [
+        ([], "already exists"),
+        (["--context", "5"], "context of 3 slices, not 5"),
+        (["--tile", "30"], "not a multiple of 4"),
+        (["--probabilities"], "OME-Zarr"),
+    ],
 )
 def test_errors_are_one_line_without_traceback(tmp_path, capsys, image, model, extra, message):
     source = _write_input("tiff", tmp_path, image)
@@ -140,8 +170,10 @@ def test_overwrite_and_missing_input(tmp_path, capsys, image, model, expected):
     source = _write_input("tiff", tmp_path, image)
     out = tmp_path / "labels.tif"
     out.write_bytes(b"old")
-    assert main(["segment", source, "-o", str(out), "--model", str(model), "--overwrite",
-                 *OPTIONS]) == 0
+    assert (
+        main(["segment", source, "-o", str(out), "--model", str(model), "--overwrite", *OPTIONS])
+        == 0
+    )
     np.testing.assert_array_equal(tifffile.imread(out), expected)
     assert main(["segment", str(tmp_path / "nope.tif"), "-o", str(tmp_path / "x.zarr")]) == 2
     assert "does not exist" in capsys.readouterr().err
@@ -151,9 +183,21 @@ def test_help_lists_the_options(capsys):
     with pytest.raises(SystemExit):
         main(["segment", "--help"])
     text = capsys.readouterr().out
-    for option in ("--model", "--context", "--axis", "--triplanar", "--probabilities",
-                   "--uncertainty", "--tile", "--batch", "--device", "--scheduler",
-                   "--voxel-size", "--overwrite", "file.h5:/dataset"):
+    for option in (
+        "--model",
+        "--context",
+        "--axis",
+        "--triplanar",
+        "--probabilities",
+        "--uncertainty",
+        "--tile",
+        "--batch",
+        "--device",
+        "--scheduler",
+        "--voxel-size",
+        "--overwrite",
+        "file.h5:/dataset",
+    ):
         assert option in text
 
 
@@ -164,8 +208,12 @@ def test_bundled_models_by_name(tmp_path, capsys, image):
 
     source = _write_input("tiff", tmp_path, image)
     out = tmp_path / "fast.tif"
-    assert main(["segment", source, "-o", str(out), "--model", "fast", "--context", "5",
-                 "--tile", "48"]) == 0
+    assert (
+        main(
+            ["segment", source, "-o", str(out), "--model", "fast", "--context", "5", "--tile", "48"]
+        )
+        == 0
+    )
     expected = segment(image, SegmentConfig(model=bundled_model_path("fast"), tile=48)).labels
     np.testing.assert_array_equal(tifffile.imread(out), expected)
     assert main(["segment", source, "-o", str(tmp_path / "x.tif"), "--model", "quick"]) == 2

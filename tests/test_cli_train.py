@@ -31,8 +31,20 @@ def files(tmp_path_factory):
 
 def test_train_writes_a_model_and_prints_each_epoch(files, tmp_path, capsys):
     output = tmp_path / "model.pt"
-    code = main(["train", str(files / "image.tif"), str(files / "strokes.tif"), "-o",
-                 str(output), "--phases", "si-graphite", "--context", "3", *FAST])
+    code = main(
+        [
+            "train",
+            str(files / "image.tif"),
+            str(files / "strokes.tif"),
+            "-o",
+            str(output),
+            "--phases",
+            "si-graphite",
+            "--context",
+            "3",
+            *FAST,
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert out.count("epoch ") >= 2 and "val IoU" in out and f"saved {output}" in out
@@ -45,14 +57,52 @@ def test_two_pairs_name_value_phases_and_fine_tuning(files, tmp_path, capsys):
     first = tmp_path / "first.pt"
     image, foreign = str(files / "image.tif"), str(files / "foreign.tif")
     phases = "pore=10,silicon=11,cbd=12,graphite=13"
-    assert main(["train", image, foreign, image, foreign, "-o", str(first), "--phases", phases,
-                 "--context", "1", *FAST]) == 0
+    assert (
+        main(
+            [
+                "train",
+                image,
+                foreign,
+                image,
+                foreign,
+                "-o",
+                str(first),
+                "--phases",
+                phases,
+                "--context",
+                "1",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     _, card = load_model(first)
     assert len(card.provenance["data"]) == 2 and card.phases.names[2] == "cbd"
     second = tmp_path / "second.pt"
-    assert main(["train", image, foreign, "-o", str(second), "--phases", phases, "--init",
-                 str(first), "--minutes", "0.02", "--patch", "32", "--batch", "2",
-                 "--steps", "3"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                image,
+                foreign,
+                "-o",
+                str(second),
+                "--phases",
+                phases,
+                "--init",
+                str(first),
+                "--minutes",
+                "0.02",
+                "--patch",
+                "32",
+                "--batch",
+                "2",
+                "--steps",
+                "3",
+            ]
+        )
+        == 0
+    )
     _, tuned = load_model(second)
     assert tuned.provenance["init"] == str(first) and tuned.context == 1
     assert tuned.provenance["stopped_by"] == "time"

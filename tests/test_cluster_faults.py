@@ -37,8 +37,10 @@ def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("data")
     model = tiny_model(folder / "model.pt")
     image = write_image(folder / "scan.zarr", SHAPE)
-    expected = segment(open_volume(image), SegmentConfig(
-        model=model, tile=32, block_shape=BLOCK, scheduler="threads")).labels
+    expected = segment(
+        open_volume(image),
+        SegmentConfig(model=model, tile=32, block_shape=BLOCK, scheduler="threads"),
+    ).labels
     return SimpleNamespace(model=model, image=image, expected=expected)
 
 
@@ -86,11 +88,15 @@ def test_unreachable_scheduler_is_a_clear_error_within_seconds(data, tmp_path, c
     out = tmp_path / "seg.zarr"
     start = time.monotonic()
     with pytest.raises(BatterySegError, match="Could not connect to the dask scheduler at tcp"):
-        segment(np.zeros((4, 32, 32), np.uint16), _config(data, out, scheduler=address,
-                                                         connect_timeout=2))
+        segment(
+            np.zeros((4, 32, 32), np.uint16),
+            _config(data, out, scheduler=address, connect_timeout=2),
+        )
     assert time.monotonic() - start < 8
-    for command in (["segment", str(data.image), "-o", str(out), "--model", str(data.model)],
-                    ["stats", str(data.image), "--phases", "a,b"]):
+    for command in (
+        ["segment", str(data.image), "-o", str(out), "--model", str(data.model)],
+        ["stats", str(data.image), "--phases", "a,b"],
+    ):
         start = time.monotonic()
         assert main([*command, "--scheduler", address, "--connect-timeout", "2"]) == 2
         assert time.monotonic() - start < 8
@@ -170,8 +176,10 @@ def test_workers_paused_for_lack_of_memory_stop_the_run(cluster, data, tmp_path)
     cluster.set_workers(1, "small-memory")
     out = tmp_path / "seg.zarr"
     with pytest.raises(BatterySegError) as caught:
-        segment(open_volume(data.image), _config(data, out, scheduler=cluster.address,
-                                                 connect_timeout=3))
+        segment(
+            open_volume(data.image),
+            _config(data, out, scheduler=cluster.address, connect_timeout=3),
+        )
     message = str(caught.value)
     assert "every worker is paused by dask for lack of memory" in message
     assert "MiB limit); give the workers more memory" in message
@@ -184,8 +192,10 @@ def test_a_scheduler_without_workers(cluster, data, tmp_path):
     out = tmp_path / "seg.zarr"
     start = time.monotonic()
     with pytest.raises(BatterySegError, match=r"has no workers \(none joined within 2 s\)"):
-        segment(open_volume(data.image), _config(data, out, scheduler=cluster.address,
-                                                 connect_timeout=2))
+        segment(
+            open_volume(data.image),
+            _config(data, out, scheduler=cluster.address, connect_timeout=2),
+        )
     assert time.monotonic() - start < 10
     assert not out.with_name("seg.zarr.partial").exists()
 
@@ -200,13 +210,14 @@ def test_workers_without_the_package(cluster, data, tmp_path, capsys):
     assert "No module named 'battery_seg'" in message
     assert "Install napari-battery-seg 0.1.0 on the workers" in message
     assert not out.with_name("seg.zarr.partial").exists()
-    assert main(["stats", str(data.image), "--phases", "a,b", "--scheduler",
-                 cluster.address]) == 2
+    assert main(["stats", str(data.image), "--phases", "a,b", "--scheduler", cluster.address]) == 2
     assert "Install napari-battery-seg" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                    reason="runs a worker as another user (nobody), which needs root")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="runs a worker as another user (nobody), which needs root",
+)
 @pytest.mark.filterwarnings("ignore:Mismatched versions found")  # nobody's python is the system's
 def test_an_output_the_workers_cannot_write(cluster, data, tmp_path):
     cluster.set_workers(1, "nobody")  # the test's folders are private to root

@@ -42,8 +42,10 @@ def data(tmp_path_factory):
     image = write_image(folder / "scan.zarr", SHAPE)
     local = folder / "local.zarr"  # the reference: threads on this machine
     extra = ["--probabilities", "--uncertainty", "entropy"]
-    assert main(["segment", str(image), "-o", str(local), "--model", str(model), *OPTIONS,
-                 *extra]) == 0
+    assert (
+        main(["segment", str(image), "-o", str(local), "--model", str(model), *OPTIONS, *extra])
+        == 0
+    )
     return SimpleNamespace(model=model, image=image, local=local)
 
 
@@ -69,8 +71,13 @@ def _worker_model_loads(address: str) -> dict[str, tuple[int, list[str], str]]:
 def test_segment_on_the_cluster_equals_local_bit_for_bit(cluster, data, tmp_path):
     out = tmp_path / "cluster.zarr"
     config = SegmentConfig(
-        model=data.model, tile=32, block_shape=(4, 64, 32), probabilities=True,
-        uncertainty="entropy", output=out, scheduler=cluster.address,
+        model=data.model,
+        tile=32,
+        block_shape=(4, 64, 32),
+        probabilities=True,
+        uncertainty="entropy",
+        output=out,
+        scheduler=cluster.address,
     )
     events = []
     result = segment(open_volume(data.image), config, on_progress=events.append)
@@ -106,11 +113,27 @@ def test_cli_and_stats_on_the_cluster_equal_local(cluster, data, tmp_path, capsy
     np.testing.assert_array_equal(_arrays(out)["0"], _arrays(data.local)["0"])
 
     reports = {}
-    for where, extra in {"local": [], "cluster": ["--scheduler", str(cluster.scheduler_file)],
-                         "workers": ["--workers", "1", "--memory-limit", "1GiB"]}.items():
+    for where, extra in {
+        "local": [],
+        "cluster": ["--scheduler", str(cluster.scheduler_file)],
+        "workers": ["--workers", "1", "--memory-limit", "1GiB"],
+    }.items():
         target = tmp_path / f"{where}.json"
-        assert main(["stats", str(data.local), "--axis", "all", "--no-surfaces",
-                     "--json", str(target), *extra]) == 0
+        assert (
+            main(
+                [
+                    "stats",
+                    str(data.local),
+                    "--axis",
+                    "all",
+                    "--no-surfaces",
+                    "--json",
+                    str(target),
+                    *extra,
+                ]
+            )
+            == 0
+        )
         reports[where] = json.loads(target.read_text())
     assert "Counting phases on the dask scheduler" not in capsys.readouterr().out
     for where in ("cluster", "workers"):
@@ -123,8 +146,10 @@ def test_cli_and_stats_on_the_cluster_equal_local(cluster, data, tmp_path, capsy
 @pytest.fixture(scope="module")
 def expected(data):
     """Labels of the volume in blocks of (1, 64, 64), in threads here."""
-    return segment(open_volume(data.image), SegmentConfig(
-        model=data.model, tile=32, block_shape=(1, 64, 64), scheduler="threads")).labels
+    return segment(
+        open_volume(data.image),
+        SegmentConfig(model=data.model, tile=32, block_shape=(1, 64, 64), scheduler="threads"),
+    ).labels
 
 
 def _wait_for_records(run: subprocess.Popen, records: Path, count: int) -> None:
@@ -135,14 +160,26 @@ def _wait_for_records(run: subprocess.Popen, records: Path, count: int) -> None:
         time.sleep(0.005)
 
 
-def test_kill_9_of_the_cli_resumes_to_the_same_result(cluster, data, expected, tmp_path,
-                                                       capsys):
+def test_kill_9_of_the_cli_resumes_to_the_same_result(cluster, data, expected, tmp_path, capsys):
     block = ["--tile", "32", "--block", "1", "64", "64"]  # 32 blocks
     out = tmp_path / "killed.zarr"
-    command = ["segment", str(data.image), "-o", str(out), "--model", str(data.model), *block,
-               "--scheduler", cluster.address]
-    run = subprocess.Popen([str(BATTERY_SEG), *command], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, start_new_session=True)
+    command = [
+        "segment",
+        str(data.image),
+        "-o",
+        str(out),
+        "--model",
+        str(data.model),
+        *block,
+        "--scheduler",
+        cluster.address,
+    ]
+    run = subprocess.Popen(
+        [str(BATTERY_SEG), *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     records = out.with_name("killed.zarr.partial") / ".battery_seg" / "done"
     try:
         _wait_for_records(run, records, 2)
@@ -172,10 +209,28 @@ def test_kill_9_of_a_run_with_workers_leaves_no_process_behind(data, expected, t
     import psutil
 
     out = tmp_path / "workers.zarr"
-    command = ["segment", str(data.image), "-o", str(out), "--model", str(data.model),
-               "--tile", "32", "--block", "1", "64", "64", "--workers", "2"]
-    run = subprocess.Popen([str(BATTERY_SEG), *command], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, start_new_session=True)
+    command = [
+        "segment",
+        str(data.image),
+        "-o",
+        str(out),
+        "--model",
+        str(data.model),
+        "--tile",
+        "32",
+        "--block",
+        "1",
+        "64",
+        "64",
+        "--workers",
+        "2",
+    ]
+    run = subprocess.Popen(
+        [str(BATTERY_SEG), *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     workers = []
     try:
         _wait_for_records(run, out.with_name("workers.zarr.partial") / ".battery_seg" / "done", 1)
@@ -190,6 +245,10 @@ def test_kill_9_of_a_run_with_workers_leaves_no_process_behind(data, expected, t
             os.killpg(run.pid, signal.SIGKILL)
         run.wait()
         run.stdout.close()
-    segment(open_volume(data.image), SegmentConfig(  # resumed in threads
-        model=data.model, tile=32, block_shape=(1, 64, 64), output=out))
+    segment(
+        open_volume(data.image),
+        SegmentConfig(  # resumed in threads
+            model=data.model, tile=32, block_shape=(1, 64, 64), output=out
+        ),
+    )
     np.testing.assert_array_equal(open_volume(out).data.compute(), expected)

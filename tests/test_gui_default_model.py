@@ -28,8 +28,9 @@ def _iou(truth: np.ndarray, predicted: np.ndarray, names) -> dict[str, float]:
 
 
 @pytest.mark.parametrize(("model", "slicing"), list(MIN_IOU))
-def test_bundled_model_segments_the_sample(make_napari_viewer, qtbot, save_screenshot, model,
-                                           slicing):
+def test_bundled_model_segments_the_sample(
+    make_napari_viewer, qtbot, save_screenshot, model, slicing
+):
     from battery_seg.model import bundled_model_path, load_card
 
     assert bundled_model_path(model).is_file(), "the bundled models must ship with the package"
@@ -43,8 +44,9 @@ def test_bundled_model_segments_the_sample(make_napari_viewer, qtbot, save_scree
     assert widget._model_info.value.startswith(f"{context} slices (from the model) · pore, silicon")
     widget._axis.value = slicing
     widget.controls.run_button.native.click()
-    qtbot.waitUntil(lambda: widget.result is not None and not widget.controls.running,
-                    timeout=300_000)
+    qtbot.waitUntil(
+        lambda: widget.result is not None and not widget.controls.running, timeout=300_000
+    )
 
     layer = viewer.layers[f"{image.name} phases"]
     np.testing.assert_array_equal(layer.scale, image.scale)

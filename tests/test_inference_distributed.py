@@ -26,13 +26,18 @@ def test_process_workers_give_the_threaded_result_and_load_the_model_once(tmp_pa
 
     out = tmp_path / "seg.zarr"
     with distributed.LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        dashboard_address=None,
     ) as cluster:
-        result = segment(image, SegmentConfig(scheduler=cluster.scheduler_address,
-                                              output=out, **options))
+        result = segment(
+            image, SegmentConfig(scheduler=cluster.scheduler_address, output=out, **options)
+        )
         with distributed.Client(cluster) as client:
-            loads = client.run(lambda: __import__(
-                "battery_seg.inference._predictor", fromlist=["x"]).load_count)
+            loads = client.run(
+                lambda: __import__("battery_seg.inference._predictor", fromlist=["x"]).load_count
+            )
     assert result.labels == out
     np.testing.assert_array_equal(open_volume(out).data.compute(), threaded.labels)
     assert sorted(loads.values()) in ([0, 1], [1, 1]), loads  # once per worker, not per task

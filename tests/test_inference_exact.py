@@ -54,7 +54,8 @@ class FixedConv(nn.Module):
 
 def _model(network: nn.Module, context: int, n_phases: int = 3) -> InMemoryModel:
     card = ModelCard(
-        PhaseSet.from_names([f"p{i}" for i in range(n_phases)]), context=context,
+        PhaseSet.from_names([f"p{i}" for i in range(n_phases)]),
+        context=context,
         architecture=UNetConfig(in_channels=context, n_phases=n_phases, depth=2),
     )
     return InMemoryModel(network.eval(), card)
@@ -71,8 +72,13 @@ def volume() -> np.ndarray:
 
 
 def _run(image, model, **options):
-    options = {"tile": 32, "batch_size": 16, "probabilities": True, "uncertainty": "entropy",
-               **options}
+    options = {
+        "tile": 32,
+        "batch_size": 16,
+        "probabilities": True,
+        "uncertainty": "entropy",
+        **options,
+    }
     return segment(image, SegmentConfig(model=model, **options))
 
 
@@ -99,8 +105,9 @@ def test_chunked_equals_single_pass(volume, context, axis):
 def test_triplanar_chunked_equals_single_pass(volume, context):
     model = _model(FixedConv(context, 3, seed=1), context)
     single = _run(volume, model, triplanar=True, block_shape=SHAPE, scheduler="sync")
-    chunked = _run(da.from_array(volume, chunks=UNEVEN), model, triplanar=True,
-                   block_shape=(13, 29, 16))
+    chunked = _run(
+        da.from_array(volume, chunks=UNEVEN), model, triplanar=True, block_shape=(13, 29, 16)
+    )
     _assert_same(chunked, single)
     assert single.axis == "zyx"
 
@@ -122,8 +129,12 @@ def _reference(volume, weight, bias, axis):
 def test_affine_model_gives_its_closed_form_with_mirrored_context(volume, axis):
     weight = np.array([[4, -9, 2], [-3, 1, -3], [1, 7, 0.5]], np.float32)
     bias = np.array([1, 0.5, -2], np.float32)
-    got = _run(da.from_array(volume, chunks=UNEVEN), _model(Affine(weight, bias), 3),
-               axis="zyx"[axis], block_shape=BLOCKS)
+    got = _run(
+        da.from_array(volume, chunks=UNEVEN),
+        _model(Affine(weight, bias), 3),
+        axis="zyx"[axis],
+        block_shape=BLOCKS,
+    )
     probabilities, logits = _reference(volume, weight, bias, axis)
     np.testing.assert_allclose(got.probabilities, np.rint(probabilities * 255), atol=1)
     top2 = np.sort(np.moveaxis(logits, 1, axis + 1), axis=0)[-2:]

@@ -29,7 +29,7 @@ def save_unet(path, context=3, phases="si-graphite", seed=0, steps=40):
     optimizer = torch.optim.Adam(network.parameters(), lr=0.02)
     for _ in range(steps):
         x = torch.rand(8, context, 1, 1) * torch.rand(8, context, 32, 32)
-        target = (x[:, context // 2] * len(phase_set) / x.amax((1, 2, 3))[:, None, None])
+        target = x[:, context // 2] * len(phase_set) / x.amax((1, 2, 3))[:, None, None]
         target = target.long().clamp(max=len(phase_set) - 1)
         loss = torch.nn.functional.cross_entropy(network(x), target)
         optimizer.zero_grad()
@@ -58,8 +58,9 @@ def config(model_path, **options):
 @pytest.fixture(scope="module")
 def reference(image, model_path):
     """Uninterrupted in-memory run with probabilities and uncertainty."""
-    return segment(image, config(model_path, probabilities=True, uncertainty="margin"),
-                   voxel_size=VOXEL)
+    return segment(
+        image, config(model_path, probabilities=True, uncertainty="margin"), voxel_size=VOXEL
+    )
 
 
 def test_in_memory_result(reference, image):
@@ -74,7 +75,8 @@ def test_in_memory_result(reference, image):
     assert total.min() >= 255 - 3 and total.max() <= 255 + 3  # rounded p*255 sum to ~255
     top = reference.probabilities.max(0).astype(int)
     np.testing.assert_array_equal(  # labels are the most probable phase
-        np.take_along_axis(reference.probabilities, reference.labels[None] - 1, 0)[0], top)
+        np.take_along_axis(reference.probabilities, reference.labels[None] - 1, 0)[0], top
+    )
     assert np.abs(reference.uncertainty.astype(int) - (255 - top)).max() <= 1  # margin
     assert reference.timing["blocks"] == 3 * 2 * 2
     assert reference.precision == "float32"  # no native bfloat16 on the test machines' CPUs
@@ -98,8 +100,10 @@ def test_progress_one_event_per_block_with_its_labels(image, model_path, referen
 
 @pytest.mark.parametrize("scheduler", ["sync", "threads"])
 def test_schedulers_and_block_shapes_agree(image, model_path, reference, scheduler):
-    got = segment(image, config(model_path, scheduler=scheduler, block_shape=(3, 40, 13),
-                                batch_size=3, workers=2))
+    got = segment(
+        image,
+        config(model_path, scheduler=scheduler, block_shape=(3, 40, 13), batch_size=3, workers=2),
+    )
     np.testing.assert_array_equal(got.labels, reference.labels)
 
 
@@ -107,8 +111,11 @@ def test_zarr_output_is_finalized_and_matches(tmp_path, image, model_path, refer
     from battery_seg.io import is_complete_store, open_volume
 
     out = tmp_path / "seg.ome.zarr"
-    result = segment(image, config(model_path, output=out, probabilities=True,
-                                   uncertainty="margin"), voxel_size=VOXEL)
+    result = segment(
+        image,
+        config(model_path, output=out, probabilities=True, uncertainty="margin"),
+        voxel_size=VOXEL,
+    )
     assert result.labels == out and is_complete_store(out)
     assert not out.with_name(out.name + ".partial").exists()
     volume = open_volume(out)
@@ -129,16 +136,22 @@ def test_cancelled_store_stays_partial_and_resumes_to_the_same_result(
     tmp_path, image, model_path, reference
 ):
     out = tmp_path / "seg.zarr"
-    options = {"output": out, "probabilities": True, "uncertainty": "margin",
-               "scheduler": "threads", "workers": 1}
+    options = {
+        "output": out,
+        "probabilities": True,
+        "uncertainty": "margin",
+        "scheduler": "threads",
+        "workers": 1,
+    }
     _cancel_after(segment_job(image, config(model_path, **options), voxel_size=VOXEL), 3)
     partial = out.with_name("seg.zarr.partial")
     assert partial.is_dir() and not out.exists()
     with pytest.raises(BatterySegError, match="partially written"):
         open_volume_strict(out)
     events = []
-    result = segment(image, config(model_path, **options), voxel_size=VOXEL,
-                     on_progress=events.append)
+    result = segment(
+        image, config(model_path, **options), voxel_size=VOXEL, on_progress=events.append
+    )
     assert 3 <= events[0].step < 12 and "already done" in events[0].message
     assert result.timing["blocks_resumed"] == events[0].step
     assert len(events) == 1 + 12 - events[0].step
@@ -179,8 +192,9 @@ def test_tiff_output(tmp_path, image, model_path, reference):
 
 
 def test_cancel_in_memory_stops_the_remaining_blocks(image, model_path):
-    job = segment_job(image, config(model_path, block_shape=(1, 40, 36), scheduler="threads",
-                                         workers=1))
+    job = segment_job(
+        image, config(model_path, block_shape=(1, 40, 36), scheduler="threads", workers=1)
+    )
     events = _cancel_after(job, 1)
     assert events[1].data["labels"].shape == (1, 40, 36)
     with pytest.raises(StopIteration):
@@ -193,8 +207,13 @@ def test_volume_object_keeps_its_voxel_size(tmp_path, image, model_path, referen
     from battery_seg.io import open_volume
 
     path = tmp_path / "input.tif"
-    tifffile.imwrite(path, image, imagej=True, resolution=(2.0, 2.0),
-                     metadata={"axes": "ZYX", "spacing": 0.7, "unit": "um"})
+    tifffile.imwrite(
+        path,
+        image,
+        imagej=True,
+        resolution=(2.0, 2.0),
+        metadata={"axes": "ZYX", "spacing": 0.7, "unit": "um"},
+    )
     result = segment(open_volume(path), config(model_path))
     assert result.voxel_size == pytest.approx(VOXEL) and result.unit == "µm"
     np.testing.assert_array_equal(result.labels, reference.labels)
@@ -228,7 +247,7 @@ def test_auto_precision_uses_bfloat16_only_where_labels_stay(monkeypatch, s, exp
     monkeypatch.setattr(_predictor, "cpu_has_native_bfloat16", lambda: True)
     model = _offset_model(s, 8.0)
     rng = np.random.default_rng(0)
-    tiles = (rng.choice([0.2, 0.8], (4, 1, 16, 16)) + rng.random((4, 1, 16, 16)) * 0.1)
+    tiles = rng.choice([0.2, 0.8], (4, 1, 16, 16)) + rng.random((4, 1, 16, 16)) * 0.1
     tiles = tiles.astype(np.float32)
     assert _predictor.choose_precision("auto", "cpu", model, lambda: tiles) == expected
     monkeypatch.setattr(_predictor, "cpu_has_native_bfloat16", lambda: False)
@@ -268,8 +287,11 @@ def test_nan_in_a_block_the_sample_missed(monkeypatch, image, model_path):
     from battery_seg import model as model_module
     from battery_seg.model import IntensityRange
 
-    monkeypatch.setattr(model_module, "estimate_intensity_range",
-                        lambda volume, normalization=None: IntensityRange(0.0, 50000.0))
+    monkeypatch.setattr(
+        model_module,
+        "estimate_intensity_range",
+        lambda volume, normalization=None: IntensityRange(0.0, 50000.0),
+    )
     data = image.astype(np.float32)
     data[11, 39, 35] = np.nan
     with pytest.raises(BatterySegError, match=r"NaN or infinite voxels near block \[10:12"):
@@ -320,9 +342,14 @@ def test_wrong_image(model_path, data, message):
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"tile": 30}, "not a multiple of 4.*use 28 or 32"), ({"axis": "w"}, "z, y, x"),
-     ({"overlap": 1.0}, "fraction"), ({"output": "x.png"}, "Unsupported output"),
-     ({"uncertainty": "variance"}, "none, entropy, margin"), ({"device": "tpu"}, "device")],
+    [
+        ({"tile": 30}, "not a multiple of 4.*use 28 or 32"),
+        ({"axis": "w"}, "z, y, x"),
+        ({"overlap": 1.0}, "fraction"),
+        ({"output": "x.png"}, "Unsupported output"),
+        ({"uncertainty": "variance"}, "none, entropy, margin"),
+        ({"device": "tpu"}, "device"),
+    ],
 )
 def test_bad_options(image, model_path, options, message):
     with pytest.raises(BatterySegError, match=message):
@@ -340,9 +367,10 @@ def test_importing_the_api_pulls_in_neither_torch_nor_qt():
     import subprocess
     import sys
 
-    code = ("import sys, battery_seg.inference, battery_seg.cli._segment; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & "
-            "{'torch', 'qtpy', 'PyQt5', 'napari', 'magicgui', 'monai'}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    code = (
+        "import sys, battery_seg.inference, battery_seg.cli._segment; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'torch', 'qtpy', 'PyQt5', 'napari', 'magicgui', 'monai'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

@@ -74,13 +74,14 @@ def test_blending_a_pointwise_model_gives_its_values_exactly(plane, batch_size):
     grids = (plan_axis(plane[0], 16, 0.25, 8), plan_axis(plane[1], 16, 0.25, 8))
     stack = rng.random((4 + 2, *plane), dtype=np.float32)  # 4 planes, context 3
     padded = np.pad(
-        stack, ((0, 0), (0, grids[0].padded_length - plane[0]),
-                (0, grids[1].padded_length - plane[1])), mode="reflect",
+        stack,
+        ((0, 0), (0, grids[0].padded_length - plane[0]), (0, grids[1].padded_length - plane[1])),
+        mode="reflect",
     )
     region = ((0, plane[0]), (0, plane[1]))
-    out = np.concatenate([
-        p for _, p in blend_planes(padded, 3, grids, region, _pointwise, 3, batch_size)
-    ])
+    out = np.concatenate(
+        [p for _, p in blend_planes(padded, 3, grids, region, _pointwise, 3, batch_size)]
+    )
     expected = _softmax(np.stack([2 * stack[1:5] + 1, -stack[1:5], 3 * stack[1:5] - 1], 1), 1)
     assert out.shape == (4, 3, *plane)
     np.testing.assert_allclose(out, expected, rtol=2e-6, atol=1e-7)

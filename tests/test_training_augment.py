@@ -19,8 +19,9 @@ def _batch(n=16, size=32):
 
 def test_dihedral_transforms_move_images_and_labels_together():
     images, labels = _batch()
-    settings = Augmentation(rotate_probability=0.0, contrast=0, brightness=0, gamma=0,
-                            noise=0, blur_probability=0)
+    settings = Augmentation(
+        rotate_probability=0.0, contrast=0, brightness=0, gamma=0, noise=0, blur_probability=0
+    )
     out_images, out_labels = augment(images, labels, torch.Generator().manual_seed(0), settings)
     assert torch.equal(out_images[:, 0], out_labels.to(torch.float32))
     assert torch.equal(out_images[:, 2], out_images[:, 0])
@@ -32,8 +33,16 @@ def test_dihedral_transforms_move_images_and_labels_together():
 
 def test_small_rotations_keep_label_values_and_alignment():
     images, labels = _batch()
-    settings = Augmentation(rotate_probability=1.0, rotate_degrees=20, zoom=0.1, contrast=0,
-                            brightness=0, gamma=0, noise=0, blur_probability=0)
+    settings = Augmentation(
+        rotate_probability=1.0,
+        rotate_degrees=20,
+        zoom=0.1,
+        contrast=0,
+        brightness=0,
+        gamma=0,
+        noise=0,
+        blur_probability=0,
+    )
     out_images, out_labels = augment(images, labels, torch.Generator().manual_seed(2), settings)
     assert set(out_labels.unique().tolist()) <= {0, 1, 2, 3}
     inside = out_labels > 0  # voxels from outside the patch are unpainted

@@ -66,7 +66,8 @@ def test_crops_of_y_strokes_are_in_z_x_planes():
     (crop,) = build_crops(image, painted, held, UNIT, context=3, margin=2, min_size=4)
     assert crop.axis == 1 and crop.index == 7
     np.testing.assert_array_equal(
-        crop.image[1], np.pad(image[:, 7, :], 2, mode="reflect")[
+        crop.image[1],
+        np.pad(image[:, 7, :], 2, mode="reflect")[
             crop.origin[0] + 2 : crop.origin[0] + 2 + crop.image.shape[1],
             crop.origin[1] + 2 : crop.origin[1] + 2 + crop.image.shape[2],
         ],
@@ -102,8 +103,9 @@ def test_sampler_balances_phases_and_keeps_painted_voxels_in_patches():
     labels[1, 40, 40] = 2  # one voxel of active, more than a patch away from the others
     labels[1, 55, 10:12] = 3
     painted = read_painted(labels, NMC, "s")
-    crops = build_crops(image, painted, np.zeros(len(painted.values), bool), UNIT,
-                        context=3, margin=16, min_size=16)
+    crops = build_crops(
+        image, painted, np.zeros(len(painted.values), bool), UNIT, context=3, margin=16, min_size=16
+    )
     sampler = PatchSampler(crops, 3, 16, np.random.default_rng(0))
     images, patch_labels = sampler.sample(300)
     assert images.shape == (300, 3, 16, 16) and patch_labels.shape == (300, 16, 16)

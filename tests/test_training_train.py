@@ -30,12 +30,24 @@ def test_learns_the_phantom_from_strokes_to_a_stated_iou():
     sample = make_sample((24, 64, 64), seed=0)
     painted = simulate_strokes(sample.labels, slices=3, fraction=0.04, seed=0)
     assert (painted > 0).sum() <= 0.04 * 3 * 64 * 64
-    config = TrainConfig(phases="si-graphite", context=3, epochs=8, steps_per_epoch=20,
-                         base_channels=8, depth=3, patch_size=48, batch_size=8, seed=0)
+    config = TrainConfig(
+        phases="si-graphite",
+        context=3,
+        epochs=8,
+        steps_per_epoch=20,
+        base_channels=8,
+        depth=3,
+        patch_size=48,
+        batch_size=8,
+        seed=0,
+    )
     result = train([(sample.image, painted, "phantom")], config)
     predicted = predict_volume(result.model, result.card, sample.image)
-    iou = [np.logical_and(predicted == v, sample.labels == v).sum()
-           / np.logical_or(predicted == v, sample.labels == v).sum() for v in range(1, 5)]
+    iou = [
+        np.logical_and(predicted == v, sample.labels == v).sum()
+        / np.logical_or(predicted == v, sample.labels == v).sum()
+        for v in range(1, 5)
+    ]
     # Measured: mean 0.66 (pore 0.74, silicon 0.71, cbd 0.32, graphite 0.87) from strokes on
     # 4 % of 3 slices after 160 steps (~10 s on one core); the margin absorbs thread noise.
     assert np.mean(iou) > 0.55 and iou[3] > 0.75, iou
@@ -75,8 +87,9 @@ def test_same_seed_same_model(sample):
 def test_cancel_mid_epoch_keeps_last_good_checkpoint(sample, tmp_path):
     image, _, painted = sample
     output = tmp_path / "model.pt"
-    config = TrainConfig(phases="si-graphite", output=output, **{**TINY, "epochs": 50,
-                                                                 "steps_per_epoch": 4})
+    config = TrainConfig(
+        phases="si-graphite", output=output, **{**TINY, "epochs": 50, "steps_per_epoch": 4}
+    )
     job = train_job([(image, painted)], config)
     for event in job:
         if event.data.get("best"):
@@ -100,8 +113,7 @@ def test_time_budget_stops_training(sample):
 def test_fine_tuning_keeps_phases_and_context(sample, tmp_path):
     image, _, painted = sample
     first = tmp_path / "first.pt"
-    train([(image, painted)], TrainConfig(phases="si-graphite", context=3, output=first,
-                                          **TINY))
+    train([(image, painted)], TrainConfig(phases="si-graphite", context=3, output=first, **TINY))
     second = tmp_path / "second.pt"
     result = train([(image, painted)], TrainConfig(init=first, output=second, **TINY))
     assert result.card.context == 3 and result.card.provenance["init"] == str(first)
@@ -115,8 +127,7 @@ def test_a_deeper_context_starts_from_exactly_the_checkpoints_predictions(sample
 
     image, _, painted = sample
     first = tmp_path / "first.pt"
-    train([(image, painted)], TrainConfig(phases="si-graphite", context=3, output=first,
-                                          **TINY))
+    train([(image, painted)], TrainConfig(phases="si-graphite", context=3, output=first, **TINY))
     narrow, _ = load_model(first)
     wide, card, _, label, _ = initial_model(TrainConfig(init=first, context=5, **TINY))
     assert card.context == wide.config.in_channels == 5 and "context 5" in label
@@ -264,8 +275,9 @@ def test_training_api_imports_without_torch_or_qt():
 
 def test_unpainted_patches_and_consistency_option(sample):
     image, _, painted = sample
-    config = TrainConfig(phases="si-graphite", unlabelled_patches=2, consistency_weight=1.0,
-                         **{**TINY, "epochs": 3})
+    config = TrainConfig(
+        phases="si-graphite", unlabelled_patches=2, consistency_weight=1.0, **{**TINY, "epochs": 3}
+    )
     result = train([(image, painted)], config)
     assert all(np.isfinite(h["loss"]) for h in result.history)
     assert result.card.provenance["config"]["unlabelled_patches"] == 2

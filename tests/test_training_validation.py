@@ -66,8 +66,9 @@ def test_validation_of_densely_labelled_planes_is_capped():
     from battery_seg.training._train import _validation_regions
 
     val = np.ones((100, 100), np.uint8)
-    crops = [SimpleNamespace(image=np.full((3, 100, 100), i, np.float32), val=val)
-             for i in range(10)]
+    crops = [
+        SimpleNamespace(image=np.full((3, 100, 100), i, np.float32), val=val) for i in range(10)
+    ]
     data = SimpleNamespace(crops=crops)
     assert len(_validation_regions(data, halo=4)) == 10
     capped = _validation_regions(data, halo=4, max_pixels=35_000)

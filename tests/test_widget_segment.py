@@ -30,8 +30,11 @@ def phantom_model(tmp_path_factory):
     train = make_sample((24, 64, 64), seed=1)
     x = normalize(train.image, estimate_intensity_range(train.image))
     torch.manual_seed(0)
-    card = ModelCard(train.phases, context=3, architecture=UNetConfig(
-        in_channels=3, n_phases=4, base_channels=8, depth=2, dropout=0.0))
+    card = ModelCard(
+        train.phases,
+        context=3,
+        architecture=UNetConfig(in_channels=3, n_phases=4, base_channels=8, depth=2, dropout=0.0),
+    )
     network = card.build()
     optimizer = torch.optim.Adam(network.parameters(), lr=0.01)
     rng = np.random.default_rng(0)
@@ -60,31 +63,40 @@ def _open(make_napari_viewer, shape, model):
 
 
 @pytest.mark.gui
-def test_run_paints_blocks_into_a_labels_layer(make_napari_viewer, qtbot, phantom_model, tmp_path,
-                                                save_screenshot):
+def test_run_paints_blocks_into_a_labels_layer(
+    make_napari_viewer, qtbot, phantom_model, tmp_path, save_screenshot
+):
     from battery_seg.inference import segment
     from battery_seg.io import open_volume
 
     viewer, widget, sample = _open(make_napari_viewer, (32, 64, 64), phantom_model)
     assert widget._model_info.value.startswith("3 slices (from the model)")
-    assert "train or fine-tune" in widget.native.findChildren(type(widget._model_info.native))[
-        -1].text()
+    assert (
+        "train or fine-tune"
+        in widget.native.findChildren(type(widget._model_info.native))[-1].text()
+    )
     at_insertion = []
-    viewer.layers.events.inserted.connect(lambda event: at_insertion.append(
-        (event.value.name, int(np.asarray(event.value.data).max()))))
+    viewer.layers.events.inserted.connect(
+        lambda event: at_insertion.append(
+            (event.value.name, int(np.asarray(event.value.data).max()))
+        )
+    )
     widget.controls.run_button.native.click()
     layer = viewer.layers["anode phases"]  # created at start, empty, at the image's scale
     assert at_insertion[0] == ("anode phases", 0)
     np.testing.assert_array_equal(layer.scale, SCALE)
-    qtbot.waitUntil(lambda: widget.result is not None and not widget.controls.running,
-                    timeout=120_000)
+    qtbot.waitUntil(
+        lambda: widget.result is not None and not widget.controls.running, timeout=120_000
+    )
 
     expected = segment(sample.image, widget.config(), voxel_size=SCALE)
     np.testing.assert_array_equal(layer.data, expected.labels)
     assert widget.blocks_painted == 2 and layer.metadata["phases"]["phases"][0]["name"] == "pore"
     truth = sample.labels
-    iou = [((layer.data == v) & (truth == v)).sum() / ((layer.data == v) | (truth == v)).sum()
-           for v in (1, 2, 4)]
+    iou = [
+        ((layer.data == v) & (truth == v)).sum() / ((layer.data == v) | (truth == v)).sum()
+        for v in (1, 2, 4)
+    ]
     assert min(iou) > 0.4, iou  # seconds of training already separate pore, silicon, graphite
 
     layer.opacity = 0.6
@@ -101,8 +113,7 @@ def test_run_paints_blocks_into_a_labels_layer(make_napari_viewer, qtbot, phanto
     widget.controls.run_button.native.click()
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=120_000)
     assert [ly.name for ly in viewer.layers].count("anode phases") == 1
-    np.testing.assert_array_equal(np.asarray(viewer.layers["anode phases"].data),
-                                  expected.labels)
+    np.testing.assert_array_equal(np.asarray(viewer.layers["anode phases"].data), expected.labels)
     np.testing.assert_array_equal(open_volume(tmp_path / "anode.zarr").data, expected.labels)
     probabilities = viewer.layers["anode probabilities"]  # (phases, Z, Y, X) for Analyse
     assert probabilities.data.shape == (4, 32, 64, 64)
@@ -145,8 +156,10 @@ def test_viewer_stays_responsive_during_a_run(make_napari_viewer, qtbot, phantom
     timer.stop()
     assert widget.result is not None and widget.blocks_painted == 4
     longest = float(np.diff(ticks).max())
-    print(f"longest Qt event-loop gap during Segment volume: {longest * 1000:.0f} ms "
-          f"({len(ticks)} ticks of 20 ms)")
+    print(
+        f"longest Qt event-loop gap during Segment volume: {longest * 1000:.0f} ms "
+        f"({len(ticks)} ticks of 20 ms)"
+    )
     assert longest < 0.2
 
 

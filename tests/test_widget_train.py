@@ -37,8 +37,8 @@ def _open(make_napari_viewer, shape=(24, 64, 64)):
 
 def _iou(truth, predicted, n_phases=4):
     return [
-        np.logical_and(truth == v, predicted == v).sum() / np.logical_or(truth == v,
-                                                                         predicted == v).sum()
+        np.logical_and(truth == v, predicted == v).sum()
+        / np.logical_or(truth == v, predicted == v).sum()
         for v in range(1, n_phases + 1)
     ]
 
@@ -84,8 +84,11 @@ def test_paint_train_plot_and_segment(make_napari_viewer, qtbot, tmp_path, save_
     segment._device.value = "cpu"
     segment.controls.run_button.native.click()
     qtbot.waitUntil(lambda: segment.controls.worker is None, timeout=120_000)
-    result = next(layer for layer in viewer.layers if type(layer).__name__ == "Labels"
-                  and layer is not strokes)
+    result = next(
+        layer
+        for layer in viewer.layers
+        if type(layer).__name__ == "Labels" and layer is not strokes
+    )
     iou = _iou(sample.labels, np.asarray(result.data))
     # Measured: mean IoU 0.66 (pore 0.74, silicon 0.71, cbd 0.32, graphite 0.87) with strokes on
     # 4 % of 3 slices and 160 steps; the margin absorbs run-to-run differences.
@@ -139,8 +142,11 @@ def test_errors_and_phases_from_the_labels_layer(make_napari_viewer, qtbot, tmp_
     from battery_seg.phases import PhaseSet
 
     viewer, widget, _, strokes = _open(make_napari_viewer, (8, 32, 32))
-    nmc = viewer.add_labels(np.zeros((8, 32, 32), np.uint8), name="nmc strokes",
-                            metadata={"phases": PhaseSet.parse("nmc").to_dict()})
+    nmc = viewer.add_labels(
+        np.zeros((8, 32, 32), np.uint8),
+        name="nmc strokes",
+        metadata={"phases": PhaseSet.parse("nmc").to_dict()},
+    )
     widget._reset_layer_choices()
     widget.pair_rows[0].labels_box.value = nmc
     assert widget._phases.value == "nmc"

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["SegmentWidget"]
 
 _DEFAULT, _FAST, _FROM_FILE = "default", "fast", "from file"
-_MODEL_TIP = ("default: the most accurate bundled model · fast: about 2x faster, CBD a little "
-              "less accurate · from file: a model you trained")
+_MODEL_TIP = (
+    "default: the most accurate bundled model · fast: about 2x faster, CBD a little "
+    "less accurate · from file: a model you trained"
+)
 _IN_LAYER, _TO_ZARR = "layer (in memory)", "OME-Zarr file"
 _TRIPLANAR = "tri-planar (z + y + x)"
 _SCHEDULER_TIP = (
@@ -47,8 +49,9 @@ class SegmentWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
         self._image = ComboBox(label="image", choices=self._image_layers)
-        self._model = ComboBox(label="model", choices=[_DEFAULT, _FAST, _FROM_FILE],
-                               value=_DEFAULT, tooltip=_MODEL_TIP)
+        self._model = ComboBox(
+            label="model", choices=[_DEFAULT, _FAST, _FROM_FILE], value=_DEFAULT, tooltip=_MODEL_TIP
+        )
         self._model_file = FileEdit(label="model file", mode="r", filter="*.pt", visible=False)
         self._model_info = Label(label="context", value="")
         self._axis = ComboBox(label="slicing", choices=["z", "y", "x", _TRIPLANAR], value="z")
@@ -64,11 +67,25 @@ class SegmentWidget(Container):
         note = Label(value=_NOTE)
         note.native.setWordWrap(True)
         note.native.setAlignment(note.native.alignment() & ~0xF | 0x1)  # Qt.AlignLeft
-        super().__init__(widgets=[
-            self._image, self._model, self._model_file, self._model_info, self._axis, self._tile,
-            self._device, self._scheduler, self._probabilities, self._uncertainty, self._output,
-            self._output_file, self._overwrite, self.controls, note,
-        ])
+        super().__init__(
+            widgets=[
+                self._image,
+                self._model,
+                self._model_file,
+                self._model_info,
+                self._axis,
+                self._tile,
+                self._device,
+                self._scheduler,
+                self._probabilities,
+                self._uncertainty,
+                self._output,
+                self._output_file,
+                self._overwrite,
+                self.controls,
+                note,
+            ]
+        )
         self.labels_layer: Any = None
         self.result: SegmentResult | None = None
         self.blocks_painted = 0
@@ -95,10 +112,15 @@ class SegmentWidget(Container):
         """The :class:`SegmentConfig` the widget's current values describe."""
         axis = self._axis.value
         return SegmentConfig(
-            model=self._model_path(), axis="z" if axis == _TRIPLANAR else axis,
-            triplanar=axis == _TRIPLANAR, tile=int(self._tile.value), device=self._device.value,
-            probabilities=bool(self._probabilities.value), uncertainty=self._uncertainty.value,
-            output=self._output_path(), overwrite=bool(self._overwrite.value),
+            model=self._model_path(),
+            axis="z" if axis == _TRIPLANAR else axis,
+            triplanar=axis == _TRIPLANAR,
+            tile=int(self._tile.value),
+            device=self._device.value,
+            probabilities=bool(self._probabilities.value),
+            uncertainty=self._uncertainty.value,
+            output=self._output_path(),
+            overwrite=bool(self._overwrite.value),
             scheduler=self._scheduler.value.strip() or None,
         )
 
@@ -144,8 +166,9 @@ class SegmentWidget(Container):
             self._model_info.value, self._phases = f"({exc})", None
             return
         self._phases = card.phases
-        self._model_info.value = (f"{card.context} slices (from the model) · "
-                                  f"{', '.join(card.phases.names)}")
+        self._model_info.value = (
+            f"{card.context} slices (from the model) · {', '.join(card.phases.names)}"
+        )
 
     def _on_output_changed(self, _value: Any = None) -> None:
         to_zarr = self._output.value == _TO_ZARR
@@ -249,8 +272,7 @@ class SegmentWidget(Container):
         meta = {"phases": result.phases.to_dict(), "scaled_by": 255}
         if result.probabilities is not None:
             data = result.probabilities[:, 0] if flat else result.probabilities
-            self._replace_image(f"{name} probabilities", data, same_space(labels, 1), meta,
-                                "gray")
+            self._replace_image(f"{name} probabilities", data, same_space(labels, 1), meta, "gray")
         if result.uncertainty is not None:
             data = result.uncertainty[0] if flat else result.uncertainty
             self._replace_image(f"{name} uncertainty", data, same_space(labels), meta, "magma")
@@ -258,8 +280,15 @@ class SegmentWidget(Container):
     def _replace_image(self, name: str, data: Any, space: dict, meta: dict, colormap: str) -> None:
         if name in self._viewer.layers:
             self._viewer.layers.remove(name)
-        self._viewer.add_image(data, name=name, metadata=meta, colormap=colormap,
-                               contrast_limits=(0, 255), visible=False, **space)
+        self._viewer.add_image(
+            data,
+            name=name,
+            metadata=meta,
+            colormap=colormap,
+            contrast_limits=(0, 255),
+            visible=False,
+            **space,
+        )
 
     def _on_aborted(self) -> None:
         self._discard_layer()

@@ -48,8 +48,11 @@ class _PairRow(Container):
         self.labels_box = ComboBox(label="labels", choices=owner.layers_of("Labels"))
         self.remove_button = PushButton(text="−", tooltip="remove this pair")
         self.remove_button.max_width = 30
-        super().__init__(widgets=[self.image_box, self.labels_box, self.remove_button],
-                         layout="horizontal", labels=False)
+        super().__init__(
+            widgets=[self.image_box, self.labels_box, self.remove_button],
+            layout="horizontal",
+            labels=False,
+        )
         self.remove_button.changed.connect(lambda: owner.remove_pair(self))
         self.labels_box.changed.connect(owner.phases_from_layer)
 
@@ -61,32 +64,68 @@ class TrainWidget(Container):
         self._viewer = viewer
         self._pairs = Container(labels=False)
         self._add_pair = PushButton(text="+ add image / labels pair")
-        self._phases = LineEdit(label="phases", value="si-graphite", tooltip=(
-            "A preset (si-graphite, nmc), names in label order (pore,active,cbd) or "
-            "NAME=VALUE pairs for labels from other tools. Taken from the labels layer when "
-            "it names its phases."))
-        self._context = ComboBox(label="context", choices=list(CONTEXTS), value=3,
-                                 tooltip="neighbouring slices the network sees (1 = 2D)")
-        self._epochs = SpinBox(label="epochs", value=40, min=0, max=100_000,
-                               tooltip="0 = no epoch limit (use minutes)")
-        self._minutes = FloatSpinBox(label="minutes", value=0.0, min=0.0, max=10_000.0,
-                                     step=0.5, tooltip="time budget; 0 = no time limit")
-        self._start = ComboBox(label="start from", choices=[_SCRATCH, *_BUNDLED, _FILE],
-                               value=_SCRATCH)
+        self._phases = LineEdit(
+            label="phases",
+            value="si-graphite",
+            tooltip=(
+                "A preset (si-graphite, nmc), names in label order (pore,active,cbd) or "
+                "NAME=VALUE pairs for labels from other tools. Taken from the labels layer when "
+                "it names its phases."
+            ),
+        )
+        self._context = ComboBox(
+            label="context",
+            choices=list(CONTEXTS),
+            value=3,
+            tooltip="neighbouring slices the network sees (1 = 2D)",
+        )
+        self._epochs = SpinBox(
+            label="epochs", value=40, min=0, max=100_000, tooltip="0 = no epoch limit (use minutes)"
+        )
+        self._minutes = FloatSpinBox(
+            label="minutes",
+            value=0.0,
+            min=0.0,
+            max=10_000.0,
+            step=0.5,
+            tooltip="time budget; 0 = no time limit",
+        )
+        self._start = ComboBox(
+            label="start from", choices=[_SCRATCH, *_BUNDLED, _FILE], value=_SCRATCH
+        )
         self._init_file = FileEdit(label="model file", mode="r", filter="*.pt", visible=False)
-        self._output = FileEdit(label="save model to", mode="w", filter="*.pt",
-                                value=Path.home() / "battery-seg-model.pt")
+        self._output = FileEdit(
+            label="save model to",
+            mode="w",
+            filter="*.pt",
+            value=Path.home() / "battery-seg-model.pt",
+        )
         self._overwrite = CheckBox(text="overwrite an existing model file", value=False)
-        self._missing = CheckBox(text="train painted phases only", value=False, tooltip=(
-            "Go on when a phase has no painted voxel; otherwise that is an error."))
+        self._missing = CheckBox(
+            text="train painted phases only",
+            value=False,
+            tooltip=("Go on when a phase has no painted voxel; otherwise that is an error."),
+        )
         self.controls = JobControls("Train", "Train from labels")
         self.plot = TrainingPlot()
         self._segment = PushButton(text="Segment volume with this model", enabled=False)
-        super().__init__(widgets=[
-            self._pairs, self._add_pair, self._phases, self._context, self._epochs,
-            self._minutes, self._start, self._init_file, self._output, self._overwrite,
-            self._missing, self.controls, self._segment,
-        ])
+        super().__init__(
+            widgets=[
+                self._pairs,
+                self._add_pair,
+                self._phases,
+                self._context,
+                self._epochs,
+                self._minutes,
+                self._start,
+                self._init_file,
+                self._output,
+                self._overwrite,
+                self._missing,
+                self.controls,
+                self._segment,
+            ]
+        )
         self.native.layout().addWidget(self.plot.canvas)
         self.result: Any = None
         self.model_path: Path | None = None
@@ -109,9 +148,12 @@ class TrainWidget(Container):
 
     def layers_of(self, kind: str):
         """Choices callback: the viewer's layers of type ``kind`` (newest first)."""
+
         def choices(_widget: Any = None) -> list:
-            return [layer for layer in reversed(self._viewer.layers)
-                    if type(layer).__name__ == kind]
+            return [
+                layer for layer in reversed(self._viewer.layers) if type(layer).__name__ == kind
+            ]
+
         return choices
 
     def add_pair(self) -> _PairRow:
@@ -172,10 +214,15 @@ class TrainWidget(Container):
         if not output.name or output.is_dir():
             raise BatterySegError("Choose a file to save the model to, e.g. model.pt.")
         return TrainConfig(
-            phases=phases, context=int(self._context.value), epochs=epochs or None,
-            minutes=minutes or None, init=init, output=output,
+            phases=phases,
+            context=int(self._context.value),
+            epochs=epochs or None,
+            minutes=minutes or None,
+            init=init,
+            output=output,
             overwrite=bool(self._overwrite.value),
-            train_missing_phases=bool(self._missing.value), **self.extra_settings,
+            train_missing_phases=bool(self._missing.value),
+            **self.extra_settings,
         )
 
     def pairs(self, phases: PhaseSet | None = None) -> list[TrainingPair]:
@@ -216,6 +263,7 @@ class TrainWidget(Container):
         self._segment.enabled = False
         self.plot.reset(config.phase_set())
         self._started_at = time.time()
+
         def run_job():  # a generator function, so the worker is a GeneratorWorker
             return (yield from train_job(pairs, config))
 
@@ -243,9 +291,7 @@ class TrainWidget(Container):
         if output.is_file() and output.stat().st_mtime >= self._started_at - 1:
             self.model_path = output
             self._segment.enabled = True
-            self.controls.set_status(
-                f"Cancelled; the best model so far is in {output.name}."
-            )
+            self.controls.set_status(f"Cancelled; the best model so far is in {output.name}.")
 
     def open_segment(self) -> Any:
         """Open the "Segment volume" dock with the trained model selected; return its widget."""
@@ -256,8 +302,9 @@ class TrainWidget(Container):
         try:
             _, widget = self._viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT_WIDGET)
         except (KeyError, ValueError, ImportError) as exc:
-            show_info(f"'Segment volume' is not available ({exc}); the model is in "
-                      f"{self.model_path}.")
+            show_info(
+                f"'Segment volume' is not available ({exc}); the model is in {self.model_path}."
+            )
             return None
         if hasattr(widget, "set_model"):
             widget.set_model(self.model_path)

@@ -179,7 +179,11 @@ def _block_counts(mapped, nbins: int, axes: tuple[int, ...]):
 
 
 def count_phases_job(
-    labels, phases: PhaseSet | str | None, *, roi=None, axes: Sequence[int] = (0, 1, 2),
+    labels,
+    phases: PhaseSet | str | None,
+    *,
+    roi=None,
+    axes: Sequence[int] = (0, 1, 2),
     cluster=None,
 ) -> Job[PhaseCounts]:
     """Count voxels per phase in total and per slice along ``axes``, block by block.

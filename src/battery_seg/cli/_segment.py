@@ -35,30 +35,80 @@ def add_parser(subparsers) -> None:
     )
     add = parser.add_argument
     add("input", metavar="INPUT", help="volume to segment (TIFF, folder, Zarr, file.h5:/dataset)")
-    add("-o", "--output", required=True, type=Path, metavar="OUTPUT",
-        help="OUTPUT.zarr (OME-Zarr, resumable; for large volumes) or OUTPUT.tif")
-    add("--model", default=None, metavar="MODEL",
+    add(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="OUTPUT",
+        help="OUTPUT.zarr (OME-Zarr, resumable; for large volumes) or OUTPUT.tif",
+    )
+    add(
+        "--model",
+        default=None,
+        metavar="MODEL",
         help="model file (.pt) from 'battery-seg train', or a bundled model: 'default' (the "
-        "default) or 'fast' (about 2x faster, CBD a little less accurate)")
-    add("--context", type=int, default=None, metavar="N",
-        help="slices the model sees (read from the model; given, it must match)")
-    add("--axis", choices=("z", "y", "x"), default="z",
-        help="slicing axis: segment planes perpendicular to it (default z)")
-    add("--triplanar", action="store_true",
-        help="average the phase probabilities of z, y and x passes (3x slower, smoother)")
-    add("--probabilities", action="store_true",
-        help="also store per-phase probabilities (uint8, p*255) in the OME-Zarr output")
-    add("--uncertainty", choices=("entropy", "margin"), default=None,
-        help="also store an uncertainty map (uint8, 255 = most uncertain) in the OME-Zarr output")
-    add("--tile", type=int, default=256, metavar="N",
-        help="in-plane tile size in pixels, a multiple of 2**depth of the model (default 256)")
+        "default) or 'fast' (about 2x faster, CBD a little less accurate)",
+    )
+    add(
+        "--context",
+        type=int,
+        default=None,
+        metavar="N",
+        help="slices the model sees (read from the model; given, it must match)",
+    )
+    add(
+        "--axis",
+        choices=("z", "y", "x"),
+        default="z",
+        help="slicing axis: segment planes perpendicular to it (default z)",
+    )
+    add(
+        "--triplanar",
+        action="store_true",
+        help="average the phase probabilities of z, y and x passes (3x slower, smoother)",
+    )
+    add(
+        "--probabilities",
+        action="store_true",
+        help="also store per-phase probabilities (uint8, p*255) in the OME-Zarr output",
+    )
+    add(
+        "--uncertainty",
+        choices=("entropy", "margin"),
+        default=None,
+        help="also store an uncertainty map (uint8, 255 = most uncertain) in the OME-Zarr output",
+    )
+    add(
+        "--tile",
+        type=int,
+        default=256,
+        metavar="N",
+        help="in-plane tile size in pixels, a multiple of 2**depth of the model (default 256)",
+    )
     add("--batch", type=int, default=4, metavar="N", help="tiles per network call (default 4)")
-    add("--block", type=int, nargs=3, default=None, metavar=("Z", "Y", "X"),
-        help="voxels per task and OME-Zarr chunk (default: chosen from the volume)")
-    add("--device", choices=("auto", "cpu", "cuda"), default="auto",
-        help="where the network runs (default auto: CUDA when available)")
-    add("--voxel-size", type=float, nargs=3, default=None, metavar=("Z", "Y", "X"),
-        help="voxel size in µm, overriding the file's metadata")
+    add(
+        "--block",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("Z", "Y", "X"),
+        help="voxels per task and OME-Zarr chunk (default: chosen from the volume)",
+    )
+    add(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where the network runs (default auto: CUDA when available)",
+    )
+    add(
+        "--voxel-size",
+        type=float,
+        nargs=3,
+        default=None,
+        metavar=("Z", "Y", "X"),
+        help="voxel size in µm, overriding the file's metadata",
+    )
     add("--overwrite", action="store_true", help="replace an existing output")
     add_cluster_arguments(parser, "Segmentation")
     parser.set_defaults(func=run)
@@ -71,11 +121,19 @@ def run(args: argparse.Namespace) -> int:
     from ._progress import ProgressPrinter
 
     config = SegmentConfig(
-        model=args.model, context=args.context, axis=args.axis, triplanar=args.triplanar,
-        tile=args.tile, batch_size=args.batch, device=args.device,
-        probabilities=args.probabilities, uncertainty=args.uncertainty or "none",
-        output=args.output, overwrite=args.overwrite,
-        block_shape=tuple(args.block) if args.block else None, **cluster_fields(args),
+        model=args.model,
+        context=args.context,
+        axis=args.axis,
+        triplanar=args.triplanar,
+        tile=args.tile,
+        batch_size=args.batch,
+        device=args.device,
+        probabilities=args.probabilities,
+        uncertainty=args.uncertainty or "none",
+        output=args.output,
+        overwrite=args.overwrite,
+        block_shape=tuple(args.block) if args.block else None,
+        **cluster_fields(args),
     )
     volume = open_volume(args.input, voxel_size=args.voxel_size)
     result = run_job(segment_job(volume, config), ProgressPrinter("segment"))
@@ -93,12 +151,17 @@ def _summary(result, volume) -> None:
     size = " x ".join(f"{v:g}" for v in result.voxel_size)
     timing = result.timing
     resumed = int(timing["blocks_resumed"])
-    print(f"wrote {result.output} (uint8 labels, shape {tuple(labels.shape)}, voxel size {size} "
-          f"{result.unit}; model context {result.context}, axis {result.axis}, "
-          f"{result.precision})")
+    print(
+        f"wrote {result.output} (uint8 labels, shape {tuple(labels.shape)}, voxel size {size} "
+        f"{result.unit}; model context {result.context}, axis {result.axis}, "
+        f"{result.precision})"
+    )
     blocks = int(timing["blocks"])
-    print(f"{blocks} block{'s' * (blocks != 1)}" + (f" ({resumed} resumed)" if resumed else "")
-          + f" in {timing['seconds']:.1f} s, {timing['voxels_per_second'] / 1e6:.2f} Mvoxel/s")
+    print(
+        f"{blocks} block{'s' * (blocks != 1)}"
+        + (f" ({resumed} resumed)" if resumed else "")
+        + f" in {timing['seconds']:.1f} s, {timing['voxels_per_second'] / 1e6:.2f} Mvoxel/s"
+    )
     total = max(int(counts.sum()), 1)
     print(f"{'value':>5}  {'phase':<12} {'voxels':>14}  fraction")
     for phase in result.phases:

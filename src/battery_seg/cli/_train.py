@@ -28,37 +28,78 @@ def add_parser(subparsers) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("volumes", nargs="+", type=Path, metavar="IMAGE LABELS",
-                        help="image and painted-labels files, in pairs")
-    parser.add_argument("-o", "--output", required=True, type=Path, metavar="MODEL.pt",
-                        help="model file to write (the best model, saved on every improvement)")
-    parser.add_argument("--phases", help="si-graphite, nmc, names (a,b,c) or NAME=VALUE pairs "
-                        "(default: the labels file's phases, the --init model's, or si-graphite)")
-    parser.add_argument("--context", type=int, choices=(1, 3, 5, 7),
-                        help="neighbouring slices the network sees (default 3, or the --init "
-                        "model's; more than the --init model's deepens it)")
+    parser.add_argument(
+        "volumes",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE LABELS",
+        help="image and painted-labels files, in pairs",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=Path,
+        metavar="MODEL.pt",
+        help="model file to write (the best model, saved on every improvement)",
+    )
+    parser.add_argument(
+        "--phases",
+        help="si-graphite, nmc, names (a,b,c) or NAME=VALUE pairs "
+        "(default: the labels file's phases, the --init model's, or si-graphite)",
+    )
+    parser.add_argument(
+        "--context",
+        type=int,
+        choices=(1, 3, 5, 7),
+        help="neighbouring slices the network sees (default 3, or the --init "
+        "model's; more than the --init model's deepens it)",
+    )
     stop = parser.add_mutually_exclusive_group()
     stop.add_argument("--epochs", type=int, help="number of epochs (default 40)")
     stop.add_argument("--minutes", type=float, help="training time budget instead of epochs")
-    parser.add_argument("--init", metavar="MODEL", help="fine-tune this model file, or a "
-                        "bundled model: 'default' or 'fast' (default: train from scratch); with "
-                        "other --phases than the model's, its features are kept and a new "
-                        "output layer is trained")
-    parser.add_argument("--steps", type=int, default=25,
-                        help="optimiser steps per epoch (default 25)")
+    parser.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="fine-tune this model file, or a "
+        "bundled model: 'default' or 'fast' (default: train from scratch); with "
+        "other --phases than the model's, its features are kept and a new "
+        "output layer is trained",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=25, help="optimiser steps per epoch (default 25)"
+    )
     parser.add_argument("--patch", type=int, default=96, help="patch size (default 96)")
     parser.add_argument("--batch", type=int, default=8, help="patches per step (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--lr", type=float, help="peak learning rate (default 3e-3 from "
-                        "scratch, 1e-3 when fine-tuning)")
-    parser.add_argument("--validation", type=float, default=0.2, metavar="FRACTION",
-                        help="fraction of strokes held back for validation (default 0.2)")
-    parser.add_argument("--patience", type=int, default=12,
-                        help="stop after this many epochs without improvement (default 12)")
-    parser.add_argument("--train-missing-phases", action="store_true",
-                        help="train even if a phase has no painted voxel (the others only)")
-    parser.add_argument("--device", default="auto",
-                        help="torch device: auto (CUDA if available), cpu, cuda (default auto)")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        help="peak learning rate (default 3e-3 from scratch, 1e-3 when fine-tuning)",
+    )
+    parser.add_argument(
+        "--validation",
+        type=float,
+        default=0.2,
+        metavar="FRACTION",
+        help="fraction of strokes held back for validation (default 0.2)",
+    )
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=12,
+        help="stop after this many epochs without improvement (default 12)",
+    )
+    parser.add_argument(
+        "--train-missing-phases",
+        action="store_true",
+        help="train even if a phase has no painted voxel (the others only)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="torch device: auto (CUDA if available), cpu, cuda (default auto)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing MODEL.pt")
     parser.set_defaults(func=run)
@@ -76,14 +117,22 @@ def run(args: argparse.Namespace) -> int:
     pairs, file_phases = _open_pairs(args.volumes)
     epochs = args.epochs if args.minutes is None else None
     config = TrainConfig(
-        phases=_phases(args.phases, file_phases), context=args.context,
+        phases=_phases(args.phases, file_phases),
+        context=args.context,
         epochs=TrainConfig.epochs if epochs is None and args.minutes is None else epochs,
         minutes=args.minutes,
-        steps_per_epoch=args.steps, init=args.init, patch_size=args.patch,
-        batch_size=args.batch, seed=args.seed,
-        learning_rate=args.lr, validation_fraction=args.validation, patience=args.patience,
-        train_missing_phases=args.train_missing_phases, device=args.device,
-        output=args.output, overwrite=args.overwrite,
+        steps_per_epoch=args.steps,
+        init=args.init,
+        patch_size=args.patch,
+        batch_size=args.batch,
+        seed=args.seed,
+        learning_rate=args.lr,
+        validation_fraction=args.validation,
+        patience=args.patience,
+        train_missing_phases=args.train_missing_phases,
+        device=args.device,
+        output=args.output,
+        overwrite=args.overwrite,
     )
     if args.threads:
         import torch
@@ -148,18 +197,25 @@ def _train(pairs, config) -> int:
                 last_saved = event.data["epoch"] if event.data["best"] else last_saved
                 print(_epoch_line(event.data), flush=True)
     except KeyboardInterrupt:
-        where = (f"the best model so far (epoch {last_saved}) is in {config.output}"
-                 if last_saved else "no model was saved yet")
+        where = (
+            f"the best model so far (epoch {last_saved}) is in {config.output}"
+            if last_saved
+            else "no model was saved yet"
+        )
         print(f"battery-seg train: interrupted; {where}.", file=sys.stderr)
         return 130
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.best_val_iou.items()) or "-"
-    print(f"saved {result.model_path}: best epoch {result.best_epoch} of "
-          f"{len(result.history)} ({result.stopped_by}); validation IoU {scores}")
+    print(
+        f"saved {result.model_path}: best epoch {result.best_epoch} of "
+        f"{len(result.history)} ({result.stopped_by}); validation IoU {scores}"
+    )
     return 0
 
 
 def _epoch_line(data: dict) -> str:
     scores = " ".join(f"{k} {v:.3f}" for k, v in data["val_iou"].items()) or "-"
     best = "  * saved (best)" if data["best"] else ""
-    return (f"epoch {data['epoch']:3d}  loss {data['loss']:.4f}  val IoU {scores}  "
-            f"[{data['seconds']:.0f} s]{best}")
+    return (
+        f"epoch {data['epoch']:3d}  loss {data['loss']:.4f}  val IoU {scores}  "
+        f"[{data['seconds']:.0f} s]{best}"
+    )

@@ -33,7 +33,10 @@ class RunStats:
 
 
 def as_finished(
-    session: ClusterSession, futures: Sequence[Any], *, resume_hint: str = "",
+    session: ClusterSession,
+    futures: Sequence[Any],
+    *,
+    resume_hint: str = "",
     stats: RunStats | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, result)`` of each future in ``futures`` as soon as it is finished.

@@ -11,7 +11,10 @@ from ..errors import BatterySegError
 __all__ = ["LOCAL_SCHEDULERS", "ClusterOptions"]
 
 LOCAL_SCHEDULERS = {
-    "threads": "threads", "sync": "sync", "synchronous": "sync", "processes": "processes",
+    "threads": "threads",
+    "sync": "sync",
+    "synchronous": "sync",
+    "processes": "processes",
 }
 
 

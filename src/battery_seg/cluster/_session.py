@@ -23,14 +23,14 @@ __all__ = ["ClusterSession", "open_session"]
 
 # Sent by value (its module is not importable anywhere), so it runs on workers where
 # battery_seg itself cannot be imported and says so instead of failing to unpickle.
-_IMPORT_CHECK = '''
+_IMPORT_CHECK = """
 def battery_seg_on_worker():
     try:
         import battery_seg
     except Exception as exc:
         return "missing", "%s: %s" % (type(exc).__name__, exc)
     return "ok", battery_seg.__version__
-'''
+"""
 
 
 def _import_check() -> Any:
@@ -135,9 +135,11 @@ class ClusterSession:
     def _probe(self, probe: Any, path: str) -> dict[str, str]:
         replies = self.client.run(probe, path, on_error="return")
         return {
-            worker: (f"{type(reply).__name__}: {reply}" if isinstance(reply, BaseException)
-                     else reply)
-            for worker, reply in replies.items() if reply is not None
+            worker: (
+                f"{type(reply).__name__}: {reply}" if isinstance(reply, BaseException) else reply
+            )
+            for worker, reply in replies.items()
+            if reply is not None
         }
 
     def close(self) -> None:
@@ -231,8 +233,12 @@ def _start_here(options: ClusterOptions) -> ClusterSession:
     try:
         with dask.config.set(_LOCAL_WORKER_CONFIG):
             cluster = LocalCluster(
-                n_workers=count, threads_per_worker=1, processes=True, memory_limit=limit,
-                dashboard_address=":0", silence_logs=logging.ERROR,  # a free port, no warning
+                n_workers=count,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=limit,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,  # a free port, no warning
             )
     except Exception as exc:
         raise BatterySegError(

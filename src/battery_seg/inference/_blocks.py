@@ -31,7 +31,13 @@ if TYPE_CHECKING:
     from ..model.normalization import IntensityRange
 
 __all__ = [
-    "Block", "BlockJob", "BlockResult", "BlockTask", "PassInput", "plan_blocks", "run_block",
+    "Block",
+    "BlockJob",
+    "BlockResult",
+    "BlockTask",
+    "PassInput",
+    "plan_blocks",
+    "run_block",
 ]
 
 _BLOCK_VOXELS = 2 * 2**20
@@ -144,8 +150,11 @@ def pass_input(
         pad.append(u1 - box[a].stop)
         window.append((lo, hi))
     return PassInput(
-        axis, VolumeRegion(volume, tuple(box)), planes - box[axis].start,
-        (pad[0], pad[1]), (window[0], window[1]),
+        axis,
+        VolumeRegion(volume, tuple(box)),
+        planes - box[axis].start,
+        (pad[0], pad[1]),
+        (window[0], window[1]),
     )
 
 
@@ -211,7 +220,12 @@ def block_probabilities(job: BlockJob, block: Block, inputs: tuple[PassInput, ..
         stack = read_stack(spec, job.intensity, block)
         view = np.moveaxis(total, spec.axis + 1, 1)  # (K, planes, in-plane 1, in-plane 2)
         groups = blend_planes(
-            stack, job.context, job.grids[spec.axis], spec.window, predictor, job.n_phases,
+            stack,
+            job.context,
+            job.grids[spec.axis],
+            spec.window,
+            predictor,
+            job.n_phases,
             job.batch_size,
         )
         for first, probabilities in groups:

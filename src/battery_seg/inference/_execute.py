@@ -24,8 +24,12 @@ _FINISHED = object()
 
 
 def run_tasks(
-    tasks: Sequence[BlockTask], job_id: str, options: ClusterOptions,
-    session: ClusterSession | None = None, *, stats: RunStats | None = None,
+    tasks: Sequence[BlockTask],
+    job_id: str,
+    options: ClusterOptions,
+    session: ClusterSession | None = None,
+    *,
+    stats: RunStats | None = None,
     resume_hint: str = "",
 ) -> Iterator[BlockResult]:
     """Compute the block ``tasks``; yield each :class:`BlockResult` when it finishes.
@@ -69,7 +73,9 @@ def _run_local(
     def compute() -> None:
         try:
             dask.compute(
-                *delayed, scheduler=scheduler, num_workers=workers,
+                *delayed,
+                scheduler=scheduler,
+                num_workers=workers,
                 callbacks=[Callback(posttask=posttask)._callback],  # this compute only
             )
             finished.put(_FINISHED)
@@ -95,7 +101,10 @@ def _run_local(
 
 
 def _run_distributed(
-    tasks: Sequence[BlockTask], job_id: str, session: ClusterSession, stats: RunStats | None,
+    tasks: Sequence[BlockTask],
+    job_id: str,
+    session: ClusterSession,
+    stats: RunStats | None,
     resume_hint: str,
 ) -> Iterator[BlockResult]:
     from ._shipping import share_model
@@ -105,10 +114,11 @@ def _run_distributed(
     gpu = job.device != "cpu" and session.has_resource("GPU")
     with share_model(session, job.model, job_id):
         futures = session.client.map(
-            run_block, list(tasks), key=[_task_key(t, job_id) for t in tasks], pure=False,
+            run_block,
+            list(tasks),
+            key=[_task_key(t, job_id) for t in tasks],
+            pure=False,
             resources={"GPU": 1} if gpu else None,
         )
-        for _index, result in as_finished(
-            session, futures, resume_hint=resume_hint, stats=stats
-        ):
+        for _index, result in as_finished(session, futures, resume_hint=resume_hint, stats=stats):
             yield result

@@ -26,7 +26,11 @@ class MemorySink:
     store = None
 
     def __init__(
-        self, shape: tuple[int, int, int], n_phases: int, probabilities: bool, uncertainty: bool,
+        self,
+        shape: tuple[int, int, int],
+        n_phases: int,
+        probabilities: bool,
+        uncertainty: bool,
         tiff: Path | None = None,
     ) -> None:
         self.labels: np.ndarray | None = np.zeros(shape, np.uint8)
@@ -49,7 +53,11 @@ class MemorySink:
         return result.labels  # type: ignore[return-value]
 
     def finish(
-        self, keys: list[str], phases: PhaseSet, voxel_size: tuple[float, ...], unit: str,
+        self,
+        keys: list[str],
+        phases: PhaseSet,
+        voxel_size: tuple[float, ...],
+        unit: str,
         overwrite: bool,
     ) -> tuple[Any, Any, Any]:
         if self.tiff is None:
@@ -57,7 +65,11 @@ class MemorySink:
         from ..io import write_labels
 
         path = write_labels(
-            self.tiff, self.labels, phases=phases, voxel_size=voxel_size, unit=unit,
+            self.tiff,
+            self.labels,
+            phases=phases,
+            voxel_size=voxel_size,
+            unit=unit,
             overwrite=overwrite,
         )
         return Path(path), None, None
@@ -81,7 +93,11 @@ class StoreSink:
         return None
 
     def finish(
-        self, keys: list[str], phases: PhaseSet, voxel_size: tuple[float, ...], unit: str,
+        self,
+        keys: list[str],
+        phases: PhaseSet,
+        voxel_size: tuple[float, ...],
+        unit: str,
         overwrite: bool,
     ) -> tuple[Any, Any, Any]:
         missing = set(keys) - self.store.done_keys()

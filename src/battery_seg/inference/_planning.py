@@ -44,9 +44,7 @@ class Plan:
     precision: str
 
     def inputs(self, volume: Any, block: Block) -> tuple[PassInput, ...]:
-        return tuple(
-            pass_input(volume, block, a, self.context, self.grids[a]) for a in self.axes
-        )
+        return tuple(pass_input(volume, block, a, self.context, self.grids[a]) for a in self.axes)
 
 
 def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -> Plan:
@@ -95,9 +93,7 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
     return plan
 
 
-def _precision(
-    volume: InputVolume, config: SegmentConfig, model: PreparedModel, plan: Plan
-) -> str:
+def _precision(volume: InputVolume, config: SegmentConfig, model: PreparedModel, plan: Plan) -> str:
     # an existing cluster's workers may have other hardware than this machine: no trial here
     if config.precision != "auto" or config.cluster_options.remote:
         return "float32" if config.precision == "auto" else config.precision
@@ -108,8 +104,9 @@ def _precision(
         stack = read_stack(spec, plan.intensity, block)
         grid_y, grid_x = plan.grids[spec.axis]
         n = min(config.batch_size, stack.shape[0] - plan.context + 1)
-        return np.stack([stack[j : j + plan.context, : grid_y.tile, : grid_x.tile]
-                         for j in range(n)])
+        return np.stack(
+            [stack[j : j + plan.context, : grid_y.tile, : grid_x.tile] for j in range(n)]
+        )
 
     return choose_precision(
         "auto", resolve_device(config.device), model.source, sample_tiles, model.network

@@ -194,7 +194,9 @@ def _load(source: ModelFile) -> torch.nn.Module:
 
 
 def get_predictor(
-    source: ModelFile | InMemoryModel, device: str, precision: str,
+    source: ModelFile | InMemoryModel,
+    device: str,
+    precision: str,
     network: torch.nn.Module | None = None,
 ) -> Predictor:
     """The cached predictor of ``source`` in this process (loading the file on first use).
@@ -208,8 +210,11 @@ def get_predictor(
         key = (source.path, source.sha256, device, precision)
     with _LOCK:
         predictor = _CACHE.get(key)
-        if isinstance(source, InMemoryModel) and predictor is not None \
-                and predictor.source is not source.network:
+        if (
+            isinstance(source, InMemoryModel)
+            and predictor is not None
+            and predictor.source is not source.network
+        ):
             predictor = None  # the id of a network that no longer exists was reused
         if predictor is None:
             if isinstance(source, InMemoryModel):
@@ -236,8 +241,11 @@ def cpu_has_native_bfloat16() -> bool:
 
 
 def choose_precision(
-    requested: str, device: str, source: ModelFile | InMemoryModel,
-    sample_tiles: Callable[[], np.ndarray], network: torch.nn.Module | None = None,
+    requested: str,
+    device: str,
+    source: ModelFile | InMemoryModel,
+    sample_tiles: Callable[[], np.ndarray],
+    network: torch.nn.Module | None = None,
 ) -> str:
     """Resolve ``"auto"``: bfloat16 only where it is fast and keeps >= 99.5 % of the labels.
 

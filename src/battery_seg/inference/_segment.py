@@ -99,21 +99,31 @@ def _segment(
     resumed = f" ({len(done_before)} already done)" if done_before else ""
     plural = "s" * (len(keys) != 1)
     yield Progress(
-        len(done_before), len(keys), f"Segmenting {len(keys)} block{plural}{resumed}",
+        len(done_before),
+        len(keys),
+        f"Segmenting {len(keys)} block{plural}{resumed}",
         data={"store": None if sink.store is None else str(sink.store.partial_path)},
     )
     compute_start, stats = time.perf_counter(), RunStats()
     finished = False
     try:
         step = len(done_before)
-        runs = run_tasks(tasks, job_id, config.cluster_options, session, stats=stats,
-                         resume_hint=_resume_hint(sink))
+        runs = run_tasks(
+            tasks,
+            job_id,
+            config.cluster_options,
+            session,
+            stats=stats,
+            resume_hint=_resume_hint(sink),
+        )
         with contextlib.closing(runs):
             for result in runs:
                 labels = sink.accept(result)
                 step += 1
                 yield Progress(
-                    step, len(keys), f"Block {step}/{len(keys)}",
+                    step,
+                    len(keys),
+                    f"Block {step}/{len(keys)}",
                     data={"region": result.box, "labels": labels},
                 )
         outputs = sink.finish(
@@ -125,9 +135,11 @@ def _segment(
             sink.discard()
     seconds = time.perf_counter() - compute_start
     timing = {
-        "seconds": time.perf_counter() - started, "compute_seconds": seconds,
+        "seconds": time.perf_counter() - started,
+        "compute_seconds": seconds,
         "voxels_per_second": sum(int(np.prod(b.shape)) for b in todo) / max(seconds, 1e-9),
-        "blocks": float(len(keys)), "blocks_resumed": float(len(done_before)),
+        "blocks": float(len(keys)),
+        "blocks_resumed": float(len(done_before)),
     }
     if session is not None:
         timing["bytes_received"] = float(stats.bytes_received)
@@ -164,20 +176,33 @@ def _resume_hint(sink: MemorySink | StoreSink) -> str:
 
 
 def _result(
-    outputs: tuple[Any, Any, Any], volume: InputVolume, config: SegmentConfig,
-    model: PreparedModel, plan: Plan, timing: dict[str, float],
+    outputs: tuple[Any, Any, Any],
+    volume: InputVolume,
+    config: SegmentConfig,
+    model: PreparedModel,
+    plan: Plan,
+    timing: dict[str, float],
 ) -> SegmentResult:
     labels, probabilities, uncertainty = outputs
     return SegmentResult(
-        labels=labels, phases=model.card.phases, voxel_size=volume.voxel_size,
-        unit=volume.unit, probabilities=probabilities, uncertainty=uncertainty,
-        context=plan.context, axis="zyx" if config.triplanar else config.axis,
-        precision=plan.precision, timing=timing,
+        labels=labels,
+        phases=model.card.phases,
+        voxel_size=volume.voxel_size,
+        unit=volume.unit,
+        probabilities=probabilities,
+        uncertainty=uncertainty,
+        context=plan.context,
+        axis="zyx" if config.triplanar else config.axis,
+        precision=plan.precision,
+        timing=timing,
     )
 
 
 def segment(
-    image: Any, config: SegmentConfig | None = None, *, voxel_size: Any = None,
+    image: Any,
+    config: SegmentConfig | None = None,
+    *,
+    voxel_size: Any = None,
     on_progress: Any = None,
 ) -> SegmentResult:
     """Run :func:`segment_job` to the end (``on_progress`` receives each event).
@@ -192,14 +217,28 @@ def segment(
 
 
 def _tasks(
-    job_id: str, volume: InputVolume, config: SegmentConfig, model: PreparedModel, plan: Plan,
-    blocks: list[Block], store: Any,
+    job_id: str,
+    volume: InputVolume,
+    config: SegmentConfig,
+    model: PreparedModel,
+    plan: Plan,
+    blocks: list[Block],
+    store: Any,
 ) -> list[BlockTask]:
     """One task per block (each names the model by path and hash; none holds the network)."""
     job = BlockJob(
-        job_id, model.source, config.device, plan.precision, plan.context,
-        len(model.card.phases), plan.grids, plan.intensity, config.batch_size,
-        config.probabilities, config.uncertainty, store,
+        job_id,
+        model.source,
+        config.device,
+        plan.precision,
+        plan.context,
+        len(model.card.phases),
+        plan.grids,
+        plan.intensity,
+        config.batch_size,
+        config.probabilities,
+        config.uncertainty,
+        store,
     )
     return [BlockTask(job, b, plan.inputs(volume.data, b)) for b in blocks]
 
@@ -228,9 +267,14 @@ def _open_sink(
     if uncertainty:
         extras["uncertainty"] = (volume.shape, "uint8")
     store = LabelStore.create_or_resume(
-        config.output, shape=volume.shape, chunks=plan.block_shape, phases=model.card.phases,
-        voxel_size=volume.voxel_size, unit=volume.unit,
-        fingerprint=fingerprint(volume, config, model, plan), extras=extras,
+        config.output,
+        shape=volume.shape,
+        chunks=plan.block_shape,
+        phases=model.card.phases,
+        voxel_size=volume.voxel_size,
+        unit=volume.unit,
+        fingerprint=fingerprint(volume, config, model, plan),
+        extras=extras,
         overwrite=config.overwrite,
     )
     return StoreSink(store)

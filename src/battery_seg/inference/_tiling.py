@@ -140,8 +140,10 @@ def blend_planes(
         for b in range(0, len(work), batch_size):
             batch = work[b : b + batch_size]
             inputs = np.stack(
-                [stack[first + j : first + j + context, oy : oy + th, ox : ox + tw]
-                 for j, oy, ox in batch]
+                [
+                    stack[first + j : first + j + context, oy : oy + th, ox : ox + tw]
+                    for j, oy, ox in batch
+                ]
             )
             probabilities = predict(inputs)  # (N, K, th, tw)
             for (j, oy, ox), p in zip(batch, probabilities, strict=True):

@@ -28,8 +28,15 @@ from .normalization import Normalization
 from .unet import UNet, UNetConfig
 
 __all__ = [
-    "BUNDLED_MODELS", "DEFAULT_MODEL", "ModelCard", "bundled_model_path", "default_model_path",
-    "load_card", "load_model", "resolve_model_path", "save_model",
+    "BUNDLED_MODELS",
+    "DEFAULT_MODEL",
+    "ModelCard",
+    "bundled_model_path",
+    "default_model_path",
+    "load_card",
+    "load_model",
+    "resolve_model_path",
+    "save_model",
 ]
 
 FORMAT = "battery-seg-model"

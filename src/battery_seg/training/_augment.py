@@ -107,7 +107,10 @@ def _rotate_zoom(images, labels, generator, settings: Augmentation):
         images[idx], grid, mode="bilinear", padding_mode="reflection", align_corners=False
     )
     moved = functional.grid_sample(
-        labels[idx].unsqueeze(1).to(images.dtype), grid, mode="nearest", padding_mode="zeros",
+        labels[idx].unsqueeze(1).to(images.dtype),
+        grid,
+        mode="nearest",
+        padding_mode="zeros",
         align_corners=False,
     )
     labels[idx] = moved.squeeze(1).round().to(labels.dtype)

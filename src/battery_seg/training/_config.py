@@ -143,9 +143,7 @@ class TrainConfig:
         if self.minutes is not None and not self.minutes > 0:
             raise BatterySegError(f"minutes must be positive, got {self.minutes}.")
         if self.context is not None and self.context not in CONTEXTS:
-            raise BatterySegError(
-                f"context must be one of {CONTEXTS} slices, got {self.context}."
-            )
+            raise BatterySegError(f"context must be one of {CONTEXTS} slices, got {self.context}.")
         multiple = 2**self.depth
         if self.patch_size < multiple or self.patch_size % multiple:
             raise BatterySegError(

@@ -85,28 +85,42 @@ def prepare_data(
             painted.values, painted.stroke, painted.coords, config.validation_fraction, rng
         )
         new = build_crops(
-            image, painted, held, intensity, context=context, margin=config.patch_size,
+            image,
+            painted,
+            held,
+            intensity,
+            context=context,
+            margin=config.patch_size,
             min_size=config.patch_size,
         )
         crops += new
         if config.unlabelled_patches:
             unlabelled += unlabelled_regions(
-                image, painted.shape, sorted({c.axis for c in new}), intensity,
-                context=context, size=_UNLABELLED_SIZE * config.patch_size,
-                count=_UNLABELLED_REGIONS, rng=rng,
+                image,
+                painted.shape,
+                sorted({c.axis for c in new}),
+                intensity,
+                context=context,
+                size=_UNLABELLED_SIZE * config.patch_size,
+                count=_UNLABELLED_REGIONS,
+                rng=rng,
             )
         n = len(phases)
         train_counts = train_counts + np.bincount(painted.values[~held], minlength=n + 1)[1:]
         val_counts = val_counts + np.bincount(painted.values[held], minlength=n + 1)[1:]
-        sources.append({
-            "name": pair.name,
-            "shape": list(painted.shape),
-            "painted_voxels": {p.name: int(c) for p, c in zip(phases, painted.counts(n),
-                                                              strict=True)},
-            "intensity_range": [intensity.low, intensity.high],
-        })
-    data = PreparedData(crops, np.asarray(train_counts), np.asarray(val_counts), sources,
-                        unlabelled)
+        sources.append(
+            {
+                "name": pair.name,
+                "shape": list(painted.shape),
+                "painted_voxels": {
+                    p.name: int(c) for p, c in zip(phases, painted.counts(n), strict=True)
+                },
+                "intensity_range": [intensity.low, intensity.high],
+            }
+        )
+    data = PreparedData(
+        crops, np.asarray(train_counts), np.asarray(val_counts), sources, unlabelled
+    )
     check_phases_painted(data.painted_counts, phases, pairs, config.train_missing_phases)
     return data
 

@@ -44,13 +44,14 @@ def initial_model(config: TrainConfig) -> Start:
     if config.from_scratch:
         phases = config.phase_set()
         if len(phases) < 2:
-            raise BatterySegError(
-                f"A model needs at least two phases, got {phases.describe()}."
-            )
+            raise BatterySegError(f"A model needs at least two phases, got {phases.describe()}.")
         context = config.context or DEFAULT_CONTEXT
         architecture = UNetConfig(
-            in_channels=context, n_phases=len(phases), base_channels=config.base_channels,
-            depth=config.depth, dropout=config.dropout,
+            in_channels=context,
+            n_phases=len(phases),
+            base_channels=config.base_channels,
+            depth=config.depth,
+            dropout=config.dropout,
         )
         card = ModelCard(model_phases(phases), context, architecture, Normalization())
         return Start(UNet(architecture), card, phases, "scratch", keeps_head=False)
@@ -101,7 +102,7 @@ def _widen_context(model: UNet, card: ModelCard, context: int) -> tuple[UNet, Mo
     weight = state[key]
     grown = weight.new_zeros((weight.shape[0], context, *weight.shape[2:]))
     offset = (context - card.context) // 2
-    grown[:, offset:offset + card.context] = weight
+    grown[:, offset : offset + card.context] = weight
     wide.load_state_dict({**state, key: grown})
     return wide, replace(card, context=context, architecture=architecture)
 

@@ -71,8 +71,10 @@ def painted_loss(
     probability = log_p.exp()
     one_hot = torch.nn.functional.one_hot(target, n_phases).to(logits.dtype)
     # log(1 - p_k) from the logits of the other phases: exact, no clamping of log(0).
-    others = selected.unsqueeze(1).expand(-1, n_phases, -1).masked_fill(
-        torch.eye(n_phases, dtype=torch.bool, device=logits.device), float("-inf")
+    others = (
+        selected.unsqueeze(1)
+        .expand(-1, n_phases, -1)
+        .masked_fill(torch.eye(n_phases, dtype=torch.bool, device=logits.device), float("-inf"))
     )
     log_not_p = torch.logsumexp(others, dim=2) - torch.logsumexp(selected, dim=1, keepdim=True)
     bce = -(one_hot * log_p + (1 - one_hot) * log_not_p).sum(dim=1)  # (M,)

@@ -90,8 +90,18 @@ def build_crops(
         for index in np.unique(painted.coords[on_axis, axis]):
             member = on_axis & (painted.coords[:, axis] == index)
             crops.append(
-                _crop(image, painted, member, held, intensity, axis, int(index), context,
-                      margin, min_size)
+                _crop(
+                    image,
+                    painted,
+                    member,
+                    held,
+                    intensity,
+                    axis,
+                    int(index),
+                    context,
+                    margin,
+                    min_size,
+                )
             )
     return crops
 
@@ -142,8 +152,15 @@ def _read_plane_stack(image, axis, index, context, lows, highs, shape) -> np.nda
 
 
 def unlabelled_regions(
-    image, shape: tuple[int, int, int], axes: list[int], intensity: IntensityRange, *,
-    context: int, size: int, count: int, rng: np.random.Generator,
+    image,
+    shape: tuple[int, int, int],
+    axes: list[int],
+    intensity: IntensityRange,
+    *,
+    context: int,
+    size: int,
+    count: int,
+    rng: np.random.Generator,
 ) -> list[np.ndarray]:
     """``count`` normalised ``(context, h, w)`` regions at random places of ``image``.
 
@@ -166,8 +183,7 @@ def unlabelled_regions(
             lows[d] -= grow // 2
             highs[d] += grow - grow // 2
         block = _read_plane_stack(image, axis, index, context, lows, highs, shape)
-        regions.append(np.nan_to_num(normalize(block, intensity), nan=0.0, posinf=0.0,
-                                     neginf=0.0))
+        regions.append(np.nan_to_num(normalize(block, intensity), nan=0.0, posinf=0.0, neginf=0.0))
     return regions
 
 
@@ -178,8 +194,14 @@ class PatchSampler:
     among the phases with training voxels.
     """
 
-    def __init__(self, crops: list[Crop], n_phases: int, patch_size: int,
-                 rng: np.random.Generator, unlabelled: list[np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        crops: list[Crop],
+        n_phases: int,
+        patch_size: int,
+        rng: np.random.Generator,
+        unlabelled: list[np.ndarray] | None = None,
+    ) -> None:
         self.crops = crops
         self.unlabelled = [r for r in (unlabelled or []) if min(r.shape[1:]) >= patch_size]
         self.patch_size = patch_size
@@ -218,8 +240,9 @@ class PatchSampler:
     def sample_unlabelled(self, n: int) -> np.ndarray:
         """``n`` patches ``(n, context, P, P)`` from the unpainted regions (may be empty)."""
         if not self.unlabelled or n == 0:
-            return np.zeros((0, *self.crops[0].image.shape[:1], self.patch_size,
-                             self.patch_size), np.float32)
+            return np.zeros(
+                (0, *self.crops[0].image.shape[:1], self.patch_size, self.patch_size), np.float32
+            )
         size = self.patch_size
         out = []
         for k in self.rng.integers(len(self.unlabelled), size=n):

@@ -75,9 +75,7 @@ def _retain(teacher, inputs: torch.Tensor, logits: torch.Tensor, unpainted: torc
 def _consistency(model, teacher_view: torch.Tensor, student_logits: torch.Tensor):
     """Cross-entropy to the confident teacher predictions (mean over all pixels)."""
     with torch.no_grad():
-        view = teacher_view.to(student_logits.device).contiguous(
-            memory_format=torch.channels_last
-        )
+        view = teacher_view.to(student_logits.device).contiguous(memory_format=torch.channels_last)
         confidence, target = torch.softmax(model(view), dim=1).max(dim=1)
     per_pixel = functional.cross_entropy(student_logits, target, reduction="none")
     return (per_pixel * (confidence > CONFIDENCE)).mean()

@@ -81,10 +81,20 @@ def simulate_strokes(
         phases = [int(v) for v in np.unique(plane) if v > 0]
         for value in phases:
             region = plane == value
-            inner = (ndimage.binary_erosion(region, iterations=margin + width // 2)
-                     if margin + width // 2 else region)
-            _scribble(out, inner if inner.any() else region, value, budget // len(phases),
-                      width, stroke_length, rng)
+            inner = (
+                ndimage.binary_erosion(region, iterations=margin + width // 2)
+                if margin + width // 2
+                else region
+            )
+            _scribble(
+                out,
+                inner if inner.any() else region,
+                value,
+                budget // len(phases),
+                width,
+                stroke_length,
+                rng,
+            )
         index_tuple = [slice(None)] * 3
         index_tuple[plane_axis] = index
         painted[tuple(index_tuple)] = out
@@ -124,8 +134,10 @@ def _scribble(out, region, value, budget, width, stroke_length, rng) -> None:
             r, c = (int(i) for i in np.rint(position))
             if not (0 <= r < height and 0 <= c < wide and region[r, c]):
                 break
-            patch = (slice(max(r - radius, 0), r + radius + 1),
-                     slice(max(c - radius, 0), c + radius + 1))
+            patch = (
+                slice(max(r - radius, 0), r + radius + 1),
+                slice(max(c - radius, 0), c + radius + 1),
+            )
             new = region[patch] & (out[patch] == 0)
             if painted + int(new.sum()) > budget:
                 break

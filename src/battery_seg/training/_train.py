@@ -56,7 +56,8 @@ class TrainResult:
 
 
 def train(
-    pairs: Sequence, config: TrainConfig | None = None,
+    pairs: Sequence,
+    config: TrainConfig | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> TrainResult:
     """Train a U-Net from painted labels and return the best model (see :func:`train_job`).
@@ -107,8 +108,9 @@ def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainRe
     rng = np.random.default_rng(config.seed)
     start = initial_model(config)
     model, card = start.model, start.card
-    data = yield from prepare_data(pairs, start.phases, card.normalization, config, card.context,
-                                   rng)
+    data = yield from prepare_data(
+        pairs, start.phases, card.normalization, config, card.context, rng
+    )
     weights = resolve_phase_weights(
         config.phase_weights, card.phases, data.train_counts, config.weight_cap
     )
@@ -120,16 +122,22 @@ def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainRe
     if config.output is not None:  # same best weights, final provenance (epochs run, time)
         save_model(config.output, model, card)
     return TrainResult(
-        model, card, history, loop.best_iou_by_phase, loop.best_epoch,
-        Path(config.output) if config.output is not None else None, loop.stopped_by,
+        model,
+        card,
+        history,
+        loop.best_iou_by_phase,
+        loop.best_epoch,
+        Path(config.output) if config.output is not None else None,
+        loop.stopped_by,
     )
 
 
 class _Loop:
     """The optimisation loop and its best-model bookkeeping."""
 
-    def __init__(self, start: Start, config: TrainConfig, data: PreparedData, weights, rng,
-                 started: float) -> None:
+    def __init__(
+        self, start: Start, config: TrainConfig, data: PreparedData, weights, rng, started: float
+    ) -> None:
         model, card = start.model, start.card
         self.model, self.card, self.config, self.data = model, card, config, data
         self.started, self.init_label = started, start.label
@@ -137,8 +145,9 @@ class _Loop:
         self.model.to(self.device).to(memory_format=torch.channels_last).train()
         # Validated, kept and saved: the running average of the weights, or the weights.
         self.averaged = copy.deepcopy(model) if config.weight_averaging else model
-        self.sampler = PatchSampler(data.crops, len(card.phases), config.patch_size, rng,
-                                    data.unlabelled)
+        self.sampler = PatchSampler(
+            data.crops, len(card.phases), config.patch_size, rng, data.unlabelled
+        )
         self.weights = torch.tensor(weights, dtype=torch.float32, device=self.device)
         self.optimizer = torch.optim.AdamW(
             model.parameters(), lr=config.peak_learning_rate, weight_decay=1e-4
@@ -202,15 +211,24 @@ class _Loop:
             losses.append(self._step())
             self.steps += 1
             yield Progress(
-                round(1000 * self.fraction()), 1000,
+                round(1000 * self.fraction()),
+                1000,
                 f"epoch {epoch}: step {step + 1}/{c.steps_per_epoch}, loss {losses[-1]:.3f}",
             )
         return losses
 
     def _step(self) -> float:
         ramp = min(1.0, self.fraction() / 0.3)
-        loss = training_step(self.model, self.optimizer, self.sampler, self.config,
-                             self.weights, self.generator, ramp, self.teacher)
+        loss = training_step(
+            self.model,
+            self.optimizer,
+            self.sampler,
+            self.config,
+            self.weights,
+            self.generator,
+            ramp,
+            self.teacher,
+        )
         if self.averaged is not self.model:
             _update_average(self.averaged, self.model, self.steps)
         return loss
@@ -231,8 +249,12 @@ class _Loop:
             if self.config.output is not None:
                 self._save()
         return {
-            "epoch": epoch, "loss": loss, "val_loss": val_loss, "val_iou": iou,
-            "best": improved, "lr": self.learning_rate(),
+            "epoch": epoch,
+            "loss": loss,
+            "val_loss": val_loss,
+            "val_iou": iou,
+            "best": improved,
+            "lr": self.learning_rate(),
             "seconds": time.perf_counter() - self.started,
         }
 
@@ -329,12 +351,13 @@ def _provenance(loop: _Loop) -> dict:
         "trained_by": f"napari-battery-seg {__version__}",
         "package_version": __version__,
         "data": data.sources,
-        "painted_voxels": {p.name: int(c) for p, c in zip(phases, data.painted_counts,
-                                                          strict=True)},
-        "validation_voxels": {p.name: int(c) for p, c in zip(phases, data.val_counts,
-                                                             strict=True)},
-        "untrained_phases": [p.name for p, c in zip(phases, data.train_counts, strict=True)
-                             if c == 0],
+        "painted_voxels": {
+            p.name: int(c) for p, c in zip(phases, data.painted_counts, strict=True)
+        },
+        "validation_voxels": {p.name: int(c) for p, c in zip(phases, data.val_counts, strict=True)},
+        "untrained_phases": [
+            p.name for p, c in zip(phases, data.train_counts, strict=True) if c == 0
+        ],
         "epochs": loop.epoch,
         "best_epoch": loop.best_epoch,
         "steps": loop.steps,
