@@ -10,6 +10,7 @@ import pytest
 import tifffile
 import zarr
 
+from battery_seg.checks import forget_input
 from battery_seg.errors import BatterySegError
 from battery_seg.io import is_complete_store, open_volume, write_image, write_labels
 from battery_seg.phases import PhaseSet
@@ -84,15 +85,27 @@ def test_2d_labels_become_one_slice(tmp_path, labels):
     assert open_volume(out).data.shape == (1, *SHAPE[1:])
 
 
+def _contents(path):
+    """What an output holds, read without keeping it as an input of this process (opened
+    volumes are inputs, which no writer may replace)."""
+    data = open_volume(path).data.compute()
+    forget_input(path)
+    return data
+
+
 @pytest.mark.parametrize("name", ["seg.zarr", "seg.tif"])
 def test_refuses_existing_output_unless_overwrite(tmp_path, labels, name):
     path = write_labels(tmp_path / name, labels, phases="si-graphite", voxel_size=1)
     with pytest.raises(BatterySegError, match=r"already exists.*overwrite=True"):
         write_labels(path, labels, phases="si-graphite", voxel_size=1)
-    np.testing.assert_array_equal(open_volume(path).data.compute(), labels)
+    np.testing.assert_array_equal(_contents(path), labels)
     write_labels(path, 4 - labels, phases="si-graphite", voxel_size=1, overwrite=True)
-    np.testing.assert_array_equal(open_volume(path).data.compute(), 4 - labels)
+    np.testing.assert_array_equal(_contents(path), 4 - labels)
     assert _siblings(path) == [name]
+    open_volume(path)  # now an input of this process: never replaced
+    with pytest.raises(BatterySegError, match="never modified"):
+        write_labels(path, labels, phases="si-graphite", voxel_size=1, overwrite=True)
+    forget_input(path)
 
 
 @pytest.mark.parametrize("name", ["seg.zarr", "seg.tif"])

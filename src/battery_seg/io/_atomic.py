@@ -9,8 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..errors import BatterySegError
-
 
 def temp_sibling(path: Path, tag: str = "tmp") -> Path:
     """A hidden, unique path next to ``path`` (same file system, so renames are atomic)."""
@@ -58,16 +56,7 @@ def write_json_atomic(path: Path, value: Any) -> None:
 
 
 def check_output(path: Path, overwrite: bool) -> None:
-    """Refuse an existing output unless ``overwrite``; refuse any path opened as input."""
-    from ._volume import check_not_input
+    """The output guard for a new output (see :func:`battery_seg.checks.check_output`)."""
+    from ..checks import check_output as guard
 
-    check_not_input(path)
-    if path.exists() and not overwrite:
-        raise BatterySegError(
-            f"{path} already exists. Choose another output path, or pass overwrite=True "
-            "(--overwrite on the command line) to replace it."
-        )
-    if not path.parent.is_dir():
-        raise BatterySegError(
-            f"Cannot write {path}: the folder {path.parent} does not exist. Create it first."
-        )
+    guard(path, overwrite=overwrite)

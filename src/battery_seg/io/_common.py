@@ -7,12 +7,10 @@ time point, checks that three spatial axes remain and builds the public ``Volume
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from ..checks import printable
 from ..errors import BatterySegError
 
 # A dask chunk spans a few z-slices and the whole (or a large part of the) y/x plane: the access
@@ -71,20 +69,7 @@ def to_micrometre(value: float, unit: str | None) -> tuple[float, str]:
         return float(value) * factor, MICROMETRE
     if key.lower() in _NO_UNIT:
         return float(value), PIXEL
-    return float(value), key
-
-
-def check_voxel_size(voxel_size: Any, where: str) -> tuple[float, float, float]:
-    """Validate a user voxel size: one number (isotropic) or three (dz, dy, dx), all > 0."""
-    values = np.atleast_1d(np.asarray(voxel_size, dtype=float)).tolist()
-    if len(values) == 1:
-        values = values * 3
-    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
-        raise BatterySegError(
-            f"Invalid voxel size {voxel_size!r} for {where}: give three positive numbers "
-            "(dz, dy, dx), e.g. voxel_size=(0.5, 0.325, 0.325) or --voxel-size 0.5 0.325 0.325."
-        )
-    return (values[0], values[1], values[2])
+    return float(value), printable(key, limit=32)  # the file's own text: keep terminals safe
 
 
 def slab_chunks(

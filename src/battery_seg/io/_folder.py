@@ -50,16 +50,33 @@ class SliceStack(LazyFileArray):
         return self.files
 
     def _read(self, key: tuple[Any, ...]) -> np.ndarray:
-        import tifffile
 
         key = key + (slice(None),) * (3 - len(key))
         first, plane = key[0], key[1:]
         if isinstance(first, (int, np.integer)):
-            return tifffile.imread(self.files[first])[plane]
-        images = [tifffile.imread(self.files[z])[plane] for z in range(*first.indices(len(self)))]
+            return self._slice(int(first))[plane]
+        images = [self._slice(z)[plane] for z in range(*first.indices(len(self)))]
         if images:
             return np.stack(images)
         return np.empty((0, *np.empty(self.shape[1:], dtype=bool)[plane].shape), self.dtype)
+
+    def _slice(self, z: int) -> np.ndarray:
+        import tifffile
+
+        file = self.files[z]
+        try:
+            image = tifffile.imread(file)
+        except Exception as exc:  # the file changed or broke since the folder was opened
+            raise BatterySegError(
+                f"Slice {file} could not be read ({type(exc).__name__}: {exc}); replace or "
+                "remove it."
+            ) from None
+        if image.shape != self.shape[1:]:
+            raise BatterySegError(
+                f"Slice {file} has shape {image.shape}, not {self.shape[1:]} like the others "
+                "(it changed since the folder was opened); replace or remove it."
+            )
+        return image
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -69,7 +86,7 @@ def open_folder(folder: Path) -> RawVolume:
     """Describe a folder of 2D TIFF slices as a :class:`RawVolume` (headers only)."""
     import tifffile
 
-    from ._tiff import _spacing
+    from ._tiff import _check_data_in_file, _spacing
 
     files = slice_files(folder)
     if not files:
@@ -85,11 +102,14 @@ def open_folder(folder: Path) -> RawVolume:
         try:
             with tifffile.TiffFile(file) as tif:
                 series = tif.series[0]
+                _check_data_in_file(tif, series, file)
                 shapes.setdefault((tuple(series.shape), str(series.dtype)), []).append(file.name)
                 if i == 0:
                     axes, dtype = series.axes, series.dtype
                     spacing = _spacing(tif, series)
         except (tifffile.TiffFileError, OSError, ValueError, IndexError) as exc:
+            if isinstance(exc, BatterySegError):
+                raise
             raise BatterySegError(
                 f"Slice {file} in {folder} could not be read as TIFF ({exc}); replace or remove it."
             ) from None

@@ -8,6 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_declared_shape, os_error_message, printable
+from ..errors import BatterySegError
+
 
 class LazyFileArray:
     """Array-like that opens its file on the first read in each process.
@@ -72,20 +75,60 @@ class LazyFileArray:
         return self._read(tuple(basic))[tuple(local)]
 
 
+class GuardedArray:
+    """Array-like whose reads turn any failure of the file or its library into one
+    :class:`BatterySegError` naming the file and the region (a corrupt chunk, a truncated
+    slice, a disk error), instead of a traceback from deep inside a codec."""
+
+    def __init__(self, array: Any, where: str) -> None:
+        self.array, self.where = array, where
+        self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), array.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return np.asarray(self.array[key])
+        except (BatterySegError, MemoryError):
+            raise
+        except OSError as exc:
+            raise BatterySegError(f"Cannot read {os_error_message(exc, self.where)}") from None
+        except Exception as exc:
+            raise BatterySegError(
+                f"Cannot read {self.where} at [{_region(key)}]: {type(exc).__name__}: "
+                f"{printable(exc, limit=200)}. The file is damaged (e.g. a truncated copy or a "
+                "corrupt chunk): copy or export it again."
+            ) from None
+
+
+def _region(key: Any) -> str:
+    key = key if isinstance(key, tuple) else (key,)
+    parts = []
+    for k in key:
+        if isinstance(k, slice):
+            parts.append(f"{'' if k.start is None else k.start}:{'' if k.stop is None else k.stop}")
+        else:
+            parts.append(str(k) if np.ndim(k) == 0 else "...")
+    return ", ".join(parts)
+
+
 def lazy_dask(array: Any, chunks: tuple[int, ...], kind: str, *token_parts: Any):
     """Dask array over a lazy array-like, named by the file's identity (not its content).
 
     The name comes from ``token_parts`` (path, modification time, size, level) so building the
-    graph never hashes or reads data.
+    graph never hashes or reads data. A shape too large to plan is refused first, and reads are
+    guarded (see :class:`GuardedArray`); ``token_parts[0]`` names the file in messages.
     """
     import dask.array as da
     from dask.base import tokenize
 
+    first = token_parts[0] if token_parts else kind
+    where = str(first[0] if isinstance(first, tuple) else first)
+    check_declared_shape(array.shape, array.dtype, chunks, where)
     name = f"{kind}-{tokenize(*token_parts)}"
     meta = np.empty((0,) * array.ndim, dtype=array.dtype)
     # fancy=True (the default) lets dask fuse data[z] into a read of one slice; with False it
     # would read the whole chunk.
-    return da.from_array(array, chunks=chunks, name=name, meta=meta, lock=False)
+    guarded = GuardedArray(array, where)
+    return da.from_array(guarded, chunks=chunks, name=name, meta=meta, lock=False)
 
 
 def file_token(path: Path) -> tuple[str, int, int]:

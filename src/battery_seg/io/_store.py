@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..checks import check_output, check_voxel_size
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from ._atomic import remove, replace_path, temp_sibling, write_json_atomic
-from ._common import check_voxel_size
 from ._ome import image_label_attrs, multiscales_attrs
 from ._zarr import PARTIAL_SUFFIX, battery_seg_attrs
 
@@ -121,16 +121,11 @@ class LabelStore:
         (the old partial store is then discarded; a finished one is replaced at
         :meth:`finalize`, so it survives a crash).
         """
-        from ._volume import check_not_input
-
         path = Path(path)
         if path.suffix.lower() != ".zarr":
             raise BatterySegError(
                 f"{path}: a label store is an OME-Zarr folder; give a path ending in .zarr."
             )
-        if not path.parent.is_dir():
-            raise BatterySegError(f"Cannot write {path}: the folder {path.parent} does not exist.")
-        check_not_input(path)
         store = cls(
             path,
             _positive_ints(shape, "shape", path),
@@ -141,12 +136,9 @@ class LabelStore:
             str(fingerprint),
             cls._check_extras(extras or {}, path),
         )
-        if path.exists() and not overwrite:
-            raise BatterySegError(
-                f"{path} already exists. Choose another output path, or pass overwrite=True "
-                "(--overwrite on the command line) to replace it."
-            )
+        check_output(path, overwrite=overwrite, kind="zarr")
         partial = store.partial_path
+        check_output(partial, overwrite=True, kind="zarr")  # never an input, ours if present
         if partial.exists():
             found = battery_seg_attrs(partial)
             if found is not None and found.get("fingerprint") == store.fingerprint:
@@ -154,10 +146,10 @@ class LabelStore:
                 store.resumed = True
                 return store
             if not overwrite:
-                what = "another run (different input or settings)" if found else "another program"
                 raise BatterySegError(
-                    f"{partial} is a partially written store from {what}. Re-run that command to "
-                    "finish it, or pass overwrite=True (--overwrite) to discard it."
+                    f"{partial} is a partially written store from another run "
+                    f"({store._difference(found)}). Re-run that command to finish it, or pass "
+                    "overwrite=True (--overwrite) to discard it."
                 )
             remove(partial)
         store._create()
@@ -173,6 +165,15 @@ class LabelStore:
                 raise BatterySegError(f"{path}: invalid extra array name {name!r}.")
             checked[name] = (tuple(int(n) for n in shape), np.dtype(dtype).name)
         return checked
+
+    def _difference(self, found: dict[str, Any] | None) -> str:
+        """What differs between this run and the one that started a partial store."""
+        if not found:
+            return "an empty folder or one of an unknown layout"
+        theirs = found.get("voxel_size")
+        if theirs is not None and [float(v) for v in theirs] != list(self.voxel_size):
+            return f"voxel size {theirs} instead of {list(self.voxel_size)}"
+        return "a different input or settings"
 
     def _metadata(self, complete: bool) -> dict[str, Any]:
         return {

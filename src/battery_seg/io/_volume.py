@@ -1,7 +1,7 @@
 """The :class:`Volume` every reader returns and :func:`open_volume`, which picks the reader.
 
-Paths opened as inputs are remembered for this process so that no writer here ever writes over
-(or into) one of them.
+Paths opened as inputs are remembered for this process (:func:`battery_seg.checks.register_input`)
+so that no writer here ever writes over (or into) one of them.
 """
 
 from __future__ import annotations
@@ -14,16 +14,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..checks import check_voxel_size, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
-from ._common import (
-    MICROMETRE,
-    PIXEL,
-    RawVolume,
-    check_voxel_size,
-    spatial_index,
-    to_micrometre,
-)
+from ._common import MICROMETRE, PIXEL, RawVolume, spatial_index, to_micrometre
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5", ".nxs")
@@ -34,16 +28,20 @@ _SUPPORTED = (
     "OME-Zarr store (.zarr) or an HDF5 dataset (file.h5:/path/to/dataset)"
 )
 _SAMPLE_SLICES = 3
+_SAMPLE_PLANE_BYTES = 16 * 2**20  # of each sampled slice: a huge plane is sampled in its centre
 EXACT_RANGE_BYTES = 64 * 2**20
-_INPUTS: set[Path] = set()
 
 
 class ValueRange(NamedTuple):
-    """Lowest and highest value; ``sampled_slices`` is None when every voxel was read."""
+    """Lowest and highest value; ``sampled_slices`` is None when every voxel was read.
+
+    ``nonfinite`` counts the NaN / infinite voxels seen, which the range leaves out.
+    """
 
     low: float
     high: float
     sampled_slices: int | None
+    nonfinite: int = 0
 
 
 @dataclass
@@ -101,8 +99,9 @@ class Volume:
     def value_range(self, exact_below: int = EXACT_RANGE_BYTES) -> ValueRange:
         """Lowest/highest value: exact for small volumes, else from a few slices.
 
-        The sample is ``3`` evenly spaced z-slices of the coarsest pyramid level, so it reads a
-        few chunks however large the volume is.
+        The sample is ``3`` evenly spaced z-slices of the coarsest pyramid level (the centre
+        16 MiB of each, for huge planes), so it reads a few chunks however large the volume is.
+        NaN and infinite voxels are counted (``nonfinite``) and left out of the range.
         """
         if self.data.nbytes <= exact_below:
             sample, sampled = self.data, None
@@ -110,12 +109,27 @@ class Volume:
             level = self.levels[-1]
             picks = np.linspace(0, level.shape[0] - 1, _SAMPLE_SLICES + 2)[1:-1]
             sample, sampled = level[np.unique(picks.round().astype(int))], _SAMPLE_SLICES
+            sample = sample[(slice(None), *_central_crop(level.shape[1:], level.dtype.itemsize))]
         values = np.asarray(sample.compute() if hasattr(sample, "compute") else sample)
+        nonfinite = 0
         if values.dtype.kind == "f":
-            values = values[np.isfinite(values)]
+            finite = np.isfinite(values)
+            nonfinite = int(values.size - np.count_nonzero(finite))
+            values = values[finite] if nonfinite else values
         if values.size == 0:
-            return ValueRange(0.0, 0.0, sampled)
-        return ValueRange(float(values.min()), float(values.max()), sampled)
+            return ValueRange(0.0, 0.0, sampled, nonfinite)
+        return ValueRange(float(values.min()), float(values.max()), sampled, nonfinite)
+
+
+def _central_crop(plane: tuple[int, ...], itemsize: int) -> tuple[slice, slice]:
+    """The centre of a (Y, X) plane, at most :data:`_SAMPLE_PLANE_BYTES` of it."""
+    height, width = (int(n) for n in plane)
+    scale = min(1.0, (_SAMPLE_PLANE_BYTES / max(1, height * width * itemsize)) ** 0.5)
+    crop = []
+    for n in (height, width):
+        keep = max(1, int(n * scale))
+        crop.append(slice((n - keep) // 2, (n - keep) // 2 + keep))
+    return crop[0], crop[1]
 
 
 def split_address(path: str | Path) -> tuple[Path, str | None]:
@@ -125,22 +139,6 @@ def split_address(path: str | Path) -> tuple[Path, str | None]:
     if match and not Path(text).exists():
         return Path(match["file"]), match["inner"] or "/"
     return Path(text), None
-
-
-def register_input(path: Path) -> None:
-    """Remember ``path`` as an input of this process; writers refuse to touch it."""
-    _INPUTS.add(Path(path).resolve())
-
-
-def check_not_input(output: Path) -> None:
-    """Raise if ``output`` is, contains or lies inside a volume opened as input."""
-    target = Path(output).resolve()
-    for source in _INPUTS:
-        if target == source or source in target.parents or target in source.parents:
-            raise BatterySegError(
-                f"Refusing to write {output}: it would overwrite or go inside the input {source}, "
-                "which is never modified. Choose another output path."
-            )
 
 
 def _missing(path: Path) -> BatterySegError:
@@ -306,7 +304,11 @@ def open_volume(
     for key, value in (("channel", channel), ("timepoint", timepoint)):
         if value is not None:
             name, metadata[key] = f"{name} [{key} {value}]", value
+    if min(levels[0].shape) < 1:
+        raise BatterySegError(
+            f"{where} is empty: its volume has shape {tuple(levels[0].shape)} (Z, Y, X). Check "
+            "that it is the right file, or export the volume again."
+        )
     volume = Volume(levels[0], size, unit, source, levels, name, file, metadata, raw.kind)
-    if not metadata.get("battery_seg"):
-        register_input(file)
+    register_input(file)
     return volume

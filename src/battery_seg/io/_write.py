@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..checks import check_disk, check_voxel_size
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from ._atomic import check_output, remove, replace_path, temp_sibling
-from ._common import MICROMETRE, PIXEL, check_voxel_size
+from ._common import MICROMETRE, PIXEL
 from ._ome import multiscales_attrs
 from ._store import LabelStore, compressor
 from ._tiff import BATTERY_SEG_TAG
@@ -208,6 +209,11 @@ def write_image(
     try:
         root = zarr.open_group(store=str(building), mode="w", zarr_format=2)
         root.attrs.update(multiscales_attrs(path.name.removesuffix(".zarr"), voxel_size, unit))
+        # marks the store as ours, so that --overwrite may replace it
+        root.attrs["battery_seg"] = {
+            "software": f"napari-battery-seg {__version__}",
+            "kind": "image",
+        }
         chunks = tuple(min(c, n) for c, n in zip(DEFAULT_LABEL_CHUNKS, image.shape, strict=True))
         array = root.create_array(
             "0",
@@ -243,7 +249,9 @@ def _write_tiff(
 
     dtype = np.dtype(dtype)
     dz, dy, dx = voxel_size
-    big = int(np.prod(shape)) * dtype.itemsize >= _BIGTIFF_BYTES
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    check_disk(path, nbytes, f"the TIFF {path} ({'x'.join(map(str, shape))} {dtype})")
+    big = nbytes >= _BIGTIFF_BYTES
     tags = [(BATTERY_SEG_TAG, "s", 0, json.dumps({"battery_seg": info}), True)] if info else []
     options: dict[str, Any] = {
         "shape": shape,
