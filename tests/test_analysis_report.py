@@ -164,7 +164,7 @@ def test_region_of_interest_and_kept_masks(labels):
 
 
 def test_config_validates_and_names_the_fix():
-    with pytest.raises(BatterySegError, match="Voxel size"):
+    with pytest.raises(BatterySegError, match="Invalid voxel size"):
         AnalysisConfig(voxel_size=(1, 0, 1))
     with pytest.raises(BatterySegError, match="convention"):
         AnalysisConfig(convention="porespy")

@@ -222,10 +222,11 @@ def test_bad_input_is_a_clear_error_and_labels_stay_untouched(sample, change, me
 def test_existing_output_needs_overwrite(sample, tmp_path):
     image, _, painted = sample
     output = tmp_path / "model.pt"
-    output.write_bytes(b"keep me")
+    torch.save({"an": "older model"}, output)
+    before = output.read_bytes()
     with pytest.raises(BatterySegError, match="already exists"):
         train([(image, painted)], TrainConfig(output=output, **TINY))
-    assert output.read_bytes() == b"keep me"
+    assert output.read_bytes() == before
     train([(image, painted)], TrainConfig(output=output, overwrite=True, **TINY))
     assert load_model(output)[1].phases.names[0] == "pore"
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..checks import check_device, check_voxel_size, resolve_device
 from ..cluster import ClusterOptions
 from ..errors import BatterySegError
 from ..phases import PhaseSet
@@ -15,7 +15,6 @@ __all__ = ["AXES", "AnalysisConfig", "Network", "axis_index", "default_networks"
 
 AXES = ("z", "y", "x")
 CONVENTIONS = ("taufactor", "percolating")
-DEVICES = ("auto", "cpu", "cuda")
 # Names of the ionically conducting phase; every other phase counts as the solid network.
 _PORE_NAMES = ("pore", "pores", "electrolyte", "void")
 
@@ -157,7 +156,7 @@ class AnalysisConfig:
         set_(self, "workers", options.workers)
         set_(self, "connect_timeout", options.connect_timeout)
         set_(self, "phases", PhaseSet.parse(self.phases))
-        set_(self, "voxel_size", _check_voxel_size(self.voxel_size))
+        set_(self, "voxel_size", check_voxel_size(self.voxel_size))
         if self.voxel_size_source == "default" and self.voxel_size != (1.0, 1.0, 1.0):
             set_(self, "voxel_size_source", "user")  # given by the caller: physical units
         set_(self, "axes", _check_axes(self.axes))
@@ -168,8 +167,9 @@ class AnalysisConfig:
             )
         if self.front_face not in ("low", "high"):
             raise BatterySegError(f"front_face must be 'low' or 'high', got {self.front_face!r}.")
-        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
-            raise BatterySegError(f"Unknown device {self.device!r}; use auto, cpu or cuda.")
+        set_(self, "device", check_device(self.device))
+        if self.tortuosity and self.device.startswith("cuda"):
+            resolve_device(self.device, "the tortuosity solve")  # a GPU must be there
         low, high = (float(t) for t in self.thresholds)
         if not 0.0 < low <= high <= 1.0:
             raise BatterySegError(
@@ -229,18 +229,6 @@ class AnalysisConfig:
             "conv_crit": self.conv_crit,
             "iter_limit": self.iter_limit,
         }
-
-
-def _check_voxel_size(voxel_size: Sequence[float] | float) -> tuple[float, float, float]:
-    if isinstance(voxel_size, (int, float)):
-        voxel_size = (voxel_size,) * 3
-    sizes = tuple(float(v) for v in voxel_size)
-    if len(sizes) != 3 or not all(math.isfinite(v) and v > 0 for v in sizes):
-        raise BatterySegError(
-            f"Voxel size must be three positive numbers (dz, dy, dx), got {voxel_size!r}; "
-            "e.g. --voxel-size 0.39 0.39 0.39."
-        )
-    return sizes  # type: ignore[return-value]
 
 
 def _check_axes(axes: Sequence[str] | str) -> tuple[str, ...]:

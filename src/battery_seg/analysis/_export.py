@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import check_disk, check_output
 from ..errors import BatterySegError
 
 __all__ = ["atomic_write", "save_mask"]
@@ -19,19 +20,11 @@ def atomic_write(
 ) -> Path:
     """Call ``write(temporary_path)`` then move the file onto ``path`` in one rename.
 
-    Refuses an existing ``path`` unless ``overwrite``; a failed or interrupted write leaves
-    nothing behind.
+    The output guard (:func:`battery_seg.checks.check_output`) refuses an input, and an existing
+    ``path`` unless ``overwrite`` (and then only a file of its kind); a failed or interrupted
+    write leaves nothing behind.
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise BatterySegError(
-            f"{path} already exists. Choose another output path, or pass overwrite=True "
-            "(--overwrite on the command line) to replace it."
-        )
-    if not path.parent.is_dir():
-        raise BatterySegError(
-            f"Cannot write {path}: the folder {path.parent} does not exist. Create it first."
-        )
+    path = check_output(path, overwrite=overwrite)
     temporary = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}{path.suffix}")
     try:
         write(temporary)
@@ -60,6 +53,7 @@ def save_mask(
     if mask.ndim != 3:
         raise BatterySegError(f"A mask must be 3D, got shape {mask.shape}.")
     dz, dy, dx = (float(v) for v in voxel_size)
+    check_disk(path, mask.nbytes, f"the mask {path}")
     imagej_unit = "micron" if unit in ("µm", "um", "micron") else unit
 
     def write(target: Path) -> None:

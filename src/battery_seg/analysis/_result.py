@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import csv_safe
 from ._config import AnalysisConfig, Network
 from ._connectivity import Connectivity
 from ._export import atomic_write
@@ -130,7 +131,9 @@ class AnalysisResult:
             entry["surface_area"] = area
             entry["specific_surface_area"] = self.surfaces.specific(name)
             entry["specific_surface_area_per_phase_volume"] = (
-                area / (fraction * self.surfaces.volume) if fraction > 0 else math.nan
+                area / (fraction * self.surfaces.volume)
+                if fraction > 0 and self.surfaces.volume > 0  # a single slice samples no volume
+                else math.nan
             )
         if name in self.tortuosity:
             results = self.tortuosity[name]
@@ -315,7 +318,7 @@ def _fmt(value: Any) -> str:
 def _csv_value(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return ""
-    return value
+    return csv_safe(value)  # a name from a file never becomes a spreadsheet formula
 
 
 def _json_safe(value: Any) -> Any:

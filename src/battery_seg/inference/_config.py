@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_device
 from ..cluster import ClusterOptions
 from ..errors import BatterySegError
 from ..phases import PhaseSet
@@ -20,7 +21,6 @@ from ..phases import PhaseSet
 __all__ = ["AXES", "SegmentConfig", "SegmentResult"]
 
 AXES = ("z", "y", "x")
-_DEVICES = ("auto", "cpu", "cuda")
 _PRECISIONS = ("auto", "float32", "bfloat16")
 _UNCERTAINTY = ("none", "entropy", "margin")
 _STORE_SUFFIXES = (".zarr",)
@@ -117,7 +117,7 @@ class SegmentConfig:
         self.axis = str(self.axis).lower()
         if self.axis not in AXES:
             raise BatterySegError(f"Slicing axis must be one of z, y, x; got {self.axis!r}.")
-        _check_choice("device", self.device, _DEVICES, allow_prefix="cuda:")
+        self.device = check_device(self.device)
         _check_choice("precision", self.precision, _PRECISIONS)
         _check_choice("uncertainty", self.uncertainty, _UNCERTAINTY)
         if int(self.tile) < 1:
@@ -176,8 +176,8 @@ class SegmentConfig:
         return ClusterOptions(self.scheduler, self.workers, self.memory_limit, self.connect_timeout)
 
 
-def _check_choice(name: str, value: str, choices: tuple[str, ...], allow_prefix: str = "") -> None:
-    if value in choices or (allow_prefix and str(value).startswith(allow_prefix)):
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value in choices:
         return
     raise BatterySegError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
 

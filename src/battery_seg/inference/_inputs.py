@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..checks import check_voxel_size
 from ..errors import BatterySegError
 
 __all__ = ["InputVolume", "as_input_volume"]
@@ -59,7 +59,7 @@ def as_input_volume(image: Any, voxel_size: Any = None) -> InputVolume:
     else:
         data = np.asarray(image)
     if voxel_size is not None:
-        size, unit = _voxel_size(voxel_size), ("µm" if unit == "pixel" else unit)
+        size, unit = check_voxel_size(voxel_size, name), ("µm" if unit == "pixel" else unit)
     was_2d = data.ndim == 2
     if was_2d:
         data = data[None]
@@ -79,14 +79,3 @@ def as_input_volume(image: Any, voxel_size: Any = None) -> InputVolume:
     if min(data.shape) < 1:
         raise BatterySegError(f"{name} is empty (shape {tuple(data.shape)}).")
     return InputVolume(data, tuple(float(v) for v in size), unit, name, path, was_2d)
-
-
-def _voxel_size(value: Any) -> tuple[float, float, float]:
-    values = np.atleast_1d(np.asarray(value, dtype=float)).tolist()
-    if len(values) == 1:
-        values = values * 3
-    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
-        raise BatterySegError(
-            f"Voxel size must be one positive number or three (dz, dy, dx), got {value!r}."
-        )
-    return tuple(values)  # type: ignore[return-value]

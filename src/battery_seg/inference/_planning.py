@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..checks import check_memory, network_bytes
 from ..errors import BatterySegError
 from ._blocks import (
     Block,
@@ -29,6 +32,8 @@ from ._predictor import choose_precision, get_predictor, resolve_device
 from ._tiling import AxisGrid, plan_axis
 
 __all__ = ["Plan", "fingerprint", "plan_job"]
+
+MAX_BLOCKS = 100_000  # planning and dispatching more takes minutes before any work
 
 
 @dataclass
@@ -79,11 +84,15 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
             f"Tile size {config.tile} is not a multiple of {multiple}, which the model "
             f"{model.name} (depth {card.architecture.depth}) needs; use {hint}."
         )
+    _check_tile(volume, config, model, axes)
     grids = {}
     for a in axes:
         b, c = (i for i in range(3) if i != a)
         grids[a] = tuple(plan_axis(shape[i], config.tile, config.overlap, multiple) for i in (b, c))
     block_shape = config.block_shape or default_block_shape(shape, axes[0], config.triplanar)
+    block_shape = tuple(min(b, n) for b, n in zip(block_shape, shape, strict=True))
+    _check_blocks(shape, block_shape)
+    _check_memory(volume, config, model, grids, block_shape)
     blocks = plan_blocks(shape, block_shape)
     intensity = estimate_intensity_range(volume.data, card.normalization)
     plan = Plan(context, axes, grids, block_shape, blocks, intensity, "float32")  # type: ignore
@@ -91,6 +100,71 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
     if not config.cluster_options.distributed:  # local tasks reuse the loaded network
         get_predictor(model.source, config.device, plan.precision, model.network)
     return plan
+
+
+def _check_tile(
+    volume: InputVolume, config: SegmentConfig, model: PreparedModel, axes: tuple[int, ...]
+) -> None:
+    """Refuse tiles smaller than the network's field of view needs (where they would be used:
+    an in-plane axis longer than the tile)."""
+    smallest = model.card.architecture.smallest_tile
+    in_plane = {volume.shape[i] for a in axes for i in range(3) if i != a}
+    if config.tile < smallest and max(in_plane) > config.tile:
+        raise BatterySegError(
+            f"Tile size {config.tile} is too small for the model {model.name}: its field of view "
+            f"(radius {model.card.architecture.receptive_radius} px) needs tiles of at least "
+            f"{smallest} px, or the segmentation loses accuracy. Use a tile of {smallest} or "
+            "more (default 256)."
+        )
+
+
+def _check_blocks(shape: tuple[int, ...], block_shape: tuple[int, ...]) -> None:
+    count = math.prod(math.ceil(n / b) for n, b in zip(shape, block_shape, strict=True))
+    if count > MAX_BLOCKS:
+        raise BatterySegError(
+            f"Blocks of {block_shape} voxels cut the volume {shape} into {count:,} blocks; at "
+            f"most {MAX_BLOCKS:,} are supported. Use larger blocks (--block Z Y X), or leave "
+            "the block shape empty to have one chosen from the volume."
+        )
+
+
+def _check_memory(
+    volume: InputVolume,
+    config: SegmentConfig,
+    model: PreparedModel,
+    grids: dict[int, tuple[AxisGrid, AxisGrid]],
+    block_shape: tuple[int, ...],
+) -> None:
+    """What the blocks running at once here need: their input stack with halos, the per-phase
+    probabilities and one batch of tiles through the network (lower bounds)."""
+    if config.cluster_options.distributed:
+        return  # the workers' memory, not this machine's (each worker has its own limit)
+    card = model.card
+    per_block = 0
+    for axis, (grid_y, grid_x) in grids.items():
+        in_plane = [i for i in range(3) if i != axis]
+        window = math.prod(
+            min(grid.padded_length, block_shape[i] + 2 * grid.tile)
+            for i, grid in zip(in_plane, (grid_y, grid_x), strict=True)
+        )
+        planes = block_shape[axis] + card.context - 1
+        network = network_bytes(
+            card.architecture.base_channels,
+            grid_y.tile,
+            grid_x.tile,
+            config.batch_size,
+            card.context,
+            training=False,
+        )
+        per_block = max(per_block, 4 * planes * window + network)
+    per_block += 4 * len(card.phases) * math.prod(block_shape)
+    count = math.prod(math.ceil(n / b) for n, b in zip(volume.shape, block_shape, strict=True))
+    running = min(count, config.workers or os.cpu_count() or 1)
+    check_memory(
+        per_block * running,
+        f"segmenting {running} block{'s' * (running > 1)} of {block_shape} voxels at once",
+        "Use smaller blocks (--block), tiles (--tile) or batches (--batch).",
+    )
 
 
 def _precision(volume: InputVolume, config: SegmentConfig, model: PreparedModel, plan: Plan) -> str:
@@ -118,8 +192,9 @@ def fingerprint(
 ) -> str:
     """Identity of input, model and every setting that changes the output (not speed knobs)."""
     payload = {
-        "version": 1,
+        "version": 2,
         "input": volume.identity(),
+        "voxel_size": [*volume.voxel_size, volume.unit],
         "model": model.sha256,
         "phases": list(model.card.phases.names),
         "context": plan.context,

@@ -94,16 +94,9 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def resolve_device(device: str) -> str:
     """``"auto"`` -> ``"cuda"`` when a GPU is visible to this process, else ``"cpu"``."""
-    import torch
+    from ..checks import resolve_device as resolve
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BatterySegError(
-            "device='cuda' was requested but PyTorch sees no CUDA GPU on this machine. "
-            "Use device='cpu' (or 'auto'), or install a CUDA build of PyTorch."
-        )
-    return device
+    return resolve(device, "segmentation")
 
 
 def fuse_batchnorm(network: torch.nn.Module) -> torch.nn.Module:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import uuid
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_disk, check_memory, check_output, output_lock
 from ..cluster import ClusterSession, RunStats, open_session
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
@@ -73,10 +75,12 @@ def segment_job(
     config = config or SegmentConfig()
     started = time.perf_counter()
     volume = as_input_volume(image, voxel_size)
+    if config.output is not None:  # refuse at once, before the model and the cluster start
+        check_output(config.output, overwrite=config.overwrite, inputs=[volume.path])
     options = config.cluster_options
     if options.distributed and options.workers is not None:
         yield Progress(0, 0, f"Starting {options.workers} dask workers on this machine")
-    with open_session(options) as session:
+    with output_lock(config.output), open_session(options) as session:
         if session is not None:
             yield Progress(0, 0, f"Running on {session.where}")
         result = yield from _segment(volume, config, session, started)
@@ -250,14 +254,18 @@ def _open_sink(
     n_phases = len(model.card.phases)
     uncertainty = config.uncertainty != "none"
     if kind != "zarr":
-        tiff = None
-        if kind == "tiff":
-            tiff = Path(config.output)  # type: ignore[arg-type]
-            if tiff.exists() and not config.overwrite:
-                raise BatterySegError(
-                    f"{tiff} already exists. Choose another output path, or pass overwrite=True "
-                    "(--overwrite on the command line) to replace it."
-                )
+        voxels = math.prod(volume.shape)
+        maps = 1 + n_phases * config.probabilities + uncertainty
+        where = "in memory" if kind == "memory" else f"in memory before {config.output} is written"
+        check_memory(
+            voxels * maps,
+            f"holding the {'x'.join(map(str, volume.shape))} result {where}",
+            "Write the result to an OME-Zarr store (output='labels.zarr', -o labels.zarr), "
+            "which is written block by block.",
+        )
+        tiff = None if kind == "memory" else Path(config.output)  # type: ignore[arg-type]
+        if tiff is not None:
+            check_disk(tiff, voxels, f"the TIFF {tiff}")
         return MemorySink(volume.shape, n_phases, config.probabilities, uncertainty, tiff)
     from ..io import LabelStore
 

@@ -44,6 +44,14 @@ class UNetConfig:
             radius += 2 * stride
         return radius
 
+    @property
+    def smallest_tile(self) -> int:
+        """Smallest in-plane tile that keeps the accuracy: two thirds of the receptive radius,
+        rounded up to :attr:`multiple` (64 for depth 4). Smaller tiles cut the network's view:
+        the bundled model's CBD IoU on the sample falls from 0.89 (tiles of 64 and more) to
+        0.875 at 48, 0.85 at 32 and 0.48 at 16."""
+        return -(-2 * self.receptive_radius // (3 * self.multiple)) * self.multiple
+
     def to_dict(self) -> dict:
         return asdict(self)
 

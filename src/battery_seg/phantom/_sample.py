@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import BatterySegError
+from ..checks import check_voxel_size
 from ..phases import PhaseSet
 from ._imaging import XCTParams, simulate_xct
 from ._structure import AnodeParams, make_anode
@@ -75,18 +75,4 @@ def make_sample(
     """
     labels = make_anode(shape, seed=seed, params=anode)
     image = simulate_xct(labels, xct, seed=seed)
-    return Sample(image=image, labels=labels, voxel_size=_check_voxel_size(voxel_size))
-
-
-def _check_voxel_size(voxel_size) -> tuple[float, float, float]:
-    sizes = (
-        np.broadcast_to(np.asarray(voxel_size, dtype=float), (3,))
-        if np.ndim(voxel_size) == 0
-        else np.asarray(voxel_size, dtype=float)
-    )
-    if sizes.shape != (3,) or not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
-        raise BatterySegError(
-            f"voxel_size {voxel_size!r} must be one positive number or three (dz, dy, dx) in µm, "
-            "e.g. 0.5."
-        )
-    return tuple(float(s) for s in sizes)
+    return Sample(image=image, labels=labels, voxel_size=check_voxel_size(voxel_size))

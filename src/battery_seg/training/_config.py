@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..checks import check_device, check_memory, check_output, network_bytes, resolve_device
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 
@@ -48,7 +48,8 @@ class TrainConfig:
         Neighbouring slices the network sees (1, 3, 5 or 7). ``None``: the ``init`` model's,
         else 3.
     epochs, minutes : optional
-        Stop after this many epochs and/or this much training time, whichever comes first.
+        Stop after this many epochs and/or this much training time, whichever comes first;
+        the first epoch always completes (a model is never saved untrained).
     steps_per_epoch : int
         Optimiser steps (batches) per epoch; validation runs after each epoch.
     init : str or path, optional
@@ -168,17 +169,25 @@ class TrainConfig:
                 f"phase_weights must be 'auto', a list of numbers or a mapping, got "
                 f"{self.phase_weights!r}."
             )
+        self.device = check_device(self.device)
+        if self.device.startswith("cuda"):
+            resolve_device(self.device, "training")  # a GPU must be there
+        elif self.batch_size and self.patch_size:
+            need = network_bytes(
+                self.base_channels,
+                self.patch_size,
+                self.patch_size,
+                self.batch_size,
+                self.context or DEFAULT_CONTEXT,
+                training=True,
+            )
+            check_memory(
+                need,
+                f"training on batches of {self.batch_size} patches of {self.patch_size} px",
+                "Use a smaller patch size (--patch) or batch (--batch).",
+            )
         if self.output is not None:
-            output = Path(self.output)
-            if output.is_dir():
-                raise BatterySegError(
-                    f"Output {output} is a folder; give a file name such as {output / 'model.pt'}."
-                )
-            if output.exists() and not self.overwrite:
-                raise BatterySegError(
-                    f"Model file {output} already exists; choose another name or allow "
-                    "overwriting (--overwrite / the 'overwrite' box)."
-                )
+            check_output(self.output, overwrite=self.overwrite, kind="model")
 
     @property
     def from_scratch(self) -> bool:

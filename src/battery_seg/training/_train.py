@@ -203,7 +203,7 @@ class _Loop:
         c = self.config
         losses = []
         for step in range(c.steps_per_epoch):
-            if self.fraction() >= 1:
+            if self.fraction() >= 1 and epoch > 1:  # a tiny time budget still trains one epoch
                 self.stopped_by = "time"
                 break
             for group in self.optimizer.param_groups:
@@ -234,6 +234,12 @@ class _Loop:
         return loss
 
     def _end_epoch(self, epoch: int, loss: float) -> dict:
+        if not math.isfinite(loss):
+            raise BatterySegError(
+                f"Training diverged in epoch {epoch} (the loss became {loss}); the weights are "
+                "no longer numbers, so this epoch was not saved. Use a lower learning rate "
+                "(--lr), or check the image for extreme values."
+            )
         iou, val_loss = _validate(self.averaged, self.validation, self.card, self.device)
         mean_iou = float(np.mean(list(iou.values()))) if iou else 0.0
         if not iou:  # nothing held back: judge by the training loss
@@ -285,15 +291,10 @@ def _update_average(averaged: UNet, model: UNet, step: int, decay: float = 0.99)
 
 
 def _device(name: str) -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; otherwise the named torch device."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise BatterySegError(
-            f"Unknown device {name!r}; use 'cpu', 'cuda', 'cuda:1' or 'auto'."
-        ) from None
+    """``"auto"``: CUDA when available, else the CPU; otherwise the named (existing) device."""
+    from ..checks import resolve_device
+
+    return torch.device(resolve_device(name, "training"))
 
 
 def _validation_regions(
