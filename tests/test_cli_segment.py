@@ -156,12 +156,13 @@ def test_rerun_resumes_an_interrupted_store(tmp_path, capsys, image, model, expe
 def test_errors_are_one_line_without_traceback(tmp_path, capsys, image, model, extra, message):
     source = _write_input("tiff", tmp_path, image)
     out = tmp_path / "labels.tif"
-    out.write_bytes(b"keep me")
+    if not extra:  # an existing output is refused first, before the model is even loaded
+        out.write_bytes(b"keep me")
     assert main(["segment", source, "-o", str(out), "--model", str(model), *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert err.startswith("battery-seg segment: error:")
-    assert out.read_bytes() == b"keep me"
+    assert out.read_bytes() == b"keep me" if not extra else not out.exists()
 
 
 def test_overwrite_and_missing_input(tmp_path, capsys, image, model, expected):
@@ -169,7 +170,7 @@ def test_overwrite_and_missing_input(tmp_path, capsys, image, model, expected):
 
     source = _write_input("tiff", tmp_path, image)
     out = tmp_path / "labels.tif"
-    out.write_bytes(b"old")
+    tifffile.imwrite(out, np.zeros((2, 3, 4), np.uint8))  # --overwrite replaces a TIFF
     assert (
         main(["segment", source, "-o", str(out), "--model", str(model), "--overwrite", *OPTIONS])
         == 0

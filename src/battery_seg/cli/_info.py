@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..checks import printable
+from ._volume import add_selection_arguments, open_input
+
 _DESCRIPTION = """\
 Show the shape, data type, chunks, voxel size and value range of a volume without loading it:
 a TIFF stack (ImageJ, OME-TIFF, BigTIFF), a folder of 2D TIFF slices, a Zarr / OME-Zarr store or
@@ -47,8 +50,7 @@ def add_parser(subparsers: Any) -> None:
         metavar=("Z", "Y", "X"),
         help="voxel size in µm, overriding the file's metadata",
     )
-    parser.add_argument("--channel", type=int, metavar="N", help="channel of a 4D/5D or RGB stack")
-    parser.add_argument("--timepoint", type=int, metavar="N", help="time point of a 4D/5D stack")
+    add_selection_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -86,9 +88,14 @@ def describe(volume: Any) -> list[str]:
     if len(volume.levels) > 1:
         shapes = ", ".join("×".join(map(str, level.shape)) for level in volume.levels)
         lines.append(("pyramid", f"{len(volume.levels)} levels: {shapes}"))
-    low, high, sampled = volume.value_range()
+    found = volume.value_range()
+    sampled = found.sampled_slices
     how = "exact" if sampled is None else f"sampled from {sampled} slices, not exact"
-    lines.append(("value range", f"{_number(low)} .. {_number(high)} ({how})"))
+    if found.nonfinite:  # a range that skips NaN is not the exact range of the data
+        how = "of the finite values" if sampled is None else how
+        seen = "" if sampled is None else " in the sample"
+        how += f"; {found.nonfinite:,} NaN or infinite voxels{seen} left out"
+    lines.append(("value range", f"{_number(found.low)} .. {_number(found.high)} ({how})"))
     if volume.phases is not None:
         lines.append(("phases", volume.phases.describe()))
     ours = volume.metadata.get("battery_seg") or {}
@@ -98,18 +105,10 @@ def describe(volume: Any) -> list[str]:
         if key in volume.metadata:
             lines.append((key.replace("_", " "), str(volume.metadata[key])))
     width = max(len(k) for k, _ in lines) + 2
-    return [f"{k + ':':<{width}}{v}" for k, v in lines]
+    return [f"{k + ':':<{width}}{printable(v, limit=1000)}" for k, v in lines]
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..io import open_volume
-
-    volume = open_volume(
-        args.path,
-        voxel_size=args.voxel_size,
-        channel=args.channel,
-        timepoint=args.timepoint,
-        allow_partial=True,
-    )
+    volume = open_input(args.path, args, voxel_size=args.voxel_size, allow_partial=True)
     print("\n".join(describe(volume)))
     return 0

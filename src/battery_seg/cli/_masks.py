@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+
+_BYTES_PER_VOXEL = 5  # labels, mask and cluster ids in memory (see the epilog)
 
 EPILOG = """\
 examples:
@@ -58,21 +61,29 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "-o", "--output", required=True, type=Path, metavar="OUT.tif", help="mask TIFF to write"
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace OUT.tif if it exists")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace OUT.tif if it exists (a TIFF file only)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import save_mask, through_mask
     from ..analysis._config import axis_index
+    from ..checks import check_memory
     from ..errors import BatterySegError
     from ._stats import open_labels
+    from ._volume import check_outputs
 
     if args.output.suffix.lower() not in (".tif", ".tiff"):
         raise BatterySegError(f"Write the mask as a TIFF: {args.output} should end in .tif.")
-    if args.output.exists() and not args.overwrite:
-        raise BatterySegError(f"{args.output} already exists; pass --overwrite to replace it.")
+    check_outputs([(args.output, "tiff")], args.overwrite, [args.labels])
     volume, phases = open_labels(args)
+    check_memory(
+        _BYTES_PER_VOXEL * math.prod(volume.shape),
+        f"the mask of {'x'.join(map(str, volume.shape))} labels",
+        "Crop the labels to a smaller volume first.",
+    )
     names = [n.strip() for n in args.phase.split("+") if n.strip()]
     for name in names:
         phases.value_of(name)  # unknown names: error listing the phases

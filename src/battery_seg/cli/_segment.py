@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..checks import output_kind
 from ._cluster import add_cluster_arguments, cluster_fields
+from ._volume import add_selection_arguments, check_outputs, open_input
 
 EPILOG = """\
 examples:
@@ -109,14 +111,19 @@ def add_parser(subparsers) -> None:
         metavar=("Z", "Y", "X"),
         help="voxel size in µm, overriding the file's metadata",
     )
-    add("--overwrite", action="store_true", help="replace an existing output")
+    add_selection_arguments(parser)
+    add(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing output (only one this tool wrote: an OME-Zarr label store or "
+        "a TIFF file; never a folder it did not write)",
+    )
     add_cluster_arguments(parser, "Segmentation")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, interrupted=interrupted)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..inference import SegmentConfig, segment_job
-    from ..io import open_volume
     from ..jobs import run_job
     from ._progress import ProgressPrinter
 
@@ -135,10 +142,22 @@ def run(args: argparse.Namespace) -> int:
         block_shape=tuple(args.block) if args.block else None,
         **cluster_fields(args),
     )
-    volume = open_volume(args.input, voxel_size=args.voxel_size)
+    check_outputs([(args.output, output_kind(args.output))], args.overwrite, [args.input])
+    volume = open_input(args.input, args, voxel_size=args.voxel_size)
     result = run_job(segment_job(volume, config), ProgressPrinter("segment"))
     _summary(result, volume)
     return 0
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """What Ctrl-C left: a resumable partial store, or nothing."""
+    partial = args.output.with_name(args.output.name + ".partial")
+    if args.output.name.lower().endswith(".zarr") and partial.is_dir():
+        return (
+            f"the blocks already written are kept in {partial}: run the same command again to "
+            "continue from them (or delete that folder to start over)."
+        )
+    return "nothing was written."
 
 
 def _summary(result, volume) -> None:
@@ -146,7 +165,7 @@ def _summary(result, volume) -> None:
 
     from ..io import open_volume
 
-    labels = open_volume(result.output).data
+    labels = open_volume(result.output).data  # our own output, just written
     counts = da.bincount(labels.ravel(), minlength=len(result.phases) + 1).compute()
     size = " x ".join(f"{v:g}" for v in result.voxel_size)
     timing = result.timing

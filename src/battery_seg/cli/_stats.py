@@ -6,7 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..checks import check_memory, printable, register_input
+from ..errors import BatterySegError
 from ._cluster import add_cluster_arguments, cluster_fields
+from ._volume import add_selection_arguments, check_outputs, open_input
 
 EPILOG = """\
 examples:
@@ -102,13 +105,18 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--csv", type=Path, metavar="OUT", help="write one row per phase/network and axis as CSV"
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing outputs (a JSON / CSV file; never an input or another kind)",
+    )
     add_cluster_arguments(parser, "The chunked counting (fractions, profiles)")
     parser.set_defaults(func=run)
 
 
 def add_volume_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--phases`` and ``--voxel-size`` (shared with ``battery-seg masks``)."""
+    """``--phases``, ``--voxel-size``, ``--channel`` and ``--timepoint`` (shared with
+    ``battery-seg masks``)."""
     parser.add_argument(
         "--phases",
         metavar="PRESET|NAMES|NAME=VALUE,...",
@@ -122,14 +130,14 @@ def add_volume_arguments(parser: argparse.ArgumentParser) -> None:
         metavar=("Z", "Y", "X"),
         help="voxel size in µm (overrides the file's metadata)",
     )
+    add_selection_arguments(parser)
 
 
 def open_labels(args: argparse.Namespace):
     """Open LABELS lazily; returns (volume, phase set)."""
-    from ..io import open_volume
     from ..phases import PhaseSet
 
-    volume = open_volume(args.labels, voxel_size=args.voxel_size)
+    volume = open_input(args.labels, args, voxel_size=args.voxel_size)
     if args.phases:
         phases = PhaseSet.parse(args.phases)
     elif "phases" in volume.metadata:
@@ -182,16 +190,17 @@ class _Printer:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import analyse
-    from ..errors import BatterySegError
 
-    for output in (args.json, args.csv):
-        if output is not None and output.exists() and not args.overwrite:
-            raise BatterySegError(f"{output} already exists; pass --overwrite to replace it.")
+    if args.json is not None and args.json == args.csv:
+        raise BatterySegError(f"--json and --csv name the same file {args.json}; give two names.")
+    outputs = [(args.json, "json"), (args.csv, "csv")]
+    check_outputs(outputs, args.overwrite, [args.labels, args.probabilities])
     volume, phases = open_labels(args)
     config = build_config(args, volume, phases)
     probabilities = open_probabilities(args.probabilities) if args.probabilities else None
     result = analyse(volume, config, probabilities=probabilities, on_progress=_Printer())
-    print(f"{volume.name}: {' x '.join(map(str, result.shape))} voxels, phases {phases.describe()}")
+    shape = " x ".join(map(str, result.shape))
+    print(f"{printable(volume.name)}: {shape} voxels, phases {phases.describe()}")
     print(result.format_table())
     if args.json is not None:
         result.to_json(args.json, overwrite=args.overwrite)
@@ -205,8 +214,7 @@ def run(args: argparse.Namespace) -> int:
 def open_probabilities(path: str):
     """Per-phase probabilities (K, Z, Y, X): a Zarr array (``seg.zarr/probabilities`` as
     ``battery-seg segment --probabilities`` writes it) read lazily, or a 4D TIFF."""
-    from ..errors import BatterySegError
-
+    register_input(path)
     if Path(path).is_dir():
         import zarr
 
@@ -222,7 +230,12 @@ def open_probabilities(path: str):
     import tifffile
 
     try:
+        with tifffile.TiffFile(path) as tif:
+            need = tif.series[0].nbytes
+        check_memory(need, f"reading the probabilities {path}", "Give them as a Zarr array.")
         return tifffile.imread(path)
+    except BatterySegError:
+        raise
     except Exception as exc:
         raise BatterySegError(
             f"Cannot read probabilities from {path}: give a Zarr array or a TIFF of shape "

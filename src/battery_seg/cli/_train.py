@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..errors import BatterySegError
+from ._volume import add_selection_arguments, check_outputs, open_input
+
 EPILOG = """\
 examples:
   battery-seg train image.tif strokes.tif -o model.pt --phases si-graphite --minutes 5
@@ -101,12 +104,16 @@ def add_parser(subparsers) -> None:
         help="torch device: auto (CUDA if available), cpu, cuda (default auto)",
     )
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing MODEL.pt")
+    add_selection_arguments(parser)
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing MODEL.pt (a model file only; never an input)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import BatterySegError
     from ..training import TrainConfig
 
     if len(args.volumes) % 2:
@@ -114,7 +121,11 @@ def run(args: argparse.Namespace) -> int:
             f"Give images and labels in pairs (IMAGE LABELS [IMAGE LABELS ...]); got "
             f"{len(args.volumes)} files."
         )
-    pairs, file_phases = _open_pairs(args.volumes)
+    init = Path(args.init) if args.init and Path(args.init).exists() else None
+    check_outputs([(args.output, "model")], args.overwrite, [*args.volumes, init])
+    if args.threads is not None and args.threads < 1:
+        raise BatterySegError(f"--threads must be at least 1, got {args.threads}.")
+    pairs, file_phases = _open_pairs(args.volumes, args)
     epochs = args.epochs if args.minutes is None else None
     config = TrainConfig(
         phases=_phases(args.phases, file_phases),
@@ -141,15 +152,13 @@ def run(args: argparse.Namespace) -> int:
     return _train(pairs, config)
 
 
-def _open_pairs(paths: list[Path]):
+def _open_pairs(paths: list[Path], args: argparse.Namespace):
     """Training pairs from the files and the phase set a labels file names (if any)."""
-    from ..errors import BatterySegError
-    from ..io import open_volume
     from ..training import TrainingPair
 
     pairs, file_phases = [], None
     for image_path, labels_path in zip(paths[::2], paths[1::2], strict=True):
-        image, labels = open_volume(image_path), open_volume(labels_path)
+        image, labels = open_input(image_path, args), _open_labels(labels_path, args)
         name = f"labels '{labels_path}' on image '{image_path}'"
         pairs.append(TrainingPair(image.data, labels.data, name))
         if labels.phases is not None:
@@ -163,9 +172,20 @@ def _open_pairs(paths: list[Path]):
     return pairs, file_phases
 
 
+def _open_labels(path: Path, args: argparse.Namespace):
+    """A labels file: as it is, or with --channel / --timepoint where it has those axes too."""
+    from ..io import open_volume
+    from ..io._common import ChannelChoiceError
+
+    try:
+        return open_volume(path)
+    except ChannelChoiceError as exc:
+        picks = {"channel": args.channel, "timepoint": args.timepoint}
+        return open_volume(path, **{k: v for k, v in picks.items() if k in exc.choices})
+
+
 def _phases(spec, file_phases):
     """--phases, else the labels files' phase set, else None (the init model's / default)."""
-    from ..errors import BatterySegError
     from ..phases import PhaseSet
 
     if spec is None:
@@ -182,9 +202,14 @@ def _phases(spec, file_phases):
 
 
 def _train(pairs, config) -> int:
+    from ..checks import output_lock
     from ..training import train_job
 
-    job = train_job(pairs, config)
+    with output_lock(config.output):
+        return _run_training(train_job(pairs, config), config)
+
+
+def _run_training(job, config) -> int:
     last_saved = None
     try:
         while True:
@@ -205,6 +230,14 @@ def _train(pairs, config) -> int:
         print(f"battery-seg train: interrupted; {where}.", file=sys.stderr)
         return 130
     scores = ", ".join(f"{k} {v:.3f}" for k, v in result.best_val_iou.items()) or "-"
+    first = result.history[0]["seconds"] if result.history else 0.0
+    if config.minutes is not None and first > 60 * config.minutes:
+        print(
+            f"battery-seg train: note: the time budget of {config.minutes:g} min was shorter "
+            f"than the first epoch, which was finished anyway ({first:.0f} s) so that the model "
+            "is trained and validated; give more --minutes for a useful model.",
+            file=sys.stderr,
+        )
     print(
         f"saved {result.model_path}: best epoch {result.best_epoch} of "
         f"{len(result.history)} ({result.stopped_by}); validation IoU {scores}"
