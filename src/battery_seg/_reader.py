@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
@@ -49,7 +50,8 @@ def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None
 
 
 def read_volume(path: str | list[str]) -> list[LayerData]:
-    """Layer data for ``path``: one Image (one per channel) or Labels layer, lazily backed."""
+    """Layer data for ``path``: one Image (one per channel / time point) or Labels layer,
+    lazily backed."""
     from .io import open_volume
     from .io._common import ChannelChoiceError, DatasetChoiceError
 
@@ -57,11 +59,15 @@ def read_volume(path: str | list[str]) -> list[LayerData]:
     try:
         return [layer_data(open_volume(path))]
     except ChannelChoiceError as exc:
-        # napari shows channels side by side: open each (a command-line user must pick one)
-        channels = exc.choices.get("channel", 0)
-        if set(exc.choices) != {"channel"} or channels > _MAX_LAYERS:
+        # napari shows channels and time points side by side: open each volume as a layer (a
+        # command-line user picks one with --channel / --timepoint)
+        picks = [
+            dict(zip(exc.choices, combination, strict=True))
+            for combination in itertools.product(*(range(n) for n in exc.choices.values()))
+        ]
+        if len(picks) > _MAX_LAYERS:
             raise
-        return [layer_data(open_volume(path, channel=c)) for c in range(channels)]
+        return [layer_data(open_volume(path, **pick)) for pick in picks]
     except DatasetChoiceError as exc:
         # napari's open dialog cannot address a dataset: open every 3D one as a layer
         if not 1 < len(exc.addresses) <= _MAX_LAYERS:
@@ -98,7 +104,7 @@ def layer_data(volume: Any) -> LayerData:
                 "phase": ["unlabelled", *phases.names],
             }
         return data, kwargs, "labels"
-    low, high, _ = volume.value_range()
+    low, high = volume.value_range()[:2]
     kwargs["contrast_limits"] = (low, high if high > low else low + 1)
     return data, kwargs, "image"
 

@@ -46,6 +46,9 @@ PRESETS: dict[str, tuple[str, ...]] = {
 }
 DEFAULT_PRESET = "si-graphite"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
+_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+#: Largest file value a phase may have: label tables cover 0..value (16 MiB at this limit).
+MAX_LABEL_VALUE = 2**24 - 1
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,13 @@ class PhaseSet:
         sources = [p.source_value for p in self.phases if p.source_value is not None]
         if len(set(sources)) != len(sources):
             raise BatterySegError(f"Two phases share one file value in {sources}.")
+        for p in self.phases:
+            if p.source_value is not None and not 0 <= p.source_value <= MAX_LABEL_VALUE:
+                raise BatterySegError(
+                    f"Phase {p.name!r} has the file value {p.source_value}; label values go from "
+                    f"0 to {MAX_LABEL_VALUE:,} (a table up to {p.source_value:,} would need "
+                    f"{_size(p.source_value + 1)} of memory). Check the NAME=VALUE pairs."
+                )
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -202,11 +212,33 @@ class PhaseSet:
 
     @classmethod
     def from_dict(cls, d: dict) -> PhaseSet:
-        phases = tuple(
-            Phase(p["name"], int(p["value"]), p["color"], p.get("source_value"))
-            for p in d["phases"]
-        )
-        return cls(phases, preset=d.get("preset"))
+        """The phase set :meth:`to_dict` describes, read from a file's metadata or a checkpoint.
+
+        Names are made safe (letters, digits, ``-``, ``_``; any other character, such as a
+        terminal escape or a spreadsheet formula's ``=``, becomes ``_``) and colours that are
+        not ``#rrggbb`` get the palette's; a description that cannot be read raises.
+        """
+        try:
+            items = list(d["phases"])
+            phases = []
+            for i, p in enumerate(items):
+                color = str(p.get("color", ""))
+                source = p.get("source_value")
+                phases.append(
+                    Phase(
+                        _safe_name(p["name"], i, [q.name for q in phases]),
+                        int(p["value"]),
+                        color if _COLOUR.match(color) else _PALETTE[i % len(_PALETTE)],
+                        None if source is None else int(source),
+                    )
+                )
+            preset = d.get("preset")
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise BatterySegError(
+                f"The phase description is damaged ({type(exc).__name__}: {exc}); give the "
+                "phases explicitly (--phases)."
+            ) from None
+        return cls(tuple(phases), preset=preset if preset in PRESETS else None)
 
     # -- label arrays -------------------------------------------------------------------------
     def encode(self, labels: np.ndarray, *, strict: bool = True) -> np.ndarray:
@@ -227,7 +259,8 @@ class PhaseSet:
                     "Pass the phase set that matches the file, e.g. --phases pore=0,nmc=85,cbd=170."
                 )
         lut = self.lookup_table(int(labels.max()) if labels.size else 0)
-        return lut[labels]
+        top = len(lut) - 1
+        return np.where(labels <= top, lut[np.minimum(labels, top)], np.uint8(0))
 
     def unknown_values(self, labels: np.ndarray) -> list[int]:
         """Distinct values in ``labels`` that name no phase (0 is allowed without file values)."""
@@ -238,8 +271,9 @@ class PhaseSet:
         return [int(v) for v in present if int(v) not in allowed]
 
     def lookup_table(self, max_value: int) -> np.ndarray:
-        """uint8 table mapping file values ``0..max_value`` to 1..K (0 elsewhere)."""
-        top = max(max_value, *self._source_or_value())
+        """uint8 table mapping file values ``0..max_value`` to 1..K (0 elsewhere); values above
+        the phases' largest file value map to 0 too, so the table stops there."""
+        top = max(min(max_value, max(self._source_or_value())), *self._source_or_value())
         lut = np.zeros(top + 1, dtype=np.uint8)
         for p, source in zip(self.phases, self._source_or_value(), strict=True):
             lut[source] = p.value
@@ -252,6 +286,20 @@ class PhaseSet:
         return ", ".join(
             f"{v}={n}" for v, n in zip(self._source_or_value(), self.names, strict=True)
         )
+
+
+def _safe_name(name: object, index: int, taken: list[str]) -> str:
+    """A phase name from a file, reduced to letters, digits, ``-`` and ``_``."""
+    text = re.sub(r"[^A-Za-z0-9_\-]", "_", str(name))[:40].strip("_-")
+    if not text or not text[0].isalpha():
+        text = f"phase{index + 1}" if not text else f"p{text}"
+    return text if text not in taken else f"{text}_{index + 1}"
+
+
+def _size(nbytes: int) -> str:
+    from .checks import format_bytes
+
+    return format_bytes(nbytes)
 
 
 _SPEC_HELP = (

@@ -21,6 +21,7 @@ from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt
 
+from ..checks import os_error_message
 from ..errors import BatterySegError
 from ..jobs import Progress
 
@@ -105,9 +106,10 @@ class JobControls(Container):
                 on_returned(result)
 
         def _errored(exc: BaseException) -> None:
-            if isinstance(exc, BatterySegError):
-                self._status.value = f"Error: {exc}"
-                show_error(str(exc))
+            if isinstance(exc, (BatterySegError, OSError)):  # the user's to fix: one line
+                text = os_error_message(exc) if isinstance(exc, OSError) else str(exc)
+                self._status.value = f"Error: {text}"
+                show_error(text)
             else:  # a bug in battery-seg: show it plainly, keep the traceback in the log
                 log.error("battery-seg job failed", exc_info=exc)
                 self._status.value = f"Unexpected error: {type(exc).__name__}: {exc}"

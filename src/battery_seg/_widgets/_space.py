@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["same_space"]
+__all__ = ["displayed_volume", "same_space"]
 
 
 def same_space(layer: Any, leading_axes: int = 0, last: int | None = None) -> dict[str, tuple]:
@@ -23,3 +23,20 @@ def same_space(layer: Any, leading_axes: int = 0, last: int | None = None) -> di
         if len(units) == len(scale):
             space["units"] = ("pixel",) * leading_axes + units
     return space
+
+
+def displayed_volume(layer: Any, viewer: Any) -> Any:
+    """The ``(Z, Y, X)`` (or 2D) data of ``layer`` at full resolution; for a layer with more
+    axes (time points, channels in front), the volume the viewer shows now: the widgets' way of
+    choosing a time point or channel, like ``--timepoint`` / ``--channel`` on the command line.
+    """
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    extra = data.ndim - 3
+    if extra <= 0:
+        return data
+    position = layer.world_to_data(viewer.dims.point)
+    index = tuple(
+        min(max(round(float(p)), 0), n - 1)
+        for p, n in zip(position[:extra], data.shape[:extra], strict=True)
+    )
+    return data[index]

@@ -29,7 +29,7 @@ from ..analysis._config import parse_roi
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from ._jobs import JobControls
-from ._space import same_space
+from ._space import displayed_volume, same_space
 
 if TYPE_CHECKING:
     import napari
@@ -255,7 +255,7 @@ class AnalyseWidget(Container):
             show_error(str(exc))
             return
         layer = self._labels_layer.value
-        labels = layer.data[0] if layer.multiscale else layer.data
+        labels = displayed_volume(layer, self._viewer)
         probabilities = self._probabilities_layer.value
         probabilities = None if probabilities is None else probabilities.data
         self._estimate.value = ""

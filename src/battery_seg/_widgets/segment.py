@@ -18,7 +18,7 @@ from ..errors import BatterySegError
 from ..inference import SegmentConfig, SegmentResult, segment_job
 from ..jobs import Progress
 from ._jobs import JobControls
-from ._space import same_space
+from ._space import displayed_volume, same_space
 
 if TYPE_CHECKING:
     import napari
@@ -185,7 +185,7 @@ class SegmentWidget(Container):
                 "(napari: Layers > Convert > Split RGB)."
             )
         config = self.config()
-        data = image.data[0] if image.multiscale else image.data
+        data = displayed_volume(image, self._viewer)
         voxel_size = tuple(float(s) for s in image.scale[-3:])
         if data.ndim == 2:
             voxel_size = (1.0, *voxel_size)
@@ -211,7 +211,7 @@ class SegmentWidget(Container):
 
         name = self._layer_name()
         layer = self._viewer.layers[name] if name in self._viewer.layers else None
-        space = same_space(image, leading_axes=data.ndim - image.ndim)
+        space = same_space(image, leading_axes=max(0, data.ndim - image.ndim), last=data.ndim)
         self._created_layer = not isinstance(layer, Labels)
         if self._created_layer:
             layer = self._viewer.add_labels(data, name=self._unique(name), **space)
@@ -254,9 +254,11 @@ class SegmentWidget(Container):
         self.result = result
         layer = self.labels_layer
         if isinstance(result.labels, Path):
+            from ..checks import forget_input
             from ..io import open_volume
 
             layer.data = open_volume(result.labels).data
+            forget_input(result.labels)  # shown, not an input: a re-run may replace it
         else:
             layer.data = result.labels[0] if layer.data.ndim == 2 else result.labels
         self._style_layer(result.phases)

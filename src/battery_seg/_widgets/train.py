@@ -23,11 +23,13 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from ..checks import output_lock
 from ..errors import BatterySegError
 from ..jobs import Progress
 from ..phases import PhaseSet
 from ..training import CONTEXTS, TrainConfig, TrainingPair, train_job
 from ._jobs import JobControls
+from ._space import displayed_volume
 from ._train_plot import TrainingPlot
 
 if TYPE_CHECKING:
@@ -241,9 +243,9 @@ class TrainWidget(Container):
                     f"Labels layer {labels.name!r} names its phases {own.describe()}, not "
                     f"{phases.describe()}; set 'phases' to {own.spec()}."
                 )
-            data = image.data[0] if image.multiscale else image.data
+            data = displayed_volume(image, self._viewer)
             name = f"labels layer {labels.name!r} (image {image.name!r})"
-            pairs.append(TrainingPair(data, labels.data, name))
+            pairs.append(TrainingPair(data, displayed_volume(labels, self._viewer), name))
         return pairs
 
     # -- running ------------------------------------------------------------------------------
@@ -265,7 +267,8 @@ class TrainWidget(Container):
         self._started_at = time.time()
 
         def run_job():  # a generator function, so the worker is a GeneratorWorker
-            return (yield from train_job(pairs, config))
+            with output_lock(config.output):  # one run at a time writes a model file
+                return (yield from train_job(pairs, config))
 
         worker = self.controls.start(
             run_job, on_progress=self._on_progress, on_returned=self._on_returned

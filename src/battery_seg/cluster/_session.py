@@ -7,6 +7,7 @@ that names the problem and the fix, never a hang or a traceback from a worker.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -178,15 +179,9 @@ def _connect(options: ClusterOptions) -> ClusterSession:
     from distributed import Client
 
     timeout, file = options.connect_timeout, options.scheduler_file
-    if file is not None and not file.is_file():
-        raise BatterySegError(
-            f"The scheduler file {file} does not exist. Start the scheduler with "
-            f"'dask scheduler --scheduler-file {file}' first, or give its address "
-            "(tcp://host:8786)."
-        )
-    target = {"scheduler_file": str(file)} if file else {"address": options.scheduler}
+    address = options.scheduler if file is None else _scheduler_address(file)
     try:
-        client = Client(**target, timeout=f"{timeout}s", set_as_default=False)
+        client = Client(address=address, timeout=f"{timeout}s", set_as_default=False)
     except Exception as exc:  # OSError/TimeoutError when unreachable, ValueError when malformed
         raise BatterySegError(
             f"Could not connect to the dask scheduler at {options.scheduler} within {timeout:g} s "
@@ -207,6 +202,30 @@ def _connect(options: ClusterOptions) -> ClusterSession:
     count = len(client.scheduler_info(n_workers=-1).get("workers", {}))
     where = f"the dask scheduler at {address} ({count} worker{'s' * (count != 1)})"
     return ClusterSession(client, where, options)
+
+
+def _scheduler_address(file: Path) -> str:
+    """The address a scheduler file (``dask scheduler --scheduler-file``) gives, checked here:
+    distributed would retry an unreadable file until its timeout, then fail from a thread."""
+    if not file.is_file():
+        what = "is a folder, not" if file.is_dir() else "does not exist; it should be"
+        raise BatterySegError(
+            f"The scheduler file {file} {what} the JSON file that 'dask scheduler "
+            f"--scheduler-file {file}' writes. Start the scheduler that way first, or give its "
+            "address (tcp://host:8786)."
+        )
+    try:
+        info = json.loads(file.read_text(encoding="utf-8"))
+        address = info["address"]
+        if not isinstance(address, str) or not address:
+            raise TypeError
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise BatterySegError(
+            f"{file} is not a dask scheduler file (a JSON object with the scheduler's "
+            f"'address'; {type(exc).__name__}). Give the file that 'dask scheduler "
+            "--scheduler-file' wrote, or the scheduler's address (tcp://host:8786)."
+        ) from None
+    return address
 
 
 # For the worker processes started here:

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ..checks import register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from .normalization import Normalization
@@ -161,13 +162,42 @@ def load_model(
         If the file is missing, not a battery-seg model, corrupt or from a newer format.
     """
     path, payload, card = _read(path)
+    state = _checked_state(path, card, payload.get("state_dict"))
     model = card.build()
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise BatterySegError(f"Model file {path} is inconsistent: {exc}") from None
     model.to(device).eval()
     return model, card
+
+
+def _checked_state(path: Path, card: ModelCard, state: Any) -> dict[str, torch.Tensor]:
+    """The weights of a checkpoint, checked against its architecture before any allocation
+    (the network is first built on the ``meta`` device, which holds no memory) and for NaN."""
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BatterySegError(
+            f"Model file {path} is damaged: it has no weights (state_dict). Re-export it with "
+            "'battery-seg train' or pick another file."
+        )
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in card.build().state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in state.items()}
+    if found != expected:
+        wrong = sorted(set(found) ^ set(expected)) or [k for k in found if found[k] != expected[k]]
+        raise BatterySegError(
+            f"Model file {path} is inconsistent: its weights do not fit its architecture "
+            f"({', '.join(wrong[:3])}{', ...' if len(wrong) > 3 else ''}). Re-export it with "
+            "'battery-seg train' or pick another file."
+        )
+    for name, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise BatterySegError(
+                f"Model file {path} holds NaN or infinite weights ({name}): it was saved from a "
+                "diverged training and would label everything alike. Retrain it (with a lower "
+                "learning rate) or pick another model."
+            )
+    return state
 
 
 def load_card(path: str | os.PathLike | None = None) -> ModelCard:
@@ -179,6 +209,7 @@ def load_card(path: str | os.PathLike | None = None) -> ModelCard:
 def _read(path: str | os.PathLike | None) -> tuple[Path, dict, ModelCard]:
     """The checked payload of a checkpoint file and its card."""
     path = resolve_model_path(path)
+    register_input(path)  # a model read here is an input: never the output of a training
     if not path.is_file():
         raise BatterySegError(
             f"Model file {path} does not exist. Give the path of a .pt file saved by "
@@ -202,11 +233,31 @@ def _read(path: str | os.PathLike | None) -> tuple[Path, dict, ModelCard]:
             f"{path} was written by a newer battery-seg ({payload.get('package_version')}); "
             "upgrade napari-battery-seg to load it."
         )
-    card = ModelCard(
-        phases=PhaseSet.from_dict(payload["phases"]),
-        context=int(payload["context"]),
-        architecture=UNetConfig(**payload["architecture"]),
-        normalization=Normalization(**payload["normalization"]),
-        provenance=dict(payload.get("provenance", {})),
-    )
+    try:
+        card = ModelCard(
+            phases=PhaseSet.from_dict(payload["phases"]),
+            context=int(payload["context"]),
+            architecture=_architecture(payload["architecture"]),
+            normalization=Normalization(**payload["normalization"]),
+            provenance=dict(payload.get("provenance") or {}),
+        )
+    except (BatterySegError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        detail = str(exc) if isinstance(exc, BatterySegError) else f"{type(exc).__name__}: {exc}"
+        raise BatterySegError(
+            f"Model file {path} is damaged or incomplete ({detail}). Re-export it with "
+            "'battery-seg train' or pick another file."
+        ) from None
     return path, payload, card
+
+
+def _architecture(values: dict) -> UNetConfig:
+    """The network description of a checkpoint, with every number in a sane range."""
+    config = UNetConfig(**values)
+    limits = {"in_channels": 15, "n_phases": 255, "base_channels": 512, "depth": 8}
+    for name, top in limits.items():
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            raise ValueError(f"architecture {name} = {value!r} is not an integer in 1..{top}")
+    if not 0 <= float(config.dropout) < 1:
+        raise ValueError(f"architecture dropout = {config.dropout!r} is not in [0, 1)")
+    return config
