@@ -91,7 +91,8 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
         grids[a] = tuple(plan_axis(shape[i], config.tile, config.overlap, multiple) for i in (b, c))
     block_shape = config.block_shape or default_block_shape(shape, axes[0], config.triplanar)
     block_shape = tuple(min(b, n) for b, n in zip(block_shape, shape, strict=True))
-    _check_blocks(shape, block_shape)
+    if config.block_shape is not None:  # the default shape scales with the volume
+        _check_blocks(shape, block_shape)
     _check_memory(volume, config, model, grids, block_shape)
     blocks = plan_blocks(shape, block_shape)
     intensity = estimate_intensity_range(volume.data, card.normalization)

@@ -310,5 +310,13 @@ def open_volume(
             "that it is the right file, or export the volume again."
         )
     volume = Volume(levels[0], size, unit, source, levels, name, file, metadata, raw.kind)
-    register_input(file)
+    register_input(_store_root(file))  # an array inside a store: the whole store is an input
     return volume
+
+
+def _store_root(path: Path) -> Path:
+    """The outermost Zarr store holding ``path`` (``path`` itself for any other input)."""
+    root = path
+    while root.parent != root and root.parent.is_dir() and is_zarr_dir(root.parent):
+        root = root.parent
+    return root
