@@ -257,3 +257,9 @@ def test_garbage_files_are_named(tmp_path, capsys):
         (tmp_path / name).write_bytes(content)
         _, err = run_cli(capsys, "info", tmp_path / name)
         assert name in err
+
+
+def test_an_absurd_sample_shape_is_refused_before_anything_is_made(tmp_path, capsys):
+    _, err = run_cli(capsys, "sample", "-o", tmp_path / "big", "--shape", "100000", "100000", "9")
+    assert "would need" in err and "of memory" in err and "smaller shape" in err
+    assert list(tmp_path.iterdir()) == []

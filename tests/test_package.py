@@ -125,3 +125,15 @@ def test_cli_entry_point_and_help():
     assert "usage: battery-seg" in out.stdout
     for command in ("sample", "info"):
         assert command in out.stdout
+
+
+@pytest.mark.parametrize("command", [["format", "--check"], ["check"]])
+def test_ruff_keeps_one_style(command):
+    """The style is enforced by the test run itself (ruff is in the testing extra)."""
+    run = subprocess.run(
+        [sys.executable, "-m", "ruff", *command, "--no-cache", "src", "tests", "bench", "scripts"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr

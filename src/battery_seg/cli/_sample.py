@@ -50,6 +50,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..checks import check_output
     from ..errors import BatterySegError
     from ..io import write_image, write_labels
     from ..phantom import make_sample
@@ -59,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.output
     if out.exists() and not out.is_dir():
         raise BatterySegError(f"{out} exists and is not a folder; give a folder for -o.")
-    out.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():  # refuse existing files before the sample is made
+        for name in ("image.tif", "labels.tif"):
+            check_output(out / name, overwrite=args.overwrite, kind="tiff")
     sample = make_sample(tuple(args.shape), seed=args.seed)
+    out.mkdir(parents=True, exist_ok=True)
     image = write_image(
         out / "image.tif",
         sample.image,

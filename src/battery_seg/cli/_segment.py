@@ -22,6 +22,8 @@ OME-Zarr, or an HDF5 dataset addressed as file.h5:/path/to/dataset. The labels h
 phase values 1..K and the input's voxel size. An OME-Zarr output is written block by block: if a
 run stops (Ctrl-C, a crash, kill -9, a lost worker), run the same command again and it
 continues from the blocks already written; the output appears at OUTPUT.zarr only when complete.
+A second run into the same OUTPUT is refused while the first runs. --overwrite replaces only an
+output this tool wrote (or a TIFF file), never an input or a folder it did not write.
 On a cluster the workers read INPUT and write OUTPUT themselves (use paths on a filesystem they
 share); the model is sent to each worker once."""
 

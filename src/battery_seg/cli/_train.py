@@ -19,7 +19,8 @@ examples:
 Painted labels: 0 = unpainted, 1..K = the phases in --phases order. With NAME=VALUE pairs the
 file's values are mapped to the phases; 0 stays 'unpainted' unless a phase is given value 0 (then
 every voxel must be labelled). The best model is saved on every improvement, so an interrupted
-run leaves the last good model."""
+run leaves the last good model. The first epoch always completes (a --minutes budget shorter than
+that is reported), and a run whose loss becomes NaN saves nothing."""
 
 
 def add_parser(subparsers) -> None:

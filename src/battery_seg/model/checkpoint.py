@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..checks import register_input
+from ..checks import check_output, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from .normalization import Normalization
@@ -137,6 +137,7 @@ def save_model(
         },
     }
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_output(path, overwrite=True, kind="model")  # never an input, never another kind
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..checks import check_voxel_size
+from ..checks import check_memory, check_voxel_size
 from ..phases import PhaseSet
 from ._imaging import XCTParams, simulate_xct
 from ._structure import AnodeParams, make_anode
@@ -14,6 +15,7 @@ from ._structure import AnodeParams, make_anode
 __all__ = ["DEFAULT_VOXEL_SIZE", "Sample", "make_sample"]
 
 DEFAULT_VOXEL_SIZE = 0.5  # µm: a typical lab / synchrotron XCT voxel for graphite anodes
+_BYTES_PER_VOXEL = 32  # a lower bound of the fields, labels and image (~55 measured)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +75,11 @@ def make_sample(
     >>> sample.image.dtype, sample.labels.dtype, sample.voxel_size
     (dtype('uint16'), dtype('uint8'), (0.5, 0.5, 0.5))
     """
+    check_memory(
+        _BYTES_PER_VOXEL * math.prod(int(n) for n in shape),
+        f"making a synthetic sample of shape {tuple(shape)}",
+        "Use a smaller shape.",
+    )
     labels = make_anode(shape, seed=seed, params=anode)
     image = simulate_xct(labels, xct, seed=seed)
     return Sample(image=image, labels=labels, voxel_size=check_voxel_size(voxel_size))
