@@ -119,8 +119,12 @@ def _check_tile(
         )
 
 
+def _block_count(shape: tuple[int, ...], block_shape: tuple[int, ...]) -> int:
+    return math.prod(math.ceil(n / b) for n, b in zip(shape, block_shape, strict=True))
+
+
 def _check_blocks(shape: tuple[int, ...], block_shape: tuple[int, ...]) -> None:
-    count = math.prod(math.ceil(n / b) for n, b in zip(shape, block_shape, strict=True))
+    count = _block_count(shape, block_shape)
     if count > MAX_BLOCKS:
         raise BatterySegError(
             f"Blocks of {block_shape} voxels cut the volume {shape} into {count:,} blocks; at "
@@ -159,8 +163,7 @@ def _check_memory(
         )
         per_block = max(per_block, 4 * planes * window + network)
     per_block += 4 * len(card.phases) * math.prod(block_shape)
-    count = math.prod(math.ceil(n / b) for n, b in zip(volume.shape, block_shape, strict=True))
-    running = min(count, config.workers or os.cpu_count() or 1)
+    running = min(_block_count(volume.shape, block_shape), config.workers or os.cpu_count() or 1)
     check_memory(
         per_block * running,
         f"segmenting {running} block{'s' * (running > 1)} of {block_shape} voxels at once",
