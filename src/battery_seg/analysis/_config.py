@@ -11,13 +11,48 @@ from ..cluster import ClusterOptions
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 
-__all__ = ["AXES", "AnalysisConfig", "Network", "axis_index", "default_networks", "parse_roi"]
+__all__ = [
+    "AXES",
+    "AnalysisConfig",
+    "Network",
+    "active_phases",
+    "axis_index",
+    "cbd_phases",
+    "default_networks",
+    "parse_conductivity",
+    "parse_roi",
+    "pore_phases",
+]
 
 AXES = ("z", "y", "x")
 CONVENTIONS = ("taufactor", "percolating")
 DEVICES = ("auto", "cpu", "cuda")
 # Names of the ionically conducting phase; every other phase counts as the solid network.
 _PORE_NAMES = ("pore", "pores", "electrolyte", "void")
+# Names of the carbon-binder domain; the phases that are neither pore nor CBD are active material.
+_CBD_NAMES = ("cbd", "binder", "carbon-binder", "carbon_binder", "cb")
+
+
+def pore_phases(phases: PhaseSet) -> tuple[str, ...]:
+    """The electrolyte-filled phases (named pore, pores, electrolyte or void)."""
+    return tuple(n for n in phases.names if n.lower() in _PORE_NAMES)
+
+
+def cbd_phases(phases: PhaseSet) -> tuple[str, ...]:
+    """The carbon-binder phases (named cbd, binder, carbon-binder or cb)."""
+    return tuple(n for n in phases.names if n.lower() in _CBD_NAMES)
+
+
+def active_phases(phases: PhaseSet) -> tuple[str, ...]:
+    """The active material: every phase that is neither pore nor CBD.
+
+    Examples
+    --------
+    >>> active_phases(PhaseSet.parse("si-graphite"))
+    ('silicon', 'graphite')
+    """
+    other = set(pore_phases(phases)) | set(cbd_phases(phases))
+    return tuple(n for n in phases.names if n not in other)
 
 
 def axis_index(axis: str | int) -> int:
@@ -108,6 +143,20 @@ class AnalysisConfig:
     max_solve_seconds, max_memory_bytes : float, int or None
         A tortuosity request estimated above these limits is refused unless ``force``.
         ``max_memory_bytes=None`` means half of the available memory.
+    size_distribution : bool
+        Per phase: the continuous (local-thickness) size distribution and the particles
+        separated by a watershed on the distance transform (count, equivalent diameters,
+        D10/D50/D90, sphericity); for the pore phase this is the pore size distribution.
+    representativity : bool
+        A 95 % confidence interval of every volume fraction from the volume itself (two-point
+        correlation / integral range, Dahari et al., ImageRep) and the cube edge needed for
+        +-1 %.
+    cbd_diffusivity : float or None
+        Relative diffusivity of the electrolyte in the (nanoporous) CBD, e.g. 0.1: also solve
+        the electrolyte tortuosity with a conducting CBD (TauFactor's multiphase solver).
+    conductivity : mapping or str or None
+        Relative electronic conductivities, e.g. ``"active=1,cbd=0.01"`` (``active`` = every
+        active phase): also solve the electronic tortuosity through these phases.
     keep_masks : bool
         Keep the through-connected mask of every transport network and axis in the result
         (the widget shows them as layers).
@@ -144,6 +193,10 @@ class AnalysisConfig:
     max_solve_seconds: float = 1800.0
     max_memory_bytes: int | None = None
     force: bool = False
+    size_distribution: bool = False
+    representativity: bool = False
+    cbd_diffusivity: float | None = None
+    conductivity: tuple[tuple[str, float], ...] | None = None
     keep_masks: bool = False
     scheduler: str | None = None
     workers: int | None = None
@@ -186,6 +239,8 @@ class AnalysisConfig:
             set_(self, "roi", _check_roi(self.roi))
         if self.conv_crit <= 0 or self.iter_limit < 100:
             raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
+        set_(self, "cbd_diffusivity", _check_cbd_diffusivity(self.cbd_diffusivity, self.phases))
+        set_(self, "conductivity", parse_conductivity(self.conductivity, self.phases))
 
     @property
     def cluster_options(self) -> ClusterOptions:
@@ -228,6 +283,10 @@ class AnalysisConfig:
             "roi": None if self.roi is None else [list(r) for r in self.roi],
             "conv_crit": self.conv_crit,
             "iter_limit": self.iter_limit,
+            "size_distribution": self.size_distribution,
+            "representativity": self.representativity,
+            "cbd_diffusivity": self.cbd_diffusivity,
+            "conductivity": None if self.conductivity is None else dict(self.conductivity),
         }
 
 
@@ -250,6 +309,60 @@ def _check_axes(axes: Sequence[str] | str) -> tuple[str, ...]:
     if not names or len(set(names)) != len(names):
         raise BatterySegError(f"Axes must be distinct names from z, y, x or 'all', got {axes!r}.")
     return names
+
+
+def _check_cbd_diffusivity(value: float | None, phases: PhaseSet) -> float | None:
+    if value is None:
+        return None
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise BatterySegError(
+            f"CBD diffusivity must be a positive number relative to the free electrolyte "
+            f"(e.g. --cbd-diffusivity 0.1), got {value!r}."
+        )
+    if not cbd_phases(phases) or not pore_phases(phases):
+        raise BatterySegError(
+            f"A porous-CBD tortuosity needs a pore and a CBD phase, but the phase set is "
+            f"{', '.join(phases.names)}; name them pore and cbd (e.g. --phases pore,active,cbd)."
+        )
+    return float(value)
+
+
+def parse_conductivity(spec: Any, phases: PhaseSet) -> tuple[tuple[str, float], ...] | None:
+    """Relative conductivities per phase from ``"active=1,cbd=0.01"``, a dict or pairs.
+
+    ``active`` stands for every active phase (neither pore nor CBD).
+
+    Examples
+    --------
+    >>> parse_conductivity("active=1,cbd=0.01", PhaseSet.parse("si-graphite"))
+    (('silicon', 1.0), ('cbd', 0.01), ('graphite', 1.0))
+    """
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return None
+    if isinstance(spec, str):
+        try:
+            pairs = [(k.strip(), float(v)) for k, v in (p.split("=") for p in spec.split(","))]
+        except ValueError:
+            raise BatterySegError(
+                f"Cannot read the conductivities {spec!r}; write NAME=VALUE pairs, e.g. "
+                "--conductivity active=1,cbd=0.01."
+            ) from None
+    else:
+        pairs = list(spec.items() if isinstance(spec, dict) else spec)
+    values: dict[str, float] = {}
+    for name, value in pairs:
+        targets = active_phases(phases) if name == "active" else (name,)
+        for target in targets:
+            target = phases.names[phases.value_of(target) - 1]  # raises with the phase list
+            if not (math.isfinite(float(value)) and float(value) > 0):
+                raise BatterySegError(
+                    f"Conductivity of {target} must be a positive number, got {value!r}; leave "
+                    "non-conducting phases out."
+                )
+            values[target] = float(value)
+    if not values:
+        raise BatterySegError("No conducting phase given; e.g. --conductivity active=1,cbd=0.01.")
+    return tuple((n, values[n]) for n in phases.names if n in values)
 
 
 def _check_roi(roi: Sequence[Sequence[int]]) -> tuple[tuple[int, int], ...]:
