@@ -109,13 +109,29 @@ def local_thickness_job(
     step = min(float(v) for v in voxel_size)
     largest = int(np.floor(float(dt.max()) / step + 1e-6))
     radii = step * np.arange(max(largest, 1), 0, -1)
+    previous = -1
     for number, radius in enumerate(radii, start=1):
         seeds = dt >= radius - 1e-6 * step
-        if seeds.any():
-            covered = distance_transform(~seeds, voxel_size) < radius
-            thickness[(thickness == 0) & covered & mask] = 2.0 * radius
+        count = int(np.count_nonzero(seeds))
+        if count and count != previous:  # the same centres with a smaller radius add nothing
+            box = _reach(seeds, radius, voxel_size)
+            covered = distance_transform(~seeds[box], voxel_size) < radius
+            target = thickness[box]
+            target[(target == 0) & covered & mask[box]] = 2.0 * radius
+        previous = count
         yield Progress(number, len(radii), f"local thickness of {name}: radius {radius:.3g}")
     return thickness
+
+
+def _reach(seeds: np.ndarray, radius: float, voxel_size: Sequence[float]) -> tuple[slice, ...]:
+    """The box around ``seeds`` that spheres of ``radius`` can reach (plus one voxel)."""
+    box = []
+    for axis, size in enumerate(voxel_size):
+        other = tuple(a for a in range(seeds.ndim) if a != axis)
+        present = np.flatnonzero(seeds.any(axis=other))
+        pad = int(np.ceil(radius / float(size))) + 1
+        box.append(slice(max(int(present[0]) - pad, 0), int(present[-1]) + pad + 1))
+    return tuple(box)
 
 
 def distribution_of(thickness: np.ndarray, mask: np.ndarray, voxel_volume: float = 1.0):
