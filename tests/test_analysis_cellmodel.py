@@ -23,7 +23,7 @@ VOXEL = 0.5  # µm
 
 @pytest.fixture(scope="module")
 def electrode() -> np.ndarray:
-    """pore 1, active 2, cbd 3: spheres 1 µm apart (cut by the faces), bridged at their necks by CBD."""
+    """pore 1, active 2, cbd 3: spheres 1 µm apart (cut by the faces), CBD bridges at necks."""
     from scipy import ndimage
     from skimage.morphology import ball
 

@@ -175,7 +175,7 @@ def representativity(
     >>> rng = np.random.default_rng(0)
     >>> mask = rng.random((40, 40, 40)) < 0.3            # white noise: integral range ~1 voxel
     >>> found = representativity(mask)
-    >>> found.ci95[0] < mask.mean() < found.ci95[1], round(found.integral_range)
+    >>> bool(found.ci95[0] < mask.mean() < found.ci95[1]), round(found.integral_range)
     (True, 1)
     """
     mask = np.asarray(mask, dtype=bool)

@@ -153,10 +153,10 @@ def size_distribution(
 
     Examples
     --------
-    >>> mask = np.zeros((3, 20, 20), dtype=bool)
-    >>> mask[:, 5:15, 5:15] = True             # a 10 x 10 bar through 3 slices: 3 voxels thick
-    >>> size_distribution(mask).d50
-    4.0
+    >>> mask = np.zeros((40, 8, 8), dtype=bool)
+    >>> mask[10:30] = True        # a layer 20 voxels thick; the box's side faces are open
+    >>> size_distribution(mask, voxel_size=(0.5, 0.25, 0.25)).d50         # µm
+    10.0
     """
     thickness = run_job(local_thickness_job(mask, voxel_size))
     return distribution_of(thickness, mask, float(np.prod(voxel_size)))
