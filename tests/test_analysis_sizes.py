@@ -103,3 +103,16 @@ def test_local_thickness_matches_porespy_on_the_nmc_volume(shared_data):
         theirs = percentile_sizes(sizes, counts, (10, 50, 90))
         assert ours.d50 == pytest.approx(theirs[1], rel=0.03)
         assert [ours.d10, ours.d90] == pytest.approx([theirs[0], theirs[2]], rel=0.03)
+
+
+def test_a_volume_too_large_for_memory_is_refused_with_the_limit():
+    from battery_seg.errors import BatterySegError
+
+    labels = np.ones((32, 32, 32), dtype=np.uint8)
+    config = AnalysisConfig(
+        "pore,active", size_distribution=True, connectivity=False, max_memory_bytes=100_000
+    )
+    with pytest.raises(BatterySegError, match=r"in memory: about .* above the limit .*--roi"):
+        analyse(labels, config)
+    surfaces_only = config.with_changes(size_distribution=False)
+    assert analyse(labels, surfaces_only).surfaces is not None  # coverage streams
