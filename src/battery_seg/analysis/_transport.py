@@ -28,6 +28,7 @@ from ..jobs import Job, Progress, run_job
 from ._config import AXES, axis_index
 from ._connectivity import Clusters
 from ._masks import transport_axis_first
+from ._tortuosity import _spacing
 
 __all__ = ["MultiphaseResult", "multiphase_tortuosity", "multiphase_tortuosity_job"]
 
@@ -126,11 +127,6 @@ def multiphase_tortuosity_job(
     return MultiphaseResult(
         name, AXES[index], labels, tau, relative, mean, solver.iter, converged, seconds, note
     )
-
-
-def _spacing(voxel_size: Sequence[float], index: int) -> tuple[float, float, float]:
-    sizes = [float(v) for v in voxel_size]
-    return (sizes[index], *[s for i, s in enumerate(sizes) if i != index])
 
 
 def multiphase_tortuosity(

@@ -35,10 +35,12 @@ streams. All lengths are in µm with the voxel size (anisotropic voxels honoured
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "stats",
-        help="volume fractions, profiles, surface areas, connectivity and tortuosity of labels",
+        help="volume fractions, profiles, surfaces, connectivity, tortuosity, sizes of labels",
         description="Measure a phase label volume: volume fractions and through-thickness "
-        "profiles, specific surface and interfacial areas, through-connected fractions and "
-        "TauFactor tortuosity factors, with the convention and units stated.",
+        "profiles, specific surface and interfacial areas and surface coverage, through-connected "
+        "fractions and TauFactor tortuosity factors (also with a porous CBD and through the "
+        "electronic network), size distributions and particles, representativity, and PyBaMM / "
+        "BPX parameters, with the convention and units stated.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
