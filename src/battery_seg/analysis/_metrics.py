@@ -24,11 +24,19 @@ from ._representativity import Representativity, representativity
 from ._sizes import SizeDistribution, distribution_of, local_thickness_job
 from ._transport import MultiphaseResult, multiphase_tortuosity_job
 
-__all__ = ["CSV_EXTRA", "Metrics", "metrics_job", "metrics_stage_count", "needs_volume"]
+__all__ = [
+    "CSV_EXTRA",
+    "Metrics",
+    "bytes_per_voxel",
+    "metrics_job",
+    "metrics_stage_count",
+    "needs_volume",
+]
 
 ELECTROLYTE = "electrolyte_porous_cbd"
 ELECTRONIC = "electronic"
 BYTES_PER_VOXEL = 40  # local thickness, watershed labels and smoothed distance transform
+_SOLVER_BYTES_PER_VOXEL = 120  # TauFactor's multiphase solver: six neighbour weights and more
 CSV_EXTRA = (
     "size_distribution.d10_um",
     "size_distribution.d50_um",
@@ -61,6 +69,11 @@ def needs_volume(config: AnalysisConfig) -> bool:
         or config.cbd_diffusivity is not None
         or config.conductivity is not None
     )
+
+
+def bytes_per_voxel(config: AnalysisConfig) -> int:
+    """Memory the in-memory metrics of ``config`` need per analysed voxel (an upper bound)."""
+    return _SOLVER_BYTES_PER_VOXEL if _transport_targets(config) else BYTES_PER_VOXEL
 
 
 def _transport_targets(config: AnalysisConfig) -> dict[str, dict[str, float]]:

@@ -21,7 +21,7 @@ from ._connectivity import Clusters
 from ._estimate import _available_memory
 from ._fractions import count_phases_job, encoded_view
 from ._masks import phase_mask
-from ._metrics import BYTES_PER_VOXEL, metrics_job, metrics_stage_count, needs_volume
+from ._metrics import bytes_per_voxel, metrics_job, metrics_stage_count, needs_volume
 from ._result import AnalysisResult
 from ._surface import surface_areas_job
 from ._tortuosity import tortuosity_job
@@ -196,7 +196,7 @@ def _tortuosity_stages(
 
 
 def _check_memory(shape: tuple[int, ...], config: AnalysisConfig) -> None:
-    per_voxel = BYTES_PER_VOXEL if needs_volume(config) else _IN_MEMORY_BYTES_PER_VOXEL
+    per_voxel = bytes_per_voxel(config) if needs_volume(config) else _IN_MEMORY_BYTES_PER_VOXEL
     needed = int(np.prod(shape)) * per_voxel
     limit = config.max_memory_bytes
     limit = _available_memory() // 2 if limit is None else limit
