@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import BatterySegError
-from ._config import active_phases, pore_phases
 from ._coverage import active_area_density
+from ._roles import active_phases, pore_phases
 from ._sizes import percentile_sizes
 
 __all__ = ["ELECTRODES", "cell_parameters", "write_cell_parameters"]

@@ -10,49 +10,13 @@ from typing import Any
 from ..cluster import ClusterOptions
 from ..errors import BatterySegError
 from ..phases import PhaseSet
+from ._roles import check_cbd_diffusivity, parse_conductivity, pore_phases
 
-__all__ = [
-    "AXES",
-    "AnalysisConfig",
-    "Network",
-    "active_phases",
-    "axis_index",
-    "cbd_phases",
-    "default_networks",
-    "parse_conductivity",
-    "parse_roi",
-    "pore_phases",
-]
+__all__ = ["AXES", "AnalysisConfig", "Network", "axis_index", "default_networks", "parse_roi"]
 
 AXES = ("z", "y", "x")
 CONVENTIONS = ("taufactor", "percolating")
 DEVICES = ("auto", "cpu", "cuda")
-# Names of the ionically conducting phase; every other phase counts as the solid network.
-_PORE_NAMES = ("pore", "pores", "electrolyte", "void")
-# Names of the carbon-binder domain; the phases that are neither pore nor CBD are active material.
-_CBD_NAMES = ("cbd", "binder", "carbon-binder", "carbon_binder", "cb")
-
-
-def pore_phases(phases: PhaseSet) -> tuple[str, ...]:
-    """The electrolyte-filled phases (named pore, pores, electrolyte or void)."""
-    return tuple(n for n in phases.names if n.lower() in _PORE_NAMES)
-
-
-def cbd_phases(phases: PhaseSet) -> tuple[str, ...]:
-    """The carbon-binder phases (named cbd, binder, carbon-binder or cb)."""
-    return tuple(n for n in phases.names if n.lower() in _CBD_NAMES)
-
-
-def active_phases(phases: PhaseSet) -> tuple[str, ...]:
-    """The active material: every phase that is neither pore nor CBD.
-
-    Examples
-    --------
-    >>> active_phases(PhaseSet.parse("si-graphite"))
-    ('silicon', 'graphite')
-    """
-    other = set(pore_phases(phases)) | set(cbd_phases(phases))
-    return tuple(n for n in phases.names if n not in other)
 
 
 def axis_index(axis: str | int) -> int:
@@ -100,7 +64,7 @@ class Network:
 
 def default_networks(phases: PhaseSet) -> tuple[Network, ...]:
     """Pore phase (ionic transport) and the union of all other phases (electronic transport)."""
-    pore = [n for n in phases.names if n.lower() in _PORE_NAMES]
+    pore = list(pore_phases(phases))  # ionic transport; every other phase is the solid network
     solid = tuple(n for n in phases.names if n not in pore)
     networks = [Network(pore[0], (pore[0],))] if pore else []
     if solid:
@@ -239,7 +203,7 @@ class AnalysisConfig:
             set_(self, "roi", _check_roi(self.roi))
         if self.conv_crit <= 0 or self.iter_limit < 100:
             raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
-        set_(self, "cbd_diffusivity", _check_cbd_diffusivity(self.cbd_diffusivity, self.phases))
+        set_(self, "cbd_diffusivity", check_cbd_diffusivity(self.cbd_diffusivity, self.phases))
         set_(self, "conductivity", parse_conductivity(self.conductivity, self.phases))
 
     @property
@@ -309,60 +273,6 @@ def _check_axes(axes: Sequence[str] | str) -> tuple[str, ...]:
     if not names or len(set(names)) != len(names):
         raise BatterySegError(f"Axes must be distinct names from z, y, x or 'all', got {axes!r}.")
     return names
-
-
-def _check_cbd_diffusivity(value: float | None, phases: PhaseSet) -> float | None:
-    if value is None:
-        return None
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise BatterySegError(
-            f"CBD diffusivity must be a positive number relative to the free electrolyte "
-            f"(e.g. --cbd-diffusivity 0.1), got {value!r}."
-        )
-    if not cbd_phases(phases) or not pore_phases(phases):
-        raise BatterySegError(
-            f"A porous-CBD tortuosity needs a pore and a CBD phase, but the phase set is "
-            f"{', '.join(phases.names)}; name them pore and cbd (e.g. --phases pore,active,cbd)."
-        )
-    return float(value)
-
-
-def parse_conductivity(spec: Any, phases: PhaseSet) -> tuple[tuple[str, float], ...] | None:
-    """Relative conductivities per phase from ``"active=1,cbd=0.01"``, a dict or pairs.
-
-    ``active`` stands for every active phase (neither pore nor CBD).
-
-    Examples
-    --------
-    >>> parse_conductivity("active=1,cbd=0.01", PhaseSet.parse("si-graphite"))
-    (('silicon', 1.0), ('cbd', 0.01), ('graphite', 1.0))
-    """
-    if spec is None or (isinstance(spec, str) and not spec.strip()):
-        return None
-    if isinstance(spec, str):
-        try:
-            pairs = [(k.strip(), float(v)) for k, v in (p.split("=") for p in spec.split(","))]
-        except ValueError:
-            raise BatterySegError(
-                f"Cannot read the conductivities {spec!r}; write NAME=VALUE pairs, e.g. "
-                "--conductivity active=1,cbd=0.01."
-            ) from None
-    else:
-        pairs = list(spec.items() if isinstance(spec, dict) else spec)
-    values: dict[str, float] = {}
-    for name, value in pairs:
-        targets = active_phases(phases) if name == "active" else (name,)
-        for target in targets:
-            target = phases.names[phases.value_of(target) - 1]  # raises with the phase list
-            if not (math.isfinite(float(value)) and float(value) > 0):
-                raise BatterySegError(
-                    f"Conductivity of {target} must be a positive number, got {value!r}; leave "
-                    "non-conducting phases out."
-                )
-            values[target] = float(value)
-    if not values:
-        raise BatterySegError("No conducting phase given; e.g. --conductivity active=1,cbd=0.01.")
-    return tuple((n, values[n]) for n in phases.names if n in values)
 
 
 def _check_roi(roi: Sequence[Sequence[int]]) -> tuple[tuple[int, int], ...]:

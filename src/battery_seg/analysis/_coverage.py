@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 from ..phases import PhaseSet
-from ._config import active_phases, pore_phases
+from ._roles import active_phases, pore_phases
 from ._surface import SurfaceAreas
 
 __all__ = ["active_area_density", "surface_coverage"]

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 
 from ..jobs import Progress
-from ._config import AXES, AnalysisConfig, cbd_phases, pore_phases
+from ._config import AXES, AnalysisConfig
 from ._coverage import active_area_density, surface_coverage
 from ._estimate import resolve_device
 from ._particles import ParticleStats, particles_job
 from ._representativity import Representativity, representativity
+from ._roles import cbd_phases, pore_phases
 from ._sizes import SizeDistribution, distribution_of, local_thickness_job
 from ._transport import MultiphaseResult, multiphase_tortuosity_job
 
