@@ -231,3 +231,40 @@ def test_probabilities_from_a_zarr_array_give_uncertainty_ranges(label_file, tmp
     assert pore["volume_fraction"]["low_threshold"] == pytest.approx((204 + 60) / 480)
     assert pore["volume_fraction"]["high_threshold"] == pytest.approx(204 / 480)
     assert main(["stats", str(label_file), "--probabilities", str(tmp_path / "none.zarr")]) == 2
+
+
+def test_stats_writes_the_cell_model_metrics_under_the_documented_names(label_file, tmp_path):
+    out_json, out_csv = tmp_path / "stats.json", tmp_path / "stats.csv"
+    args = ["stats", str(label_file), "--size-distribution", "--representativity"]
+    args += ["--cbd-diffusivity", "0.1", "--conductivity", "active=1,cbd=0.01", "--device", "cpu"]
+    assert main([*args, "--json", str(out_json), "--csv", str(out_csv)]) == 0
+    data = json.loads(out_json.read_text(encoding="utf-8"))
+    graphite = data["phases"]["graphite"]
+    assert set(graphite["size_distribution"]) >= {"d10_um", "d50_um", "d90_um"}
+    assert set(graphite["particles"]) >= {"count", "d50_um", "sphericity_mean"}
+    low, high = graphite["volume_fraction_ci95"]
+    assert low <= graphite["volume_fraction"] <= high
+    assert sum(data["surface_coverage"]["graphite"].values()) == pytest.approx(1.0)
+    assert set(data["surface_coverage"]["graphite"]) == {"pore", "silicon", "cbd"}
+    assert data["transport"]["electrolyte_porous_cbd"]["z"]["conductivities"] == {
+        "pore": 1.0,
+        "cbd": 0.1,
+    }
+    assert data["transport"]["electronic"]["z"]["conductivities"] == {
+        "silicon": 1.0,
+        "cbd": 0.01,
+        "graphite": 1.0,
+    }
+    assert data["config"]["cbd_diffusivity"] == 0.1
+    header = out_csv.read_text().splitlines()[0].split(",")
+    assert {"size_distribution.d50_um", "particles.count", "volume_fraction_ci95_low"} <= set(
+        header
+    )
+    assert "surface_coverage.graphite" in header
+
+
+def test_stats_refuses_a_cell_model_export_without_the_thickness_axis(label_file, tmp_path, capsys):
+    args = ["stats", str(label_file), "--axis", "x", "--pybamm", str(tmp_path / "p.json")]
+    assert main(args) != 0
+    assert "--pybamm needs the through-thickness axis z" in capsys.readouterr().err
+    assert not (tmp_path / "p.json").exists()

@@ -88,3 +88,45 @@ def test_bad_settings_are_shown_not_raised(make_napari_viewer):
     widget._networks.value = "ionic=electrolyte"
     widget.run()
     assert "No phase 'electrolyte'" in widget.controls.status
+
+
+@pytest.mark.gui
+def test_analyse_widget_size_histograms_representativity_and_pybamm_export(
+    make_napari_viewer, qtbot, tmp_path
+):
+    from battery_seg.phantom import make_anode
+
+    labels = make_anode((16, 40, 40), seed=1)
+    viewer = make_napari_viewer()
+    viewer.add_labels(labels, name="anode labels", scale=(0.5, 0.5, 0.5))
+    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Analyse phases")
+    widget._connectivity.value = False
+    widget.metric_options.size_distribution.value = True
+    widget.metric_options.representativity.value = True
+    widget.metric_options.cbd_diffusivity.value = "x"
+    widget.run()
+    assert "CBD diffusivity 'x' is not a number" in widget.controls.status
+    widget.metric_options.cbd_diffusivity.value = ""
+    assert not widget.cell_model.button.enabled
+
+    widget.controls.run_button.native.click()
+    qtbot.waitUntil(
+        lambda: widget.result is not None and not widget.controls.running, timeout=180_000
+    )
+
+    result = widget.result
+    assert set(result.metrics.sizes) == {"pore", "silicon", "cbd", "graphite"}
+    assert set(result.metrics.representativity) == set(result.metrics.sizes)
+    assert not widget.size_histograms.canvas.isHidden()
+    continuous, discrete = widget.size_histograms.figure.axes
+    assert len(continuous.lines) == 8  # a curve and a legend entry per phase
+    assert len(discrete.patches) > 0
+    assert continuous.get_xlabel() == "local thickness (µm)"
+    assert widget.cell_model.button.enabled
+    widget.cell_model.electrode.value = "negative"
+    path = widget.cell_model.export(tmp_path / "cell.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["pybamm"]["Negative electrode porosity"] == pytest.approx(
+        result.volume_fractions["pore"]
+    )
+    assert data["pybamm"]["Negative particle radius [m]"] > 0

@@ -29,6 +29,7 @@ from ..analysis._config import parse_roi
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from ._jobs import JobControls
+from ._metrics import CellModelExport, MetricOptions, SizeHistograms
 from ._space import displayed_volume, same_space
 
 if TYPE_CHECKING:
@@ -155,6 +156,12 @@ class AnalyseWidget(Container):
         self._prefilled_voxel_size = self._voxel_size.value
         self._voxel_size_source = "default"
         self._canvas, self._figure = self._make_canvas()
+        self.metric_options, self.size_histograms = MetricOptions(), SizeHistograms()
+        self.insert(self.index(measures) + 1, self.metric_options)
+        layout = self.native.layout()
+        layout.insertWidget(layout.count() - 1, self.size_histograms.canvas)
+        self.cell_model = CellModelExport(lambda: self.result)
+        self.append(self.cell_model)
         self._labels_layer.changed.connect(self._on_labels_changed)
         self._phases.changed.connect(self._on_phases_changed)
         self.controls.run_button.changed.connect(self.run)
@@ -242,6 +249,7 @@ class AnalyseWidget(Container):
             force=self._force.value,
             keep_masks=True,
             scheduler=self._scheduler.value.strip() or None,
+            **self.metric_options.config_fields(),
         )
 
     def run(self) -> None:
@@ -280,6 +288,8 @@ class AnalyseWidget(Container):
             "columns": [title for _, title in _TABLE_COLUMNS],
         }
         self._plot_profiles(result)
+        self.size_histograms.show(result)
+        self.cell_model.button.enabled = True
         self._add_mask_layers(result)
         self._set_exports_enabled(True)
         notes = [n for n in result.notes if n]

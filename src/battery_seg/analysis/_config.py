@@ -10,13 +10,12 @@ from ..checks import check_device, check_voxel_size, resolve_device
 from ..cluster import ClusterOptions
 from ..errors import BatterySegError
 from ..phases import PhaseSet
+from ._roles import check_cbd_diffusivity, parse_conductivity, pore_phases
 
 __all__ = ["AXES", "AnalysisConfig", "Network", "axis_index", "default_networks", "parse_roi"]
 
 AXES = ("z", "y", "x")
 CONVENTIONS = ("taufactor", "percolating")
-# Names of the ionically conducting phase; every other phase counts as the solid network.
-_PORE_NAMES = ("pore", "pores", "electrolyte", "void")
 
 
 def axis_index(axis: str | int) -> int:
@@ -64,7 +63,7 @@ class Network:
 
 def default_networks(phases: PhaseSet) -> tuple[Network, ...]:
     """Pore phase (ionic transport) and the union of all other phases (electronic transport)."""
-    pore = [n for n in phases.names if n.lower() in _PORE_NAMES]
+    pore = list(pore_phases(phases))  # ionic transport; every other phase is the solid network
     solid = tuple(n for n in phases.names if n not in pore)
     networks = [Network(pore[0], (pore[0],))] if pore else []
     if solid:
@@ -107,6 +106,20 @@ class AnalysisConfig:
     max_solve_seconds, max_memory_bytes : float, int or None
         A tortuosity request estimated above these limits is refused unless ``force``.
         ``max_memory_bytes=None`` means half of the available memory.
+    size_distribution : bool
+        Per phase: the continuous (local-thickness) size distribution and the particles
+        separated by a watershed on the distance transform (count, equivalent diameters,
+        D10/D50/D90, sphericity); for the pore phase this is the pore size distribution.
+    representativity : bool
+        A 95 % confidence interval of every volume fraction from the volume itself (two-point
+        correlation / integral range, Dahari et al., ImageRep) and the cube edge needed for
+        +-1 %.
+    cbd_diffusivity : float or None
+        Relative diffusivity of the electrolyte in the (nanoporous) CBD, e.g. 0.1: also solve
+        the electrolyte tortuosity with a conducting CBD (TauFactor's multiphase solver).
+    conductivity : mapping or str or None
+        Relative electronic conductivities, e.g. ``"active=1,cbd=0.01"`` (``active`` = every
+        active phase): also solve the electronic tortuosity through these phases.
     keep_masks : bool
         Keep the through-connected mask of every transport network and axis in the result
         (the widget shows them as layers).
@@ -143,6 +156,10 @@ class AnalysisConfig:
     max_solve_seconds: float = 1800.0
     max_memory_bytes: int | None = None
     force: bool = False
+    size_distribution: bool = False
+    representativity: bool = False
+    cbd_diffusivity: float | None = None
+    conductivity: tuple[tuple[str, float], ...] | None = None
     keep_masks: bool = False
     scheduler: str | None = None
     workers: int | None = None
@@ -186,6 +203,8 @@ class AnalysisConfig:
             set_(self, "roi", _check_roi(self.roi))
         if self.conv_crit <= 0 or self.iter_limit < 100:
             raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
+        set_(self, "cbd_diffusivity", check_cbd_diffusivity(self.cbd_diffusivity, self.phases))
+        set_(self, "conductivity", parse_conductivity(self.conductivity, self.phases))
 
     @property
     def cluster_options(self) -> ClusterOptions:
@@ -228,6 +247,10 @@ class AnalysisConfig:
             "roi": None if self.roi is None else [list(r) for r in self.roi],
             "conv_crit": self.conv_crit,
             "iter_limit": self.iter_limit,
+            "size_distribution": self.size_distribution,
+            "representativity": self.representativity,
+            "cbd_diffusivity": self.cbd_diffusivity,
+            "conductivity": None if self.conductivity is None else dict(self.conductivity),
         }
 
 

@@ -21,6 +21,7 @@ from ._connectivity import Clusters
 from ._estimate import _available_memory
 from ._fractions import count_phases_job, encoded_view
 from ._masks import phase_mask
+from ._metrics import bytes_per_voxel, metrics_job, metrics_stage_count, needs_volume
 from ._result import AnalysisResult
 from ._surface import surface_areas_job
 from ._tortuosity import tortuosity_job
@@ -54,7 +55,7 @@ def _stage_count(config: AnalysisConfig, probabilities) -> int:
     count = 1 + int(config.surfaces) + int(config.connectivity or config.tortuosity)
     if config.tortuosity:
         count += len(config.transport_networks) * len(config.axes)
-    return count + int(probabilities is not None)
+    return count + int(probabilities is not None) + metrics_stage_count(config)
 
 
 def analyse_job(
@@ -101,14 +102,20 @@ def analyse_job(
         result.surfaces = yield from stages.run(
             surface_areas_job(labels, phases, config.voxel_size, roi=config.roi), "surface areas"
         )
-    if not (config.connectivity or config.tortuosity or probabilities is not None):
+    in_memory = config.connectivity or config.tortuosity or needs_volume(config)
+    if not (in_memory or probabilities is not None):
         result.seconds = time.perf_counter() - start
         return result
     _check_memory(shape, config)
     encoded = np.asarray(encoded_lazy.compute())
-    through = yield from stages.run(_connectivity_job(encoded, config, result), "connectivity")
+    if config.connectivity or config.tortuosity or probabilities is not None:
+        job = _connectivity_job(encoded, config, result)
+        through = yield from stages.run(job, "connectivity")
     if config.tortuosity:
         yield from _tortuosity_stages(encoded, config, result, through, stages)
+    if needs_volume(config):
+        result.metrics = yield from metrics_job(encoded, config, stages)
+        result.notes.extend(result.metrics.notes)
     if probabilities is not None:
         data = check_probabilities(probabilities, phases, _full_shape(labels))
         box = () if not _is_box(config.roi) else tuple(slice(a, b) for a, b in config.roi)
@@ -189,15 +196,17 @@ def _tortuosity_stages(
 
 
 def _check_memory(shape: tuple[int, ...], config: AnalysisConfig) -> None:
-    needed = int(np.prod(shape)) * _IN_MEMORY_BYTES_PER_VOXEL
+    per_voxel = bytes_per_voxel(config) if needs_volume(config) else _IN_MEMORY_BYTES_PER_VOXEL
+    needed = int(np.prod(shape)) * per_voxel
     limit = config.max_memory_bytes
     limit = _available_memory() // 2 if limit is None else limit
     if needed > limit and not config.force:
         raise BatterySegError(
-            f"Connectivity and tortuosity need the analysed box ({shape[0]} x {shape[1]} x "
-            f"{shape[2]} voxels) in memory: about {needed / 1e9:.1f} GB, above the limit of "
-            f"{limit / 1e9:.1f} GB. Analyse a region (--roi), switch connectivity and "
-            "tortuosity off for fractions and surfaces only, or pass --force."
+            f"Connectivity, tortuosity, sizes, representativity and multi-phase transport need "
+            f"the analysed box ({shape[0]} x {shape[1]} x {shape[2]} voxels) in memory: about "
+            f"{needed / 1e9:.1f} GB, above the limit of {limit / 1e9:.1f} GB. Analyse a region "
+            "(--roi), switch those off for fractions, surfaces and coverage only (they stream), "
+            "or pass --force."
         )
 
 

@@ -18,6 +18,7 @@ from ._config import AnalysisConfig, Network
 from ._connectivity import Connectivity
 from ._export import atomic_write
 from ._fractions import PhaseCounts
+from ._metrics import CSV_EXTRA, Metrics, csv_extra, extra_dict, phase_entry, transport_rows
 from ._surface import SurfaceAreas
 from ._tortuosity import TortuosityResult
 
@@ -53,6 +54,7 @@ CSV_COLUMNS = (
     "tortuosity_max",
     "convention",
     "length_unit",
+    *CSV_EXTRA,
 )
 
 
@@ -88,6 +90,7 @@ class AnalysisResult:
     tortuosity: dict[str, dict[str, TortuosityResult]] = field(default_factory=dict)
     uncertainty: dict[str, Any] | None = None
     masks: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    metrics: Metrics | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -143,6 +146,8 @@ class AnalysisResult:
             entry["tortuosity_volume_fraction"] = {a: r.volume_fraction for a, r in results.items()}
             entry["tortuosity_converged"] = {a: r.converged for a, r in results.items()}
             entry["tortuosity_note"] = {a: r.note for a, r in results.items()}
+        if len(phase_names) == 1:
+            entry.update(phase_entry(self.metrics, name))
         return entry
 
     def to_dict(self) -> dict[str, Any]:
@@ -171,6 +176,7 @@ class AnalysisResult:
             "networks": networks,
             "interfaces": interfaces,
             "profiles": profiles,
+            **extra_dict(self.metrics, self.surfaces, self.config.phases),
             "convention": convention_text(self.config.convention),
             "units": {
                 "length": unit,
@@ -200,9 +206,11 @@ class AnalysisResult:
         rows = []
         items = [(n, "phase", [n], e) for n, e in data["phases"].items()]
         items += [(n, "network", e["phases"], e) for n, e in data["networks"].items()]
+        coverage = data.get("surface_coverage", {})
+        columns = self.csv_columns()
         for name, kind, members, entry in items:
             for axis in self.config.axes:
-                row = {c: "" for c in CSV_COLUMNS}
+                row = dict.fromkeys(columns, "")
                 row.update(
                     name=name,
                     kind=kind,
@@ -215,8 +223,20 @@ class AnalysisResult:
                     if key in row and key not in ("phases",):
                         row[key] = value.get(axis, "") if isinstance(value, dict) else value
                 row.update(self._uncertainty_columns(kind, name, axis))
+                row.update(csv_extra(entry, coverage.get(name) if kind == "phase" else None))
                 rows.append(row)
+        for name, axis, cells in transport_rows(self.metrics):
+            row = dict.fromkeys(columns, "")
+            row.update(cells, name=name, kind="multiphase", axis=axis)
+            row.update(convention="taufactor-multiphase", length_unit=self.length_unit)
+            rows.append(row)
         return rows
+
+    def csv_columns(self) -> tuple[str, ...]:
+        """:data:`CSV_COLUMNS`, then ``surface_coverage.OTHER`` per phase when surfaces ran."""
+        if self.surfaces is None:
+            return CSV_COLUMNS
+        return CSV_COLUMNS + tuple(f"surface_coverage.{n}" for n in self.config.phases.names)
 
     def _uncertainty_columns(self, kind: str, name: str, axis: str) -> dict[str, Any]:
         if not self.uncertainty:
@@ -243,7 +263,7 @@ class AnalysisResult:
     def to_csv(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
         """CSV text, one row per phase/network and axis; written atomically when ``path``."""
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=self.csv_columns(), lineterminator="\n")
         writer.writeheader()
         for row in self.rows():
             writer.writerow({k: _csv_value(v) for k, v in row.items()})

@@ -18,6 +18,9 @@ examples:
       --axis all --tortuosity --json stats.json --csv stats.csv
   battery-seg stats seg.zarr --probabilities probs.zarr --tortuosity   # with uncertainty ranges
   battery-seg stats /scratch/labels.zarr --scheduler tcp://10.0.0.5:8786 --no-connectivity
+  battery-seg stats electrode.tiff --phases pore=0,active=85,cbd=170 --voxel-size 0.39 0.39 0.39 \
+      --size-distribution --representativity --cbd-diffusivity 0.1 \
+      --conductivity active=1,cbd=0.01 --pybamm nmc.json --electrode positive
 
 Label 0 is unlabelled (excluded) unless --phases maps it (NAME=VALUE pairs for foreign files).
 Fractions and profiles stream through the volume; connectivity and tortuosity need the analysed
@@ -26,16 +29,21 @@ counting runs on the cluster, the rest here. A partially written segmentation
 (OUT.zarr.partial) is refused: finish it first. Before each tortuosity solve the time and
 memory are estimated and printed; requests above --max-minutes are refused unless --force.
 Tortuosity convention (stated in the outputs): taufactor = volume fraction of all voxels of the
-phase / relative effective diffusivity; percolating = through-connected fraction instead."""
+phase / relative effective diffusivity; percolating = through-connected fraction instead.
+Size distributions, representativity and the multiphase solves (--cbd-diffusivity,
+--conductivity) need the analysed box in memory too; surface coverage (with the surface areas)
+streams. All lengths are in µm with the voxel size (anisotropic voxels honoured)."""
 
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "stats",
-        help="volume fractions, profiles, surface areas, connectivity and tortuosity of labels",
+        help="volume fractions, profiles, surfaces, connectivity, tortuosity, sizes of labels",
         description="Measure a phase label volume: volume fractions and through-thickness "
-        "profiles, specific surface and interfacial areas, through-connected fractions and "
-        "TauFactor tortuosity factors, with the convention and units stated.",
+        "profiles, specific surface and interfacial areas and surface coverage, through-connected "
+        "fractions and TauFactor tortuosity factors (also with a porous CBD and through the "
+        "electronic network), size distributions and particles, representativity, and PyBaMM / "
+        "BPX parameters, with the convention and units stated.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -101,6 +109,44 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--force", action="store_true", help="run solves above the time/memory limits"
     )
+    parser.add_argument(
+        "--size-distribution",
+        action="store_true",
+        help="per phase: local-thickness size distribution (D10/D50/D90) and watershed "
+        "particles (count, equivalent diameters, sphericity); pores too",
+    )
+    parser.add_argument(
+        "--representativity",
+        action="store_true",
+        help="95%% interval of every volume fraction from the volume itself (ImageRep) and "
+        "the edge length needed for +-1%%",
+    )
+    parser.add_argument(
+        "--cbd-diffusivity",
+        type=float,
+        metavar="D",
+        help="also solve the electrolyte tortuosity with a porous CBD of relative "
+        "diffusivity D (e.g. 0.1; TauFactor's multiphase solver)",
+    )
+    parser.add_argument(
+        "--conductivity",
+        metavar="NAME=S,...",
+        help="also solve the electronic tortuosity with these relative conductivities, "
+        "e.g. active=1,cbd=0.01 (active = every active phase)",
+    )
+    parser.add_argument(
+        "--pybamm",
+        type=Path,
+        metavar="OUT",
+        help="write PyBaMM parameters (and a BPX fragment) of the electrode as JSON; "
+        "turns on --size-distribution and --tortuosity",
+    )
+    parser.add_argument(
+        "--electrode",
+        default="negative",
+        choices=("negative", "positive"),
+        help="which electrode the --pybamm parameters describe (default negative)",
+    )
     parser.add_argument("--json", type=Path, metavar="OUT", help="write all numbers as JSON")
     parser.add_argument(
         "--csv", type=Path, metavar="OUT", help="write one row per phase/network and axis as CSV"
@@ -161,7 +207,11 @@ def build_config(args: argparse.Namespace, volume, phases):
         profiles=not args.no_profiles,
         surfaces=not args.no_surfaces,
         connectivity=not args.no_connectivity,
-        tortuosity=args.tortuosity,
+        tortuosity=args.tortuosity or args.pybamm is not None,
+        size_distribution=args.size_distribution or args.pybamm is not None,
+        representativity=args.representativity,
+        cbd_diffusivity=args.cbd_diffusivity,
+        conductivity=args.conductivity,
         convention=args.convention,
         networks=tuple(args.network) if args.network else None,
         front_face=args.front_face,
@@ -193,8 +243,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.json is not None and args.json == args.csv:
         raise BatterySegError(f"--json and --csv name the same file {args.json}; give two names.")
-    outputs = [(args.json, "json"), (args.csv, "csv")]
+    if args.pybamm is not None and args.pybamm in (args.json, args.csv):
+        raise BatterySegError(
+            f"--pybamm names the same file as --json or --csv; give another name."
+        )
+    outputs = [(args.json, "json"), (args.csv, "csv"), (args.pybamm, "json")]
     check_outputs(outputs, args.overwrite, [args.labels, args.probabilities])
+    if args.pybamm is not None and args.axis not in ("z", "all"):
+        raise BatterySegError(
+            "--pybamm needs the through-thickness axis z for the Bruggeman coefficients; "
+            "use --axis z or --axis all."
+        )
     volume, phases = open_labels(args)
     config = build_config(args, volume, phases)
     probabilities = open_probabilities(args.probabilities) if args.probabilities else None
@@ -208,6 +267,11 @@ def run(args: argparse.Namespace) -> int:
     if args.csv is not None:
         result.to_csv(args.csv, overwrite=args.overwrite)
         print(f"wrote {args.csv}")
+    if args.pybamm is not None:
+        from ..analysis import write_cell_parameters
+
+        write_cell_parameters(result, args.pybamm, args.electrode, overwrite=args.overwrite)
+        print(f"wrote {args.pybamm}")
     return 0
 
 

@@ -1,0 +1,159 @@
+"""Cell-model parameters from a measured microstructure: PyBaMM names and a BPX fragment.
+
+From an :class:`~battery_seg.analysis.AnalysisResult` (SI units, lengths in metres):
+
+* porosity = volume fraction of the pore phase(s); active material volume fraction = the active
+  phases (neither pore nor CBD) together;
+* particle radius = half the volume-weighted D50 of the active phases' separated particles (all
+  active phases pooled), or of their continuous size distribution when particles are missing;
+* Bruggeman coefficients ``b`` such that ``eps ** b`` is the measured transport efficiency
+  ``D_eff / D_0`` through the thickness (z): electrolyte from the porous-CBD solve when there is
+  one, else from the pore tortuosity (``b = 1 - ln(tau) / ln(eps)`` in TauFactor's convention);
+  electrode from the electronic solve (relative to the active material's conductivity) with the
+  active material volume fraction;
+* electrode thickness = the analysed box along z.
+
+The BPX fragment (``Parameterisation.<Electrode>``) carries ``Thickness [m]``, ``Porosity``,
+``Transport efficiency``, ``Particle radius [m]`` and ``Surface area per unit volume [m-1]`` (the
+measured active–pore area density).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BatterySegError
+from ._coverage import active_area_density
+from ._roles import active_phases, pore_phases
+from ._sizes import percentile_sizes
+
+__all__ = ["ELECTRODES", "cell_parameters", "write_cell_parameters"]
+
+ELECTRODES = ("negative", "positive")
+_METRES = {"µm": 1e-6, "um": 1e-6, "micron": 1e-6, "nm": 1e-9, "mm": 1e-3, "m": 1.0}
+
+
+def _metres_per_unit(result) -> float:
+    unit = result.length_unit
+    if unit not in _METRES:
+        raise BatterySegError(
+            f"Cell-model parameters need lengths in SI units, but the lengths are in {unit!r}; "
+            "give the voxel size in µm (--voxel-size Z Y X, or the dock's voxel size)."
+        )
+    return _METRES[unit]
+
+
+def _particle_radius(result, active: tuple[str, ...], notes: list[str]) -> float | None:
+    metrics = result.metrics
+    if metrics is not None and all(n in metrics.particles for n in active):
+        diameters = np.concatenate([metrics.particles[n].diameters for n in active])
+        if diameters.size:
+            return percentile_sizes(diameters, diameters**3, (50,))[0] / 2
+    if metrics is not None and all(n in metrics.sizes for n in active):
+        fractions = result.volume_fractions
+        diameters = np.concatenate([metrics.sizes[n].diameters for n in active])
+        weights = np.concatenate([metrics.sizes[n].volume_fraction * fractions[n] for n in active])
+        notes.append("particle radius from the continuous size distribution (no particles)")
+        return percentile_sizes(diameters, weights, (50,))[0] / 2
+    notes.append("no particle radius: run the analysis with size distributions")
+    return None
+
+
+def _bruggeman(efficiency: float | None, fraction: float) -> float | None:
+    if efficiency is None or not 0 < efficiency < 1 or not 0 < fraction < 1:
+        return None
+    return math.log(efficiency) / math.log(fraction)
+
+
+def _efficiencies(result, pores: tuple[str, ...], notes: list[str]):
+    """Through-thickness (z) transport efficiencies: electrolyte, electrode (or None)."""
+    transport = result.metrics.transport if result.metrics is not None else {}
+    electrolyte = transport.get("electrolyte_porous_cbd", {}).get("z")
+    if electrolyte is not None:
+        ionic = electrolyte.effective_diffusivity
+        notes.append("electrolyte transport with the porous CBD solve (z)")
+    elif len(pores) == 1 and "z" in result.tortuosity.get(pores[0], {}):
+        ionic = result.tortuosity[pores[0]]["z"].effective_diffusivity
+    else:
+        ionic = None
+        notes.append("no electrolyte Bruggeman coefficient: solve the pore tortuosity along z")
+    electronic = transport.get("electronic", {}).get("z")
+    if electronic is None:
+        notes.append("no electrode Bruggeman coefficient: give --conductivity for a z solve")
+    return ionic, None if electronic is None else electronic.effective_diffusivity
+
+
+def cell_parameters(result, electrode: str = "negative") -> dict[str, Any]:
+    """PyBaMM parameters, a BPX fragment and notes for ``electrode`` (``negative``/``positive``).
+
+    ``pybamm`` holds only the values measured here: update a full parameter set with them
+    (``pybamm.ParameterValues("Chen2020").update(data["pybamm"])``).
+    """
+    if electrode not in ELECTRODES:
+        raise BatterySegError(f"Electrode must be negative or positive, got {electrode!r}.")
+    metres = _metres_per_unit(result)
+    phases, fractions, notes = result.config.phases, result.volume_fractions, []
+    pores, active = pore_phases(phases), active_phases(phases)
+    if not pores or not active:
+        raise BatterySegError(
+            f"Cell-model parameters need a pore phase and an active phase; the phases are "
+            f"{', '.join(phases.names)} (name the electrolyte phase pore)."
+        )
+    porosity = float(sum(fractions[n] for n in pores))
+    active_fraction = float(sum(fractions[n] for n in active))
+    thickness = result.shape[0] * result.config.voxel_size[0] * metres
+    radius = _particle_radius(result, active, notes)
+    ionic, electronic = _efficiencies(result, pores, notes)
+    side, domain = electrode.capitalize(), f"{electrode.capitalize()} electrode"
+    pybamm = {
+        f"{domain} porosity": porosity,
+        f"{domain} active material volume fraction": active_fraction,
+        f"{domain} thickness [m]": thickness,
+    }
+    if radius is not None:
+        pybamm[f"{side} particle radius [m]"] = radius * metres
+    b_electrolyte = _bruggeman(ionic, porosity)
+    if b_electrolyte is not None:
+        pybamm[f"{domain} Bruggeman coefficient (electrolyte)"] = b_electrolyte
+    b_electrode = _bruggeman(electronic, active_fraction)
+    if b_electrode is not None:
+        pybamm[f"{domain} Bruggeman coefficient (electrode)"] = b_electrode
+    bpx: dict[str, Any] = {"Thickness [m]": thickness, "Porosity": porosity}
+    if ionic is not None:
+        bpx["Transport efficiency"] = ionic
+    if radius is not None:
+        bpx["Particle radius [m]"] = radius * metres
+    if result.surfaces is not None:
+        density = active_area_density(result.surfaces, phases)
+        bpx["Surface area per unit volume [m-1]"] = density / metres
+    return {
+        "electrode": electrode,
+        "pybamm": pybamm,
+        "bpx": {"Parameterisation": {domain: bpx}},
+        "source": {
+            "shape": list(result.shape),
+            "voxel_size": list(result.config.voxel_size),
+            "unit": result.length_unit,
+            "phases": phases.spec(),
+            "active_phases": list(active),
+            "through_thickness_axis": "z",
+        },
+        "notes": notes,
+    }
+
+
+def write_cell_parameters(
+    result, path: str | os.PathLike, electrode: str = "negative", *, overwrite: bool = False
+) -> Path:
+    """Write :func:`cell_parameters` as JSON, atomically (refuses an existing file)."""
+    from ..io._atomic import check_output, write_json_atomic
+
+    path = Path(path)
+    check_output(path, overwrite)
+    write_json_atomic(path, cell_parameters(result, electrode))
+    return path
