@@ -245,7 +245,7 @@ def run(args: argparse.Namespace) -> int:
         raise BatterySegError(f"--json and --csv name the same file {args.json}; give two names.")
     if args.pybamm is not None and args.pybamm in (args.json, args.csv):
         raise BatterySegError(
-            f"--pybamm names the same file as --json or --csv; give another name."
+            "--pybamm names the same file as --json or --csv; give another name."
         )
     outputs = [(args.json, "json"), (args.csv, "csv"), (args.pybamm, "json")]
     check_outputs(outputs, args.overwrite, [args.labels, args.probabilities])
