@@ -44,8 +44,12 @@ def _sample_slices(volume, n_slices: int, rng: np.random.Generator) -> np.ndarra
     """Read ``n_slices`` random axis-0 slices (strided in y/x for big slices)."""
     depth = volume.shape[0]
     picks = np.sort(rng.choice(depth, size=min(n_slices, depth), replace=False))
-    parts = [np.asarray(volume[int(z)]) for z in picks]
-    return np.concatenate([p.ravel() for p in parts])
+    parts = [volume[int(z)] for z in picks]
+    if hasattr(volume, "dask"):  # one compute for all slices, not one per slice
+        import dask
+
+        parts = dask.compute(*parts, scheduler="threads")
+    return np.concatenate([np.asarray(p).ravel() for p in parts])
 
 
 def estimate_intensity_range(
