@@ -5,18 +5,20 @@ fresh process, against a fresh ``python bench/monai_segment.py`` that imports to
 loads the same bundled network, normalises, stacks the context slices and runs
 ``sliding_window_inference`` (Gaussian, overlap 0.25, tile 256, batch 4). One after the other for
 each volume and model, so machine load affects both alike: quote the ratio. Also the label
-agreement of the two, the user / system CPU time and peak RSS of each process, and how long
-``segment`` took to start its first block (from its ``--verbose`` timeline).
+agreement of the two, the user / system CPU time and peak RSS of each process. ``--startup``
+measures how long ``segment`` takes from launch to starting its first block on a 128^3 TIFF.
 
     .venv/bin/python bench/bench_cli.py                                   # 96 x 512 x 512
     .venv/bin/python bench/bench_cli.py --shape 256 256 256 --shape 32 2048 2048
     .venv/bin/python bench/bench_cli.py --models fast --shape 32 256 256  # a quick check
+    .venv/bin/python bench/bench_cli.py --startup --models     # launch -> first block, 128^3
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -94,17 +96,54 @@ def bench(shape, model: str, folder: Path, extra: list[str]) -> None:
     )
 
 
+def startup(folder: Path, repeats: int = 3) -> None:
+    """Seconds from launching ``battery-seg segment`` to its first block, on a 128^3 TIFF."""
+    image = _phantom((128, 128, 128), folder)
+    for _ in range(repeats):
+        command = [sys.executable, __file__, "--first-block-child", str(time.time()), "segment"]
+        run = _run([*command, str(image), "-o", str(folder / "startup.zarr"), "--overwrite"])
+        first = [line for line in run["output"].splitlines() if line.startswith("first block")]
+        print(f"128^3 TIFF: {first[0]}; whole run {run['seconds']:.1f} s")
+
+
+def _first_block_child(launched: float, argv: list[str]) -> int:
+    """``battery-seg`` that prints when its first block starts (seconds since ``launched``)."""
+    from battery_seg.cli import main
+    from battery_seg.inference import _execute
+
+    run_block, started = _execute.run_block, []
+
+    def timed(task):
+        if not started:
+            started.append(time.time() - launched)
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            print(
+                f"first block started {started[0]:.2f} s after launch, after "
+                f"{usage.ru_utime + usage.ru_stime:.2f} s of CPU time",
+                flush=True,
+            )
+        return run_block(task)
+
+    _execute.run_block = timed
+    return main(argv)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--first-block-child"]:
+        sys.exit(_first_block_child(float(sys.argv[2]), sys.argv[3:]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", type=int, nargs=3, action="append", metavar=("Z", "Y", "X"))
-    parser.add_argument("--models", nargs="+", default=["default", "fast"])
+    parser.add_argument("--models", nargs="*", default=["default", "fast"])
     parser.add_argument("--folder", default=None, help="keep phantoms and outputs here")
     parser.add_argument("--segment-args", default="", help="extra arguments for segment")
+    parser.add_argument("--startup", action="store_true", help="time launch -> first block")
     args = parser.parse_args()
     shapes = args.shape or [[96, 512, 512]]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.folder or scratch)
         folder.mkdir(parents=True, exist_ok=True)
+        if args.startup:
+            startup(folder)
         for shape in shapes:
             for model in args.models:
                 bench(tuple(shape), model, folder, args.segment_args.split())

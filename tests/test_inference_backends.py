@@ -27,11 +27,15 @@ def model_path(tmp_path_factory):
     return save_unet(tmp_path_factory.mktemp("model") / "unet.pt", context=3)
 
 
-@pytest.fixture(scope="module")
-def image():
+def image_data():
     rng = np.random.default_rng(1)
     smooth = rng.random(SHAPE).cumsum(1).cumsum(2)
     return (smooth / smooth.max() * 50000 + rng.integers(0, 8000, SHAPE)).astype(np.uint16)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return image_data()
 
 
 @pytest.mark.parametrize("length", [1, 17, 100, 1152, 1153, 2048, 3000, 5000])
@@ -133,6 +137,34 @@ def test_one_network_call_at_a_time_on_the_cpu(image):
     )
     segment(image, config)
     assert most[0] == 1
+
+
+def test_little_work_before_the_first_block(monkeypatch, tmp_path, model_path):
+    """Start-up reads the input twice, each in one go: three planes for the job's identity and
+    a sample for the intensity range; then the blocks run (no whole-volume pass, no per-plane
+    reads, no OpenVINO set-up for a small volume)."""
+    import dask
+
+    from battery_seg.inference import _execute
+    from battery_seg.io import open_volume, write_image
+
+    path = write_image(tmp_path / "in.tif", np.tile(image_data(), (4, 1, 1)), voxel_size=1.0)
+    events, compute, run_block = [], dask.base.compute, _execute.run_block
+
+    def counting(*args, **kwargs):
+        events.append("compute")
+        return compute(*args, **kwargs)
+
+    def first(task):
+        events.append("block")
+        return run_block(task)
+
+    monkeypatch.setattr(dask.base, "compute", counting)
+    monkeypatch.setattr(dask, "compute", counting)
+    monkeypatch.setattr(_execute, "run_block", first)
+    result = segment(open_volume(path), SegmentConfig(model=model_path, output=tmp_path / "o.zarr"))
+    assert result.backend == "torch"
+    assert events[: events.index("block")] == ["compute"] * 3  # identity, sample, the blocks
 
 
 openvino = pytest.importorskip("openvino", reason="the optional OpenVINO backend is not installed")

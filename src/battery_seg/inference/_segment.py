@@ -13,7 +13,7 @@ import numpy as np
 from ..cluster import ClusterSession, RunStats, open_session
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
-from ..model.memory import release_gpu_memory
+from ..gpu_memory import release_gpu_memory
 from ._blocks import Block, BlockJob, BlockTask
 from ._config import SegmentConfig, SegmentResult
 from ._execute import run_tasks
