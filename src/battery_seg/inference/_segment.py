@@ -12,8 +12,8 @@ import numpy as np
 
 from ..cluster import ClusterSession, RunStats, open_session
 from ..errors import BatterySegError
-from ..jobs import Job, Progress, run_job
 from ..gpu_memory import release_gpu_memory
+from ..jobs import Job, Progress, run_job
 from ._blocks import Block, BlockJob, BlockTask
 from ._config import SegmentConfig, SegmentResult
 from ._execute import run_tasks

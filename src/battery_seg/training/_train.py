@@ -21,9 +21,9 @@ import torch
 
 from .. import __version__
 from ..errors import BatterySegError
+from ..gpu_memory import release_gpu_memory
 from ..jobs import Job, Progress, run_job
 from ..model import ModelCard, UNet, save_model
-from ..gpu_memory import release_gpu_memory
 from ._config import TrainConfig
 from ._data import PreparedData, as_pairs, prepare_data
 from ._init import Start, initial_model
