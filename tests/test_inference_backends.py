@@ -11,7 +11,14 @@ import pytest
 import torch
 
 from battery_seg import BatterySegError
-from battery_seg.inference import InMemoryModel, SegmentConfig, _blocks, _predictor, segment
+from battery_seg.inference import (
+    InMemoryModel,
+    SegmentConfig,
+    _blocks,
+    _choices,
+    _predictor,
+    segment,
+)
 from battery_seg.inference import _tiling as tiling
 from battery_seg.model import ModelCard, UNetConfig
 from battery_seg.phases import PhaseSet
@@ -181,13 +188,13 @@ def test_openvino_backend_keeps_the_labels(model_path, image, model_cache):
 def test_auto_backend_picks_openvino_for_large_jobs_of_model_files(monkeypatch, model_path, image):
     config = SegmentConfig(model=model_path, device="cpu")
     assert segment(image, config).backend == "torch"  # too small: set-up would cost more
-    monkeypatch.setattr(_predictor, "OPENVINO_MIN_VOXELS", 0)
+    monkeypatch.setattr(_choices, "OPENVINO_MIN_VOXELS", 0)
     assert segment(image, config).backend == "openvino"
     assert segment(image, SegmentConfig(model=_in_memory(), device="cpu")).backend == "torch"
 
 
 def test_auto_backend_falls_back_when_openvino_changes_the_labels(monkeypatch, model_path, image):
-    monkeypatch.setattr(_predictor, "OPENVINO_MIN_VOXELS", 0)
+    monkeypatch.setattr(_choices, "OPENVINO_MIN_VOXELS", 0)
     call = _predictor.OpenVINOPredictor.__call__
     monkeypatch.setattr(_predictor.OpenVINOPredictor, "__call__", lambda s, t: 1 - call(s, t))
     assert segment(image, SegmentConfig(model=model_path, device="cpu")).backend == "torch"

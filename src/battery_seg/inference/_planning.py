@@ -22,16 +22,11 @@ from ._blocks import (
     plan_blocks,
     read_stack,
 )
+from ._choices import auto_batch_size, choose_backend, choose_precision
 from ._config import AXES, SegmentConfig
 from ._inputs import InputVolume
 from ._models import PreparedModel
-from ._predictor import (
-    auto_batch_size,
-    choose_backend,
-    choose_precision,
-    get_predictor,
-    resolve_device,
-)
+from ._predictor import get_predictor, resolve_device
 from ._tiling import AxisGrid, plan_axis, plan_axis_auto
 
 __all__ = ["Plan", "fingerprint", "plan_job"]

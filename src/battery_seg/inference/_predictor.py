@@ -22,7 +22,6 @@ import io
 import itertools
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import BatterySegError
-from ._backends import CPU_LOCK, OpenVINOPredictor, openvino_available
+from ._backends import CPU_LOCK, OpenVINOPredictor
 
 if TYPE_CHECKING:
     import torch
@@ -125,8 +124,6 @@ def fuse_batchnorm(network: torch.nn.Module) -> torch.nn.Module:
     return network
 
 
-OPENVINO_MIN_VOXELS = 8 * 2**20
-"""Smallest job for which ``backend="auto"`` tries OpenVINO (128 x 256 x 256 voxels)."""
 _AUTOCAST = {"bfloat16": "bfloat16", "float16": "float16"}
 
 
@@ -258,90 +255,3 @@ def _make_predictor(source, network, device: str, precision: str, backend: str):
     fused = fuse_batchnorm(copy.deepcopy(network).eval())
     in_channels = network.config.in_channels
     return OpenVINOPredictor(fused, in_channels, source.sha256, torch.get_num_threads())
-
-
-def choose_backend(
-    requested: str,
-    device: str,
-    precision: str,
-    source: ModelFile | InMemoryModel,
-    sample_tiles: Callable[[], np.ndarray],
-    network: torch.nn.Module | None = None,
-    voxels: int = 0,
-) -> str:
-    """Resolve ``"auto"``: OpenVINO for a model file on the CPU in float32 when it is installed,
-    the job has at least :data:`OPENVINO_MIN_VOXELS` voxels to segment (below, its set-up costs
-    more than it saves) and it keeps >= 99.5 % of PyTorch's labels on ``sample_tiles()``;
-    otherwise PyTorch."""
-    if requested != "auto":
-        if requested == "openvino" and not openvino_available():
-            raise BatterySegError(
-                "backend='openvino' was requested but OpenVINO is not installed; install it "
-                '(pip install "napari-battery-seg[openvino]") or use backend="auto".'
-            )
-        if requested == "openvino" and (isinstance(source, InMemoryModel) or device != "cpu"):
-            raise BatterySegError(
-                "The OpenVINO backend runs model files on the CPU only; use backend='auto' "
-                "or 'torch' for a model in memory or a GPU."
-            )
-        return requested
-    if isinstance(source, InMemoryModel) or device != "cpu" or precision != "float32":
-        return "torch"
-    if voxels < OPENVINO_MIN_VOXELS or not openvino_available():
-        return "torch"
-    tiles = sample_tiles()
-    reference = get_predictor(source, device, precision, network)(tiles).argmax(1)
-    trial = get_predictor(source, device, precision, network, "openvino")(tiles).argmax(1)
-    return "openvino" if float((reference == trial).mean()) >= 0.995 else "torch"
-
-
-def auto_batch_size(device: str, grids: tuple, architecture: Any, precision: str) -> int:
-    """Tiles per network call: 4 of 256 x 256 (1 of a larger tile) on the CPU; on a GPU as many
-    as a quarter of its free memory holds (~48 bytes per pixel and base channel in float32)."""
-    pixels = grids[0].tile * grids[1].tile
-    if not str(device).startswith("cuda"):
-        return max(1, min(4, 4 * 256 * 256 // pixels))
-    import torch
-
-    free, _total = torch.cuda.mem_get_info(torch.device(device))
-    per_tile = 48 * architecture.base_channels * pixels // (1 if precision == "float32" else 2)
-    return int(max(1, min(64, free // 4 // per_tile)))
-
-
-def cpu_has_native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX); emulation is slower."""
-    import torch
-
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def choose_precision(
-    requested: str,
-    device: str,
-    source: ModelFile | InMemoryModel,
-    sample_tiles: Callable[[], np.ndarray],
-    network: torch.nn.Module | None = None,
-) -> str:
-    """Resolve ``"auto"``: half precision only where it is fast and keeps >= 99.5 % of the labels.
-
-    bfloat16 is tried on CUDA GPUs that support it (float16 on older ones) and on CPUs with
-    native bfloat16; the labels it gives on ``sample_tiles()`` (a batch from the volume being
-    segmented) are compared with float32.
-    """
-    if requested != "auto":
-        return requested
-    device = resolve_device(device)
-    if device == "cpu" and not cpu_has_native_bfloat16():
-        return "float32"
-    half = "bfloat16"
-    if device != "cpu":
-        import torch
-
-        half = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    tiles = sample_tiles()
-    reference = get_predictor(source, device, "float32", network)(tiles).argmax(1)
-    trial = get_predictor(source, device, half, network)(tiles).argmax(1)
-    return half if float((reference == trial).mean()) >= 0.995 else "float32"
