@@ -44,7 +44,8 @@ def choose_backend(
                 "backend='openvino' was requested but OpenVINO is not installed; install it "
                 '(pip install "napari-battery-seg[openvino]") or use backend="auto".'
             )
-        if requested == "openvino" and (isinstance(source, InMemoryModel) or device != "cpu"):
+        off_cpu = device not in ("cpu", "auto")  # "auto": an existing cluster's workers decide
+        if requested == "openvino" and (isinstance(source, InMemoryModel) or off_cpu):
             raise BatterySegError(
                 "The OpenVINO backend runs model files on the CPU only; use backend='auto' "
                 "or 'torch' for a model in memory or a GPU."

@@ -167,7 +167,7 @@ class Predictor:
         if self.device.type != "cpu":
             return self.forward(x.to(self.device, non_blocking=True)).cpu().numpy()
         with CPU_LOCK:  # one network call at a time, with all the cores
-            return self.forward(x).numpy()
+            return np.ascontiguousarray(self.forward(x).numpy())
 
 
 def register_model_copy(sha256: str, path: str, holder: str) -> None:
