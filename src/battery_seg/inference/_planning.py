@@ -98,7 +98,7 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
     # an existing cluster's workers may have other hardware than this machine: no trials here
     local = not config.cluster_options.remote
     device = resolve_device(config.device) if local else config.device
-    sample = _SampleTiles(volume, plan, config)
+    sample = _SampleTiles(volume, plan)
     if config.precision != "auto" or not local:
         plan.precision = "float32" if config.precision == "auto" else config.precision
     else:
@@ -124,8 +124,8 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
 class _SampleTiles:
     """A few tiles from the middle block of the volume, for the precision and backend trials."""
 
-    def __init__(self, volume: InputVolume, plan: Plan, config: SegmentConfig) -> None:
-        self.volume, self.plan, self.config = volume, plan, config
+    def __init__(self, volume: InputVolume, plan: Plan) -> None:
+        self.volume, self.plan = volume, plan
         self.tiles: np.ndarray | None = None
 
     def __call__(self) -> np.ndarray:
