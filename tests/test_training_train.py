@@ -329,7 +329,7 @@ def test_gpu_memory_goes_back_when_training_ends(monkeypatch, sample, cancel):
 
     def release():
         gc.collect()
-        alive.append(sum(isinstance(o, _train._Loop) for o in gc.get_objects()))
+        alive.append(sum(type(o) is _train._Loop for o in gc.get_objects()))
         return True
 
     monkeypatch.setattr(_train, "release_gpu_memory", release)
