@@ -17,6 +17,8 @@ a trained model (``--model path.pt``).
     .venv/bin/python bench/bench_segment.py                          # 256^3 speed + RSS 256, 512
     .venv/bin/python bench/bench_segment.py --size 64 --rss-sizes 64 96   # a quick check
     .venv/bin/python bench/bench_segment.py --model src/battery_seg/models/default.pt
+    .venv/bin/python bench/bench_segment.py --model ...default.pt --levers --shape 32 512 512 \
+        --skip-speed --rss-sizes                                # each CPU lever on its own
     python bench/bench_segment.py --device cuda --rss-sizes --bfloat16 --model ...  # on a GPU
 """
 
@@ -86,7 +88,15 @@ def _monai_labels(volume, model_path, tile, batch, device="cpu"):
 
 
 def _ours(
-    volume, model_path, tile, batch, precision="float32", workers=None, output=None, device="cpu"
+    volume,
+    model_path,
+    tile,
+    batch,
+    precision="float32",
+    workers=None,
+    output=None,
+    device="cpu",
+    **options,
 ):
     from battery_seg.inference import SegmentConfig, segment
 
@@ -98,8 +108,53 @@ def _ours(
         precision=precision,
         workers=workers,
         output=output,
+        **options,
     )
     return segment(volume, config)
+
+
+LEVERS = (
+    ("tiles of 256 (x 0.25 overlap), blocks of 8 planes, PyTorch", 256, (8, None, None), "torch"),
+    ("+ automatic tiles (one per plane up to 1152), whole-plane blocks", None, None, "torch"),
+    ("+ OpenVINO", None, None, "openvino"),
+)
+
+
+def bench_levers(args, model_path) -> None:
+    """Each lever on its own, in one process: ours with it against MONAI run once."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    shape = tuple(args.shape or (args.size,) * 3)
+    volume = _phantom(shape)
+    warm = volume[:8]
+    _monai_labels(warm, model_path, 256, 4)
+    start = time.perf_counter()
+    monai = _monai_labels(volume, model_path, 256, 4)
+    monai_s = time.perf_counter() - start
+    print(f"levers: {shape} phantom, MONAI (tile 256, batch 4) {monai_s:.1f} s")
+    for name, tile, blocks, backend in LEVERS:
+        block_shape = None if blocks is None else (blocks[0], *shape[1:])
+        options = {"backend": backend, "block_shape": block_shape}
+        _ours(warm, model_path, tile, None, **options)  # warm-up (and model conversion)
+        start = time.perf_counter()
+        ours = _ours(volume, model_path, tile, None, **options)
+        seconds = time.perf_counter() - start
+        agreement = float((ours.labels == monai).mean())
+        print(
+            f"  {name:66} {seconds:6.1f} s  {monai_s / seconds:5.2f}x MONAI, labels agree "
+            f"{100 * agreement:.3f} %"
+        )
+
+
+def _phantom(shape):
+    """The synthetic anode; in-plane sizes above 512 tile a 512-wide phantom."""
+    from battery_seg.phantom import make_sample
+
+    edge = tuple(min(n, 512) for n in shape)
+    image = make_sample(edge, seed=0).image
+    reps = [-(-n // e) for n, e in zip(shape, edge, strict=True)]
+    return np.tile(image, reps)[: shape[0], : shape[1], : shape[2]]
 
 
 def _flops_per_tile(model_path, tile) -> float:
@@ -208,7 +263,10 @@ def bench_speed(args, model_path, description) -> None:
     per_pixel = flops / args.tile**2  # convolutions: the same per pixel for any tile size
     useful = per_pixel * voxels  # one dense pass, no overlap
     executed = per_pixel * _tile_pixels_computed(volume.shape, args.tile, model_path)
-    print(f"  ours (battery_seg.segment): {voxels / ours_s / 1e6:7.3f} Mvoxel/s ({ours_s:.1f} s)")
+    print(
+        f"  ours (battery_seg.segment, {ours.backend}): {voxels / ours_s / 1e6:7.3f} Mvoxel/s "
+        f"({ours_s:.1f} s)"
+    )
     print(f"  MONAI sliding window:       {voxels / monai_s / 1e6:7.3f} Mvoxel/s ({monai_s:.1f} s)")
     print(
         f"  speed-up: {monai_s / ours_s:.2f}x (goal >= 3x); label agreement with MONAI "
@@ -337,6 +395,10 @@ def main() -> None:
     parser.add_argument("--rss-sizes", type=int, nargs="*", default=[256, 512])
     parser.add_argument("--skip-monai-rss", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--levers", action="store_true", help="time each CPU lever on its own against MONAI"
+    )
+    parser.add_argument("--shape", type=int, nargs=3, default=None, help="levers volume (Z Y X)")
     parser.add_argument("--rss-child", choices=("ours", "monai"), help=argparse.SUPPRESS)
     parser.add_argument("--input", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -344,6 +406,8 @@ def main() -> None:
         _rss_child(args)
         return
     model_path, description = _network(args)
+    if args.levers:
+        bench_levers(args, model_path)
     if not args.skip_speed:
         bench_speed(args, model_path, description)
     if args.rss_sizes:

@@ -54,3 +54,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory):
+    """Converted models (OpenVINO) go to a folder of the test session, not ``~/.cache``."""
+    folder = tmp_path_factory.mktemp("battery_seg_cache")
+    previous = os.environ.get("BATTERY_SEG_CACHE")
+    os.environ["BATTERY_SEG_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("BATTERY_SEG_CACHE", None)
+    else:
+        os.environ["BATTERY_SEG_CACHE"] = previous

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from battery_seg import BatterySegError
-from battery_seg.inference import InMemoryModel, SegmentConfig, _predictor, segment, segment_job
+from battery_seg.inference import (
+    InMemoryModel,
+    SegmentConfig,
+    _choices,
+    _predictor,
+    segment,
+    segment_job,
+)
 from battery_seg.jobs import run_job
 from battery_seg.model import ModelCard, UNetConfig, save_model
 from battery_seg.phases import PhaseSet
@@ -244,14 +251,14 @@ def _offset_model(s: float, d: float) -> InMemoryModel:
 
 @pytest.mark.parametrize(("s", "expected"), [(0.0, "bfloat16"), (4096.0, "float32")])
 def test_auto_precision_uses_bfloat16_only_where_labels_stay(monkeypatch, s, expected):
-    monkeypatch.setattr(_predictor, "cpu_has_native_bfloat16", lambda: True)
+    monkeypatch.setattr(_choices, "cpu_has_native_bfloat16", lambda: True)
     model = _offset_model(s, 8.0)
     rng = np.random.default_rng(0)
     tiles = rng.choice([0.2, 0.8], (4, 1, 16, 16)) + rng.random((4, 1, 16, 16)) * 0.1
     tiles = tiles.astype(np.float32)
-    assert _predictor.choose_precision("auto", "cpu", model, lambda: tiles) == expected
-    monkeypatch.setattr(_predictor, "cpu_has_native_bfloat16", lambda: False)
-    assert _predictor.choose_precision("auto", "cpu", model, lambda: tiles) == "float32"
+    assert _choices.choose_precision("auto", "cpu", model, lambda: tiles) == expected
+    monkeypatch.setattr(_choices, "cpu_has_native_bfloat16", lambda: False)
+    assert _choices.choose_precision("auto", "cpu", model, lambda: tiles) == "float32"
 
 
 # -- bad input: a clear BatterySegError, nothing written --------------------------------------

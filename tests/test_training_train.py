@@ -315,3 +315,35 @@ def test_fine_tuning_retains_the_start_model_off_the_strokes(sample, tmp_path):
     assert logits.grad[:, :, :8].abs().sum() == 0 and logits.grad[:, :, 8:].abs().sum() > 0
     tuned = train([(image, painted)], TrainConfig(init=first, **TINY))
     assert tuned.card.provenance["config"]["retain_weight"] == 1.0
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_gpu_memory_goes_back_when_training_ends(monkeypatch, sample, cancel):
+    """Finished or cancelled, the run's optimiser state and device copies are gone before
+    PyTorch's cached GPU memory is handed back (so napari can use it)."""
+    import gc
+
+    from battery_seg.training import _train
+
+    image, _, painted = sample
+    alive = []
+
+    def release():
+        gc.collect()
+        alive.append(sum(type(o) is _train._Loop for o in gc.get_objects()))
+        return True
+
+    monkeypatch.setattr(_train, "release_gpu_memory", release)
+    job = train_job([(image, painted)], TrainConfig(phases="si-graphite", **TINY))
+    if cancel:
+        next(job), next(job)
+        job.close()
+    else:
+        run_job(job)
+    assert alive == [0]
+
+
+def test_release_gpu_memory_without_cuda_does_nothing():
+    from battery_seg.gpu_memory import release_gpu_memory
+
+    assert release_gpu_memory() is torch.cuda.is_initialized()

@@ -37,6 +37,10 @@ _SCHEDULER_TIP = (
     "empty = this machine. The workers need napari-battery-seg and, for an OME-Zarr output, a "
     "folder they can write at the same path."
 )
+_TILE_TIP = (
+    "In-plane tile size in pixels. auto: the fewest tiles of up to 1152 pixels that cover a "
+    "plane (a plane up to 1152 wide is one tile, computed once)."
+)
 _NOTE = (
     "<i>The bundled models learnt synthetic Si–graphite anodes. On your own data, paint a few "
     "strokes of every phase and train or fine-tune a model (Train widget).</i>"
@@ -55,7 +59,10 @@ class SegmentWidget(Container):
         self._model_file = FileEdit(label="model file", mode="r", filter="*.pt", visible=False)
         self._model_info = Label(label="context", value="")
         self._axis = ComboBox(label="slicing", choices=["z", "y", "x", _TRIPLANAR], value="z")
-        self._tile = SpinBox(label="tile size", value=256, min=16, max=4096, step=16)
+        self._tile = SpinBox(
+            label="tile size", value=0, min=0, max=4096, step=16, tooltip=_TILE_TIP
+        )
+        self._tile.native.setSpecialValueText("auto")
         self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
         self._scheduler = LineEdit(label="scheduler", value="", tooltip=_SCHEDULER_TIP)
         self._probabilities = CheckBox(text="per-phase probabilities", value=False)
@@ -115,7 +122,7 @@ class SegmentWidget(Container):
             model=self._model_path(),
             axis="z" if axis == _TRIPLANAR else axis,
             triplanar=axis == _TRIPLANAR,
-            tile=int(self._tile.value),
+            tile=int(self._tile.value) or None,
             device=self._device.value,
             probabilities=bool(self._probabilities.value),
             uncertainty=self._uncertainty.value,

@@ -1,8 +1,10 @@
 """Time and memory of a TauFactor solve, estimated before it starts, and the limits on them.
 
-Iterations grow with the length along the transport axis (about 3 per layer: 700 for the 256
-layers of TauFactor's NMC electrode). The time per voxel and iteration starts from a measured
-constant per device, and every solve re-estimates its remaining time from its first 100
+Iterations grow with the length along the transport axis and with the tortuosity: measured 2.3
+to 7 per layer (300 for a 128-layer NMC pore network, 700 for the 256 layers of TauFactor's NMC
+electrode, 800 and 900 for the pore and CBD of the 128^3 synthetic anode); the estimate takes 4
+per layer, within 2x of all of them. The time per voxel and iteration starts from a measured
+constant per device, and every solve re-estimates its time from its own first chunks of
 iterations (and is stopped there if that is above the limit). Peak memory is about 72 bytes per
 voxel on the CPU (measured at 256^3).
 """
@@ -27,6 +29,7 @@ __all__ = [
 ]
 
 _CHECK_EVERY = 100  # TauFactor checks convergence every 100 iterations
+_ITERATIONS_PER_LAYER = 4
 _BYTES_PER_VOXEL = {"cpu": 72, "cuda": 40}  # peak, measured on 128^3-256^3 (see bench)
 # Seconds per voxel and iteration before a solve has run (the prior estimate); measured 17-31 ns
 # on 128^3-256^3 with 2 busy CPU cores. The first 100 iterations of every solve refine it.
@@ -87,11 +90,13 @@ def estimate_tortuosity(
     --------
     >>> estimate = estimate_tortuosity((64, 64, 64), "z", "cpu")
     >>> estimate.iterations, estimate.memory_bytes
-    (200, 18874368)
+    (300, 18874368)
     """
     voxels = int(np.prod(shape))
     length = int(shape[axis_index(axis)])
-    iterations = int(math.ceil(max(2, 3 * length) / _CHECK_EVERY) * _CHECK_EVERY)
+    iterations = int(
+        math.ceil(max(2, _ITERATIONS_PER_LAYER * length) / _CHECK_EVERY) * _CHECK_EVERY
+    )
     key = device.split(":")[0]
     rate = seconds_per_voxel_iteration
     if rate is None:

@@ -38,6 +38,9 @@ from ._estimate import (
     resolve_device,
 )
 from ._masks import transport_axis_first
+from ._taufactor import ThreadChoice, make_solver, relative_diffusivity, run_quietly
+
+_CHUNK_SECONDS = 1.0  # iterations per progress event / cancel point: about this long
 
 __all__ = [
     "TortuosityEstimate",
@@ -89,7 +92,10 @@ def tortuosity_job(
 ) -> Job[TortuosityResult]:
     """Solve the tortuosity factor of a 0/1 ``mask`` (Z, Y, X) along ``axis`` with TauFactor.
 
-    Yields progress every 100 iterations (cancel there); returns a :class:`TortuosityResult`.
+    Yields progress by iteration, about every second (cancel there); returns a
+    :class:`TortuosityResult`. On the CPU the solve measures whether it runs faster on one thread
+    or all of torch's (see :mod:`._taufactor`); on CUDA (``device="auto"`` when present) it
+    runs on the GPU.
     ``voxel_size`` is (dz, dy, dx); anisotropic voxels use TauFactor's ``AnisotropicSolver``.
     ``through_fraction``, when already known, skips labelling the clusters again. The first
     event carries the time and memory estimate in ``data["estimate"]``.
@@ -125,39 +131,23 @@ def tortuosity_job(
     check_limits(
         estimate, max_seconds=max_seconds, max_memory_bytes=max_memory_bytes, force=force, what=what
     )
+    limits = {
+        "conv_crit": conv_crit,
+        "iter_limit": iter_limit,
+        "max_seconds": max_seconds,
+        "force": force,
+    }
     yield Progress(
         0,
         estimate.iterations,
         f"tortuosity of {what}: {estimate.describe()}",
         {"estimate": f"tortuosity of {what}: {estimate.describe()}"},
     )
-    solver = _make_solver(
+    solver = make_solver(
         transport_axis_first(mask.view(np.uint8), index), _spacing(voxel_size, index), device
     )
-    start = time.perf_counter()
-    while not solver.converged and solver.iter < iter_limit:
-        solver.solve(
-            iter_limit=min(solver.iter + _CHECK_EVERY, iter_limit),
-            verbose=False,
-            conv_crit=conv_crit,
-        )
-        total = max(estimate.iterations, solver.iter + _CHECK_EVERY)
-        data = {}
-        if solver.iter == _CHECK_EVERY and not solver.converged:
-            rate = (time.perf_counter() - start) / (_CHECK_EVERY * mask.size)
-            estimate = estimate_tortuosity(mask.shape, index, device, rate)
-            text = f"tortuosity of {what}, measured over 100 iterations: {estimate.describe()}"
-            check_limits(  # memory was checked before the solver took its share
-                estimate,
-                max_seconds=max_seconds,
-                max_memory_bytes=estimate.memory_bytes,
-                force=force,
-                what=what,
-            )
-            data = {"estimate": text}
-        yield Progress(solver.iter, total, f"tortuosity of {what}: iteration {solver.iter}", data)
-    seconds = time.perf_counter() - start
-    relative = float(np.asarray(solver.D_rel).ravel()[0])
+    solved = yield from _iterate(solver, estimate, mask.shape, index, device, what, limits)
+    seconds, estimate = solved
     note = (
         ""
         if solver.converged
@@ -171,7 +161,7 @@ def tortuosity_job(
         eps_used,
         through,
         convention,
-        relative,
+        relative_diffusivity(solver),
         solver.iter,
         bool(solver.converged),
         seconds,
@@ -180,50 +170,62 @@ def tortuosity_job(
     )
 
 
+def _iterate(solver, estimate, shape, index, device, what, limits):
+    """Iterate in chunks of about a second: progress by iteration, cancel between chunks.
+
+    After the thread trial (see :class:`ThreadChoice`) the time is estimated again from the
+    measured rate and checked against the limits. Returns the seconds spent and the estimate.
+    """
+    conv_crit, iter_limit = limits["conv_crit"], limits["iter_limit"]
+    voxels = int(np.prod(shape))
+    threads = ThreadChoice(device)
+    rate = estimate.seconds / max(estimate.iterations * voxels, 1)
+    start, measured, chunk_index = time.perf_counter(), False, 0
+    while not solver.converged and solver.iter < iter_limit:
+        size = int(min(_CHECK_EVERY, max(1, _CHUNK_SECONDS / (rate * voxels))))
+        before, chunk_start = solver.iter, time.perf_counter()
+        with threads.chunk(chunk_index, size):
+            run_quietly(solver, min(solver.iter + size, iter_limit), conv_crit)
+        done = max(solver.iter - before, 1)
+        rate = (time.perf_counter() - chunk_start) / (done * voxels)
+        chunk_index += 1
+        data = {}
+        if threads.decided and not measured and not solver.converged:
+            measured = True
+            estimate = estimate_tortuosity(shape, index, device, rate)
+            estimate = _remaining(estimate, solver.iter)
+            text = (
+                f"tortuosity of {what}, measured over the first {solver.iter} iterations "
+                f"({threads.threads} thread{'s' * (threads.threads != 1)}): "
+                f"{estimate.describe()}"
+            )
+            check_limits(  # memory was checked before the solver took its share
+                estimate,
+                max_seconds=limits["max_seconds"],
+                max_memory_bytes=estimate.memory_bytes,
+                force=limits["force"],
+                what=what,
+            )
+            data = {"estimate": text}
+        total = max(estimate.iterations, math.ceil(1.25 * solver.iter))
+        yield Progress(solver.iter, total, f"tortuosity of {what}: iteration {solver.iter}", data)
+    return time.perf_counter() - start, estimate
+
+
+def _remaining(estimate: TortuosityEstimate, done: int) -> TortuosityEstimate:
+    """The estimate of a solve that has run ``done`` iterations already (at least 100 more)."""
+    iterations = max(estimate.iterations, done + _CHECK_EVERY)
+    seconds = estimate.seconds / max(estimate.iterations, 1) * iterations
+    return TortuosityEstimate(
+        estimate.voxels, iterations, seconds, estimate.memory_bytes, estimate.device
+    )
+
+
 def _spacing(voxel_size: Sequence[float], index: int) -> tuple[float, float, float]:
     sizes = [float(v) for v in voxel_size]
     if len(sizes) != 3 or min(sizes) <= 0:
         raise BatterySegError(f"Voxel size must be three positive numbers, got {voxel_size!r}.")
     return (sizes[index], *[s for i, s in enumerate(sizes) if i != index])
-
-
-def _make_solver(mask: np.ndarray, spacing: tuple[float, float, float], device: str):
-    import taufactor
-
-    if max(spacing) / min(spacing) > 10:
-        raise BatterySegError(
-            f"Voxel sizes {spacing} differ by more than 10x; a finite-difference tortuosity on "
-            "such voxels is unreliable. Resample the volume to more even voxels first."
-        )
-    if spacing[0] == spacing[1] == spacing[2]:
-        solver = taufactor.Solver(mask, device=device)
-    else:
-        solver = _anisotropic_solver_class()(mask, spacing=spacing, device=device)
-    # Our loop reports progress and convergence; TauFactor's end-of-solve printout is silenced.
-    solver._end_simulation = lambda *args, **kwargs: None
-    return solver
-
-
-def _anisotropic_solver_class():
-    """TauFactor's ``AnisotropicSolver`` with its flux measurement fixed.
-
-    TauFactor 1.2.1 marks non-conducting voxels by ``factor > 8`` when it sums the flux, which
-    holds for the isotropic solver (at most 6 neighbours + 2 for a face). With anisotropic
-    weights ``(d_transport / d_other)^2 > 1`` a conducting voxel's weighted neighbour sum can
-    exceed 8, so its flux was dropped and tau came out too large or infinite. Non-conducting
-    voxels have ``factor = inf``; this subclass tests exactly that. The solver itself is unchanged.
-    """
-    import taufactor
-    import torch
-
-    class AnisotropicSolver(taufactor.AnisotropicSolver):
-        def vertical_flux(self):
-            flux = self.field[:, 2:-1, 1:-1, 1:-1] - self.field[:, 1:-2, 1:-1, 1:-1]
-            flux[torch.isinf(self.factor[:, :-1])] = 0
-            flux[torch.isinf(self.factor[:, 1:])] = 0
-            return flux
-
-    return AnisotropicSolver
 
 
 def _finished(

@@ -28,6 +28,7 @@ from ..jobs import Job, Progress, run_job
 from ._config import AXES, axis_index
 from ._connectivity import Clusters
 from ._masks import transport_axis_first
+from ._taufactor import run_quietly
 from ._tortuosity import _spacing
 
 __all__ = ["MultiphaseResult", "multiphase_tortuosity", "multiphase_tortuosity_job"]
@@ -60,7 +61,6 @@ def _solver(image: np.ndarray, conductivity: dict[int, float], spacing, device: 
     import torch
 
     solver = taufactor.MultiPhaseSolver(image, cond=conductivity, device=device)
-    solver._end_simulation = lambda *args, **kwargs: None  # our loop reports progress
     weights = [(spacing[0] / s) ** 2 for s in spacing]
     if any(abs(w - 1.0) > 1e-12 for w in weights):
         for axis, weight in enumerate(weights[1:], start=1):
@@ -111,11 +111,7 @@ def multiphase_tortuosity_job(
     solver = _solver(np.ascontiguousarray(image), solver_cond, spacing, device)
     start = time.perf_counter()
     while not solver.converged and solver.iter < iter_limit:
-        solver.solve(
-            iter_limit=min(solver.iter + _CHECK_EVERY, iter_limit),
-            verbose=False,
-            conv_crit=conv_crit,
-        )
+        run_quietly(solver, min(solver.iter + _CHECK_EVERY, iter_limit), conv_crit)
         yield Progress(
             solver.iter, iter_limit, f"{name} along {AXES[index]}: iteration {solver.iter}"
         )

@@ -86,11 +86,19 @@ def add_parser(subparsers) -> None:
     add(
         "--tile",
         type=int,
-        default=256,
+        default=None,
         metavar="N",
-        help="in-plane tile size in pixels, a multiple of 2**depth of the model (default 256)",
+        help="in-plane tile size in pixels, a multiple of 2**depth of the model (default: the "
+        "fewest tiles of up to 1152 pixels covering a plane; a plane up to 1152 wide is one tile)",
     )
-    add("--batch", type=int, default=4, metavar="N", help="tiles per network call (default 4)")
+    add(
+        "--batch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tiles per network call (default: 4 of 256 x 256 on the CPU; on a GPU, as many as "
+        "a quarter of its free memory holds)",
+    )
     add(
         "--block",
         type=int,
@@ -104,6 +112,13 @@ def add_parser(subparsers) -> None:
         choices=("auto", "cpu", "cuda"),
         default="auto",
         help="where the network runs (default auto: CUDA when available)",
+    )
+    add(
+        "--backend",
+        choices=("auto", "torch", "openvino"),
+        default="auto",
+        help="how the network runs on the CPU (default auto: OpenVINO when installed and it keeps "
+        "the labels, for volumes of 8 Mvoxel or more; else PyTorch)",
     )
     add(
         "--voxel-size",
@@ -137,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         tile=args.tile,
         batch_size=args.batch,
         device=args.device,
+        backend=args.backend,
         probabilities=args.probabilities,
         uncertainty=args.uncertainty or "none",
         output=args.output,
@@ -175,7 +191,7 @@ def _summary(result, volume) -> None:
     print(
         f"wrote {result.output} (uint8 labels, shape {tuple(labels.shape)}, voxel size {size} "
         f"{result.unit}; model context {result.context}, axis {result.axis}, "
-        f"{result.precision})"
+        f"{result.precision}, {result.backend})"
     )
     blocks = int(timing["blocks"])
     print(

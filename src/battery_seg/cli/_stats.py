@@ -244,9 +244,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None and args.json == args.csv:
         raise BatterySegError(f"--json and --csv name the same file {args.json}; give two names.")
     if args.pybamm is not None and args.pybamm in (args.json, args.csv):
-        raise BatterySegError(
-            "--pybamm names the same file as --json or --csv; give another name."
-        )
+        raise BatterySegError("--pybamm names the same file as --json or --csv; give another name.")
     outputs = [(args.json, "json"), (args.csv, "csv"), (args.pybamm, "json")]
     check_outputs(outputs, args.overwrite, [args.labels, args.probabilities])
     if args.pybamm is not None and args.axis not in ("z", "all"):

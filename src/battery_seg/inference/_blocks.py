@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import BatterySegError
+from ._device import block_outputs_on_device
 from ._predictor import InMemoryModel, ModelFile, get_predictor
 from ._tiling import AxisGrid, blend_planes
 
@@ -40,7 +41,8 @@ __all__ = [
     "run_block",
 ]
 
-_BLOCK_VOXELS = 2 * 2**20
+_BLOCK_VOXELS = 4 * 2**20
+_MAX_PLANE_SIDE = 2048
 _CANCELLED: set[str] = set()
 _CANCEL_LOCK = threading.Lock()
 
@@ -64,16 +66,17 @@ class Block:
 def default_block_shape(
     shape: tuple[int, int, int], axis: int, triplanar: bool
 ) -> tuple[int, int, int]:
-    """Blocks of about 2 Mi voxels: few planes x whole (<= 1536 px) or 1024 px in-plane sides.
+    """Blocks of whole planes (up to 2048 x 2048), 2 to 16 of them, about 4 Mi voxels.
 
-    Tri-planar blocks are cubes of up to 256 (whole axes up to 384), since every axis is an
-    in-plane axis of one pass and small in-plane sides recompute many tiles.
+    Whole planes mean no tile is computed twice at block borders; only planes larger than
+    2048 x 2048 are split in-plane. Tri-planar blocks are cubes of up to 256 (whole axes up to
+    384), since every axis is an in-plane axis of one pass.
     """
     if triplanar:
         return tuple(n if n <= 384 else 256 for n in shape)  # type: ignore[return-value]
-    sides = [n if n <= 1536 else 1024 for n in shape]
+    sides = [n if n <= _MAX_PLANE_SIDE else _MAX_PLANE_SIDE // 2 for n in shape]
     area = math.prod(s for i, s in enumerate(sides) if i != axis)
-    sides[axis] = int(min(shape[axis], 16, max(1, _BLOCK_VOXELS // area)))
+    sides[axis] = int(min(shape[axis], 16, max(2, _BLOCK_VOXELS // area)))
     return tuple(sides)  # type: ignore[return-value]
 
 
@@ -174,6 +177,7 @@ class BlockJob:
     probabilities: bool = False
     uncertainty: str = "none"
     store: Any = None  # battery_seg.io.LabelStore, or None to return the arrays
+    backend: str = "torch"
 
 
 @dataclass
@@ -195,17 +199,22 @@ def set_cancelled(job_id: str, cancelled: bool) -> None:
         (_CANCELLED.add if cancelled else _CANCELLED.discard)(job_id)
 
 
-def read_stack(spec: PassInput, intensity: IntensityRange, block: Block) -> np.ndarray:
-    """Normalised ``(planes + context - 1, H, W)`` float32 input of one pass over ``block``."""
-    from ..model.normalization import normalize  # (the model package imports torch)
-
-    raw = spec.region.read()
+def check_finite(raw: np.ndarray, block: Block) -> None:
+    """Refuse NaN / infinite voxels, naming the block they are in."""
     if raw.dtype.kind == "f" and not np.isfinite(raw).all():
         where = ", ".join(f"{s.start}:{s.stop}" for s in block.box)
         raise BatterySegError(
             f"The image holds NaN or infinite voxels near block [{where}] (z, y, x). Replace them "
             "(for example with the reconstruction's background value) and run again."
         )
+
+
+def read_stack(spec: PassInput, intensity: IntensityRange, block: Block) -> np.ndarray:
+    """Normalised ``(planes + context - 1, H, W)`` float32 input of one pass over ``block``."""
+    from ..model.normalization import normalize  # (the model package imports torch)
+
+    raw = spec.region.read()
+    check_finite(raw, block)
     stack = normalize(np.moveaxis(raw, spec.axis, 0)[spec.plane_index], intensity)
     if any(spec.pad):
         stack = np.pad(stack, ((0, 0), (0, spec.pad[0]), (0, spec.pad[1])), mode="reflect")
@@ -214,7 +223,7 @@ def read_stack(spec: PassInput, intensity: IntensityRange, block: Block) -> np.n
 
 def block_probabilities(job: BlockJob, block: Block, inputs: tuple[PassInput, ...]) -> np.ndarray:
     """Per-phase probabilities ``(K, z, y, x)`` of ``block``, averaged over the passes."""
-    predictor = get_predictor(job.model, job.device, job.precision)
+    predictor = get_predictor(job.model, job.device, job.precision, backend=job.backend)
     total = np.zeros((job.n_phases, *block.shape), np.float32)
     for spec in inputs:
         stack = read_stack(spec, job.intensity, block)
@@ -253,6 +262,11 @@ def to_uint8(values: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(values, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def _on_device(predictor: Any) -> bool:
+    """Whether a block runs the device-resident pipeline (:mod:`._device`): on a GPU."""
+    return predictor.device.type == "cuda"
+
+
 class BlockTask:
     """The argument of one dask task (a plain object, so dask does not traverse it)."""
 
@@ -274,9 +288,13 @@ def run_block(task: BlockTask) -> BlockResult:
     if job.job_id in _CANCELLED:
         return BlockResult(block.key, block.box, skipped=True)
     start = time.perf_counter()
-    probabilities = block_probabilities(job, block, inputs)
-    labels, uncertainty = summarize(probabilities, job.uncertainty)
-    stored = to_uint8(probabilities) if job.probabilities else None
+    predictor = get_predictor(job.model, job.device, job.precision, backend=job.backend)
+    if _on_device(predictor):  # normalise, blend, argmax where the network runs
+        labels, stored, uncertainty = block_outputs_on_device(job, block, inputs, predictor)
+    else:
+        probabilities = block_probabilities(job, block, inputs)
+        labels, uncertainty = summarize(probabilities, job.uncertainty)
+        stored = to_uint8(probabilities) if job.probabilities else None
     seconds = time.perf_counter() - start
     if job.store is None:
         return BlockResult(block.key, block.box, labels, stored, uncertainty, seconds)

@@ -17,11 +17,12 @@ from ..checks import check_device
 from ..cluster import ClusterOptions
 from ..errors import BatterySegError
 from ..phases import PhaseSet
+from ._backends import BACKENDS
 
 __all__ = ["AXES", "SegmentConfig", "SegmentResult"]
 
 AXES = ("z", "y", "x")
-_PRECISIONS = ("auto", "float32", "bfloat16")
+_PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _UNCERTAINTY = ("none", "entropy", "margin")
 _STORE_SUFFIXES = (".zarr",)
 _TIFF_SUFFIXES = (".tif", ".tiff")
@@ -44,16 +45,27 @@ class SegmentConfig:
     triplanar
         Average the per-phase probabilities of the z, y and x passes (3x the work).
     tile
-        In-plane tile size in pixels; a multiple of ``2**depth`` of the model.
+        In-plane tile size in pixels, a multiple of ``2**depth`` of the model; ``None`` (the
+        default): the fewest tiles of up to 1152 pixels that cover a plane, overlapping by at
+        least 64 pixels (a plane up to 1152 wide is one tile, computed once).
     overlap
-        Fraction by which neighbouring tiles overlap (blended with Gaussian weights).
+        Fraction by which neighbouring tiles of the given ``tile`` size overlap (blended with
+        Gaussian weights).
     batch_size
-        Tiles per network call.
+        Tiles per network call; ``None``: 4 tiles of 256 (fewer of larger tiles) on the CPU, as
+        many as a quarter of the free memory holds on a GPU.
     device
-        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when a GPU is visible to the worker).
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when a GPU is visible to the worker). On
+        CUDA the whole block stays on the GPU: normalisation, context stacking, blending,
+        argmax and uncertainty run there, and only the uint8 results come back.
     precision
-        ``"auto"`` (bfloat16 only where the hardware runs it natively and it keeps at least
-        99.5 % of the float32 labels on a sample of the volume), ``"float32"`` or ``"bfloat16"``.
+        ``"auto"`` (bfloat16, or float16 on GPUs without it, only where the hardware runs it
+        natively and it keeps at least 99.5 % of the float32 labels on a sample of the volume),
+        ``"float32"``, ``"bfloat16"`` or ``"float16"`` (CUDA).
+    backend
+        How the network runs on the CPU: ``"auto"`` (OpenVINO when installed and it keeps at
+        least 99.5 % of PyTorch's labels on a sample, else PyTorch), ``"torch"`` or
+        ``"openvino"``.
     probabilities
         Also return per-phase probabilities, ``(K, Z, Y, X)`` uint8 = round(p * 255).
     uncertainty
@@ -87,8 +99,8 @@ class SegmentConfig:
     Examples
     --------
     >>> config = SegmentConfig(model="my_model.pt", axis="z", output="labels.zarr")
-    >>> SegmentConfig(tile=100).tile
-    100
+    >>> SegmentConfig(tile=96).tile, SegmentConfig().tile  # None: tiles chosen per plane
+    (96, None)
     >>> SegmentConfig(output="labels.zarr", workers=2, memory_limit="2GiB").cluster_options.workers
     2
     """
@@ -97,11 +109,12 @@ class SegmentConfig:
     context: int | None = None
     axis: str = "z"
     triplanar: bool = False
-    tile: int = 256
+    tile: int | None = None
     overlap: float = 0.25
-    batch_size: int = 4
+    batch_size: int | None = None
     device: str = "auto"
     precision: str = "auto"
+    backend: str = "auto"
     probabilities: bool = False
     uncertainty: str = "none"
     output: str | os.PathLike | None = None
@@ -120,14 +133,18 @@ class SegmentConfig:
         self.device = check_device(self.device)
         _check_choice("precision", self.precision, _PRECISIONS)
         _check_choice("uncertainty", self.uncertainty, _UNCERTAINTY)
-        if int(self.tile) < 1:
-            raise BatterySegError(f"Tile size must be a positive pixel count, got {self.tile}.")
-        self.tile = int(self.tile)
+        _check_choice("backend", self.backend, BACKENDS)
+        if self.tile is not None:
+            if int(self.tile) < 1:
+                raise BatterySegError(
+                    f"Tile size must be a positive pixel count (or None: chosen), got {self.tile}."
+                )
+            self.tile = int(self.tile)
         if not 0 <= float(self.overlap) < 1:
             raise BatterySegError(
                 f"Tile overlap is a fraction in [0, 1), got {self.overlap}; 0.25 is a good value."
             )
-        if int(self.batch_size) < 1:
+        if self.batch_size is not None and int(self.batch_size) < 1:
             raise BatterySegError(f"Batch size must be at least 1, got {self.batch_size}.")
         if self.block_shape is not None:
             shape = tuple(int(b) for b in self.block_shape)
@@ -189,9 +206,10 @@ class SegmentResult:
     ``labels`` is a uint8 ``(Z, Y, X)`` array with the model's phase values 1..K, or the path of
     the written output. ``probabilities`` (``(K, Z, Y, X)``) and ``uncertainty`` (``(Z, Y, X)``)
     are uint8 arrays scaled by 255 (lazy dask arrays read from the store for a Zarr output), or
-    ``None`` when not requested. ``timing`` holds ``seconds``, ``compute_seconds``,
-    ``voxels_per_second``, ``blocks``, ``blocks_resumed`` and, on a cluster, ``bytes_received``
-    (what the workers sent back to this process, pickled).
+    ``None`` when not requested. ``precision`` and ``backend`` say how the network ran.
+    ``timing`` holds ``seconds``, ``compute_seconds``, ``voxels_per_second``, ``blocks``,
+    ``blocks_resumed`` and, on a cluster, ``bytes_received`` (what the workers sent back to this
+    process, pickled).
     """
 
     labels: np.ndarray | Path
@@ -203,6 +221,7 @@ class SegmentResult:
     context: int = 1
     axis: str = "z"
     precision: str = "float32"
+    backend: str = "torch"
     timing: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..checks import check_voxel_size
 from ..errors import BatterySegError
+from ..io._lazy import read_planes
 
 __all__ = ["InputVolume", "as_input_volume"]
 
@@ -34,8 +35,8 @@ class InputVolume:
         """File, shape, dtype and a hash of the first, middle and last slices."""
         digest = hashlib.sha256()
         depth = self.shape[0]
-        for z in sorted({0, depth // 2, depth - 1}):
-            digest.update(np.ascontiguousarray(np.asarray(self.data[z])).tobytes())
+        for plane in read_planes(self.data, sorted({0, depth // 2, depth - 1})):
+            digest.update(np.ascontiguousarray(plane).tobytes())
         return {
             "path": None if self.path is None else str(Path(self.path).resolve()),
             "shape": list(self.shape),

@@ -25,11 +25,12 @@ from ._blocks import (
     plan_blocks,
     read_stack,
 )
+from ._choices import auto_batch_size, choose_backend, choose_precision
 from ._config import AXES, SegmentConfig
 from ._inputs import InputVolume
 from ._models import PreparedModel
-from ._predictor import choose_precision, get_predictor, resolve_device
-from ._tiling import AxisGrid, plan_axis
+from ._predictor import get_predictor, resolve_device
+from ._tiling import AxisGrid, plan_axis, plan_axis_auto
 
 __all__ = ["Plan", "fingerprint", "plan_job"]
 
@@ -47,6 +48,8 @@ class Plan:
     blocks: list[Block]
     intensity: Any
     precision: str
+    backend: str = "torch"
+    batch_size: int = 4
 
     def inputs(self, volume: Any, block: Block) -> tuple[PassInput, ...]:
         return tuple(pass_input(volume, block, a, self.context, self.grids[a]) for a in self.axes)
@@ -77,7 +80,7 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
                 "model with a smaller context (1 = slice by slice) or another slicing axis."
             )
     multiple = card.architecture.multiple
-    if config.tile % multiple:
+    if config.tile is not None and config.tile % multiple:
         lower, upper = config.tile // multiple * multiple, -(-config.tile // multiple) * multiple
         hint = f"{lower} or {upper}" if lower else f"{upper}"
         raise BatterySegError(
@@ -88,7 +91,12 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
     grids = {}
     for a in axes:
         b, c = (i for i in range(3) if i != a)
-        grids[a] = tuple(plan_axis(shape[i], config.tile, config.overlap, multiple) for i in (b, c))
+        grids[a] = tuple(
+            plan_axis_auto(shape[i], multiple)
+            if config.tile is None
+            else plan_axis(shape[i], config.tile, config.overlap, multiple)
+            for i in (b, c)
+        )
     block_shape = config.block_shape or default_block_shape(shape, axes[0], config.triplanar)
     block_shape = tuple(min(b, n) for b, n in zip(block_shape, shape, strict=True))
     if config.block_shape is not None:  # the default shape scales with the volume
@@ -97,9 +105,29 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
     blocks = plan_blocks(shape, block_shape)
     intensity = estimate_intensity_range(volume.data, card.normalization)
     plan = Plan(context, axes, grids, block_shape, blocks, intensity, "float32")  # type: ignore
-    plan.precision = _precision(volume, config, model, plan)
+    # an existing cluster's workers may have other hardware than this machine: no trials here
+    local = not config.cluster_options.remote
+    device = resolve_device(config.device) if local else config.device
+    sample = _SampleTiles(volume, plan)
+    if config.precision != "auto" or not local:
+        plan.precision = "float32" if config.precision == "auto" else config.precision
+    else:
+        plan.precision = choose_precision("auto", device, model.source, sample, model.network)
+    if config.backend != "auto" or local:
+        plan.backend = choose_backend(
+            config.backend,
+            device,
+            plan.precision,
+            model.source,
+            sample,
+            model.network,
+            voxels=int(np.prod(shape)) * len(axes),
+        )
+    plan.batch_size = config.batch_size or auto_batch_size(
+        device, grids[axes[0]], card.architecture, plan.precision
+    )
     if not config.cluster_options.distributed:  # local tasks reuse the loaded network
-        get_predictor(model.source, config.device, plan.precision, model.network)
+        get_predictor(model.source, device, plan.precision, model.network, plan.backend)
     return plan
 
 
@@ -108,6 +136,8 @@ def _check_tile(
 ) -> None:
     """Refuse tiles smaller than the network's field of view needs (where they would be used:
     an in-plane axis longer than the tile)."""
+    if config.tile is None:
+        return  # chosen from the volume: whole planes up to a limit, never below the minimum
     smallest = model.card.architecture.smallest_tile
     in_plane = {volume.shape[i] for a in axes for i in range(3) if i != a}
     if config.tile < smallest and max(in_plane) > config.tile:
@@ -115,7 +145,7 @@ def _check_tile(
             f"Tile size {config.tile} is too small for the model {model.name}: its field of view "
             f"(radius {model.card.architecture.receptive_radius} px) needs tiles of at least "
             f"{smallest} px, or the segmentation loses accuracy. Use a tile of {smallest} or "
-            "more (default 256)."
+            "more, or leave the tile empty to have one chosen."
         )
 
 
@@ -157,7 +187,7 @@ def _check_memory(
             card.architecture.base_channels,
             grid_y.tile,
             grid_x.tile,
-            config.batch_size,
+            config.batch_size or 1,  # chosen later from free memory; at least one tile
             card.context,
             training=False,
         )
@@ -171,24 +201,22 @@ def _check_memory(
     )
 
 
-def _precision(volume: InputVolume, config: SegmentConfig, model: PreparedModel, plan: Plan) -> str:
-    # an existing cluster's workers may have other hardware than this machine: no trial here
-    if config.precision != "auto" or config.cluster_options.remote:
-        return "float32" if config.precision == "auto" else config.precision
-    block = plan.blocks[len(plan.blocks) // 2]
+class _SampleTiles:
+    """A few tiles from the middle block of the volume, for the precision and backend trials."""
 
-    def sample_tiles() -> np.ndarray:
-        spec = plan.inputs(volume.data, block)[0]
-        stack = read_stack(spec, plan.intensity, block)
-        grid_y, grid_x = plan.grids[spec.axis]
-        n = min(config.batch_size, stack.shape[0] - plan.context + 1)
-        return np.stack(
-            [stack[j : j + plan.context, : grid_y.tile, : grid_x.tile] for j in range(n)]
-        )
+    def __init__(self, volume: InputVolume, plan: Plan) -> None:
+        self.volume, self.plan = volume, plan
+        self.tiles: np.ndarray | None = None
 
-    return choose_precision(
-        "auto", resolve_device(config.device), model.source, sample_tiles, model.network
-    )
+    def __call__(self) -> np.ndarray:
+        if self.tiles is None:
+            plan = self.plan
+            block = plan.blocks[len(plan.blocks) // 2]
+            spec = plan.inputs(self.volume.data, block)[0]
+            stack = read_stack(spec, plan.intensity, block)
+            size = [min(g.tile, 256) for g in plan.grids[spec.axis]]  # 64 k labels to judge
+            self.tiles = stack[None, : plan.context, : size[0], : size[1]]
+        return self.tiles
 
 
 def fingerprint(
@@ -203,8 +231,7 @@ def fingerprint(
         "phases": list(model.card.phases.names),
         "context": plan.context,
         "axes": list(plan.axes),
-        "tile": config.tile,
-        "overlap": config.overlap,
+        "tiles": [[(g.tile, *g.starts) for g in plan.grids[a]] for a in plan.axes],
         "block_shape": list(plan.block_shape),
         "precision": plan.precision,
         "intensity": [plan.intensity.low, plan.intensity.high],

@@ -9,8 +9,9 @@ A model that exists only in memory (:class:`InMemoryModel`, e.g. an analytic mod
 works with the local schedulers.
 
 For inference the batch-norm layers are folded into the preceding convolutions (identical
-results up to float rounding), on CPU the network runs channels-last, optionally under bfloat16
-autocast, always under ``torch.inference_mode``.
+results up to float rounding), the network runs channels-last, optionally under bfloat16 /
+float16 autocast, always under ``torch.inference_mode``; on the CPU through OpenVINO when
+:mod:`._backends` picks it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import io
 import itertools
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import BatterySegError
+from ._backends import CPU_LOCK, OpenVINOPredictor
 
 if TYPE_CHECKING:
     import torch
@@ -116,36 +117,50 @@ def fuse_batchnorm(network: torch.nn.Module) -> torch.nn.Module:
     return network
 
 
+_AUTOCAST = {"bfloat16": "bfloat16", "float16": "float16"}
+
+
 class Predictor:
-    """Callable mapping ``(N, C, H, W)`` float32 tiles to ``(N, K, H, W)`` probabilities."""
+    """Callable mapping ``(N, C, H, W)`` float32 tiles to ``(N, K, H, W)`` probabilities.
+
+    :meth:`forward` does the same on tensors already on the device (the device-resident path).
+    """
+
+    backend = "torch"
 
     def __init__(self, network: torch.nn.Module, device: str, precision: str) -> None:
         import torch
 
         self.device = torch.device(device)
         self.precision = precision
-        self.channels_last = self.device.type == "cpu"
         network = fuse_batchnorm(copy.deepcopy(network).eval()).to(self.device)
-        if self.channels_last:
-            network = network.to(memory_format=torch.channels_last)
-        self.network = network
+        self.network = network.to(memory_format=torch.channels_last)
+        if self.device.type == "cuda":  # tiles have few shapes: let cuDNN pick its kernels
+            torch.backends.cudnn.benchmark = True
         self.source: Any = None  # the network this predictor was made from
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Probabilities (float32, on the device) of tiles ``x`` already on the device."""
+        import torch
+
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            if self.precision in _AUTOCAST:
+                dtype = getattr(torch, _AUTOCAST[self.precision])
+                with torch.autocast(self.device.type, dtype=dtype):
+                    logits = self.network(x)
+            else:
+                logits = self.network(x)
+            return torch.softmax(logits.float(), dim=1)
 
     def __call__(self, tiles: np.ndarray) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))
-            x = x.to(self.device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            if self.precision == "bfloat16":
-                with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                    logits = self.network(x)
-            else:
-                logits = self.network(x)
-            probabilities = torch.softmax(logits.float(), dim=1)
-            return np.ascontiguousarray(probabilities.cpu().numpy())
+        x = torch.from_numpy(np.ascontiguousarray(tiles, dtype=np.float32))
+        if self.device.type != "cpu":
+            return self.forward(x.to(self.device, non_blocking=True)).cpu().numpy()
+        with CPU_LOCK:  # one network call at a time, with all the cores
+            return np.ascontiguousarray(self.forward(x).numpy())
 
 
 def register_model_copy(sha256: str, path: str, holder: str) -> None:
@@ -191,16 +206,18 @@ def get_predictor(
     device: str,
     precision: str,
     network: torch.nn.Module | None = None,
-) -> Predictor:
+    backend: str = "torch",
+) -> Predictor | OpenVINOPredictor:
     """The cached predictor of ``source`` in this process (loading the file on first use).
 
-    ``network`` may pass an already loaded network for ``source`` to skip reading the file.
+    ``network`` may pass an already loaded network for ``source`` to skip reading the file;
+    ``backend`` is ``"torch"`` or ``"openvino"`` (CPU, model files only; see :mod:`._backends`).
     """
     device = resolve_device(device)
     if isinstance(source, InMemoryModel):
-        key: tuple = ("memory", id(source.network), device, precision)
+        key: tuple = ("memory", id(source.network), device, precision, backend)
     else:
-        key = (source.path, source.sha256, device, precision)
+        key = (source.path, source.sha256, device, precision, backend)
     with _LOCK:
         predictor = _CACHE.get(key)
         if (
@@ -214,7 +231,7 @@ def get_predictor(
                 network = source.network
             elif network is None:
                 network = _load(source)
-            predictor = Predictor(network, device, precision)
+            predictor = _make_predictor(source, network, device, precision, backend)
             predictor.source = network if isinstance(source, InMemoryModel) else None
             if isinstance(source, InMemoryModel):  # per job: do not pin networks of old jobs
                 for old in [k for k in _CACHE if k[0] == "memory" and k[1] != key[1]]:
@@ -223,34 +240,11 @@ def get_predictor(
         return predictor
 
 
-def cpu_has_native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 / AMX); emulation is slower."""
+def _make_predictor(source, network, device: str, precision: str, backend: str):
+    if backend != "openvino":
+        return Predictor(network, device, precision)
     import torch
 
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def choose_precision(
-    requested: str,
-    device: str,
-    source: ModelFile | InMemoryModel,
-    sample_tiles: Callable[[], np.ndarray],
-    network: torch.nn.Module | None = None,
-) -> str:
-    """Resolve ``"auto"``: bfloat16 only where it is fast and keeps >= 99.5 % of the labels.
-
-    bfloat16 is tried on CUDA and on CPUs with native bfloat16; the labels it gives on
-    ``sample_tiles()`` (a batch from the volume being segmented) are compared with float32.
-    """
-    if requested != "auto":
-        return requested
-    device = resolve_device(device)
-    if device == "cpu" and not cpu_has_native_bfloat16():
-        return "float32"
-    tiles = sample_tiles()
-    reference = get_predictor(source, device, "float32", network)(tiles).argmax(1)
-    trial = get_predictor(source, device, "bfloat16", network)(tiles).argmax(1)
-    return "bfloat16" if float((reference == trial).mean()) >= 0.995 else "float32"
+    fused = fuse_batchnorm(copy.deepcopy(network).eval())
+    in_channels = network.config.in_channels
+    return OpenVINOPredictor(fused, in_channels, source.sha256, torch.get_num_threads())

@@ -14,6 +14,7 @@ import numpy as np
 from ..checks import check_disk, check_memory, check_output, output_lock
 from ..cluster import ClusterSession, RunStats, open_session
 from ..errors import BatterySegError
+from ..gpu_memory import release_gpu_memory
 from ..jobs import Job, Progress, run_job
 from ._blocks import Block, BlockJob, BlockTask
 from ._config import SegmentConfig, SegmentResult
@@ -80,10 +81,13 @@ def segment_job(
     options = config.cluster_options
     if options.distributed and options.workers is not None:
         yield Progress(0, 0, f"Starting {options.workers} dask workers on this machine")
-    with output_lock(config.output), open_session(options) as session:
-        if session is not None:
-            yield Progress(0, 0, f"Running on {session.where}")
-        result = yield from _segment(volume, config, session, started)
+    try:
+        with output_lock(config.output), open_session(options) as session:
+            if session is not None:
+                yield Progress(0, 0, f"Running on {session.where}")
+            result = yield from _segment(volume, config, session, started)
+    finally:
+        release_gpu_memory()  # PyTorch's cached GPU blocks go back (to napari, say)
     return result
 
 
@@ -198,6 +202,7 @@ def _result(
         context=plan.context,
         axis="zyx" if config.triplanar else config.axis,
         precision=plan.precision,
+        backend=plan.backend,
         timing=timing,
     )
 
@@ -231,18 +236,19 @@ def _tasks(
 ) -> list[BlockTask]:
     """One task per block (each names the model by path and hash; none holds the network)."""
     job = BlockJob(
-        job_id,
-        model.source,
-        config.device,
-        plan.precision,
-        plan.context,
-        len(model.card.phases),
-        plan.grids,
-        plan.intensity,
-        config.batch_size,
-        config.probabilities,
-        config.uncertainty,
-        store,
+        job_id=job_id,
+        model=model.source,
+        device=config.device,
+        precision=plan.precision,
+        context=plan.context,
+        n_phases=len(model.card.phases),
+        grids=plan.grids,
+        intensity=plan.intensity,
+        batch_size=plan.batch_size,
+        probabilities=config.probabilities,
+        uncertainty=config.uncertainty,
+        store=store,
+        backend=plan.backend,
     )
     return [BlockTask(job, b, plan.inputs(volume.data, b)) for b in blocks]
 

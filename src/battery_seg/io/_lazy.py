@@ -135,3 +135,13 @@ def file_token(path: Path) -> tuple[str, int, int]:
     """(resolved path, mtime in ns, size) identifying a file's current version."""
     stat = Path(path).stat()
     return (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+def read_planes(volume: Any, indices: Any) -> list[np.ndarray]:
+    """Planes ``volume[i]`` for each index, read in one dask compute (not one per plane)."""
+    parts = [volume[int(i)] for i in indices]
+    if hasattr(volume, "dask"):
+        import dask
+
+        parts = dask.compute(*parts, scheduler="threads")
+    return [np.asarray(p) for p in parts]

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import BatterySegError
+from ..io._lazy import read_planes
 
 __all__ = ["IntensityRange", "Normalization", "estimate_intensity_range", "normalize"]
 
@@ -44,8 +45,7 @@ def _sample_slices(volume, n_slices: int, rng: np.random.Generator) -> np.ndarra
     """Read ``n_slices`` random axis-0 slices (strided in y/x for big slices)."""
     depth = volume.shape[0]
     picks = np.sort(rng.choice(depth, size=min(n_slices, depth), replace=False))
-    parts = [np.asarray(volume[int(z)]) for z in picks]
-    return np.concatenate([p.ravel() for p in parts])
+    return np.concatenate([p.ravel() for p in read_planes(volume, picks)])
 
 
 def estimate_intensity_range(

@@ -21,6 +21,7 @@ import torch
 
 from .. import __version__
 from ..errors import BatterySegError
+from ..gpu_memory import release_gpu_memory
 from ..jobs import Job, Progress, run_job
 from ..model import ModelCard, UNet, save_model
 from ._config import TrainConfig
@@ -115,20 +116,25 @@ def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainRe
         config.phase_weights, card.phases, data.train_counts, config.weight_cap
     )
     loop = _Loop(start, config, data, weights, rng, started)
-    history = yield from loop.run()
-    card.provenance = _provenance(loop)
-    model.load_state_dict(loop.best_state)
-    model.to("cpu").eval()  # the result is used like a loaded checkpoint
+    try:
+        history = yield from loop.run()
+        card.provenance = _provenance(loop)
+        model.load_state_dict(loop.best_state)
+    finally:  # finished, failed or cancelled: nothing of the run stays on the GPU
+        model.to("cpu").eval()  # the result is used like a loaded checkpoint
+        best_iou, best_epoch, stopped_by = loop.best_iou_by_phase, loop.best_epoch, loop.stopped_by
+        del loop
+        release_gpu_memory()
     if config.output is not None:  # same best weights, final provenance (epochs run, time)
         save_model(config.output, model, card)
     return TrainResult(
         model,
         card,
         history,
-        loop.best_iou_by_phase,
-        loop.best_epoch,
+        best_iou,
+        best_epoch,
         Path(config.output) if config.output is not None else None,
-        loop.stopped_by,
+        stopped_by,
     )
 
 
