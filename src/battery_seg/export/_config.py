@@ -81,6 +81,7 @@ class ExportConfig:
                 f"Model name {self.name!r} is not allowed on bioimage.io: use 5 to 128 letters, "
                 "digits, spaces and _ + - ( ) only."
             )
+        _check_license(self.license)
         self.authors = [a.strip() for a in self.authors if a and a.strip()]
         if not self.authors and not self.is_bundled:
             raise BatterySegError(
@@ -106,3 +107,16 @@ class ExportConfig:
     def author_names(self) -> list[str]:
         """The authors given, or the package's developers for a bundled model."""
         return list(self.authors) or [BUNDLED_AUTHOR]
+
+
+def _check_license(license: str) -> None:
+    """An SPDX identifier bioimage.io accepts (checked before the slow part of an export)."""
+    from ._describe import import_spec
+
+    try:
+        import_spec().LicenseId(license)
+    except ValueError:
+        raise BatterySegError(
+            f"Unknown licence {license!r}: give an SPDX identifier such as {DEFAULT_LICENSE}, "
+            "MIT or BSD-3-Clause (https://spdx.org/licenses)."
+        ) from None

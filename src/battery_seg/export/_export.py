@@ -105,7 +105,7 @@ def _write_files(root: Path, network: Any, card: Any, sample: Any, readme_text: 
     expected = _tensors.expected_output(package_net, tile, card)
     for role, tensor in (("input", tile), ("output", expected)):
         np.save(root / f"test_{role}.npy", tensor)
-        tifffile.imwrite(root / f"sample_{role}.tif", tensor[0])  # for people: no batch axis
+        tifffile.imwrite(root / f"sample_{role}.tif", tensor[0], photometric="minisblack")
     _tensors.write_cover(tile, expected, card, root / "cover.png")
     (root / "README.md").write_text(readme_text, encoding="utf-8")
     yield Progress(2, _STEPS, "Tracing the TorchScript weights")
@@ -152,7 +152,7 @@ def _package(files: Any, card: Any, config: ExportConfig, **text: Any) -> None:
             **text,
         )
     except ValidationError as exc:
-        raise BatterySegError(_rejected(exc, config)) from None
+        raise BatterySegError(_rejected(exc)) from None
     output = Path(config.output)
     partial = Path(f"{temp_sibling(output, 'partial')}.zip")
     try:
@@ -162,15 +162,10 @@ def _package(files: Any, card: Any, config: ExportConfig, **text: Any) -> None:
         remove(partial)
 
 
-def _rejected(exc: Any, config: ExportConfig) -> str:
-    """One line on what bioimage.io's specification rejects, and the fix."""
+def _rejected(exc: Any) -> str:
+    """One line on what bioimage.io's specification rejects."""
     first = exc.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ()))
-    if where.startswith("license"):
-        return (
-            f"Unknown licence {config.license!r}: give an SPDX identifier such as CC-BY-4.0, "
-            "MIT or BSD-3-Clause (https://spdx.org/licenses)."
-        )
     return f"bioimage.io's model format rejects the description ({where}: {first.get('msg')})."
 
 

@@ -232,6 +232,11 @@ def _load_checkpoint(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors all mean "not a usable file"
+        if path.suffix.lower() == ".zip":
+            raise BatterySegError(
+                f"{path} is a zip file without an rdf.yaml: not a bioimage.io model package. "
+                "Give a package from 'battery-seg export' or a .pt model file."
+            ) from None
         raise BatterySegError(
             f"Could not read model file {path}: it is corrupt or not a PyTorch checkpoint "
             f"({type(exc).__name__}). Re-export it with 'battery-seg train' or pick another file."
