@@ -64,8 +64,10 @@ class Files:
 
 
 def import_spec() -> Any:
-    """``bioimageio.spec.model.v0_5``, or a message that says what to install."""
+    """``bioimageio.spec.model.v0_5`` when the export's dependencies are installed, or a message
+    that says what to install."""
     from importlib.metadata import PackageNotFoundError, version
+    from importlib.util import find_spec
 
     from packaging.version import Version
 
@@ -73,7 +75,8 @@ def import_spec() -> Any:
         found = version("bioimageio.spec")
     except PackageNotFoundError:
         found = None
-    if found is None or Version(found) < Version(MIN_SPEC):
+    exporters = all(find_spec(name) is not None for name in ("onnx", "onnxscript"))
+    if found is None or Version(found) < Version(MIN_SPEC) or not exporters:
         raise BatterySegError(
             f"Exporting for bioimage.io needs bioimageio.spec >= {MIN_SPEC} (found "
             f"{found or 'none'}; older ones fail with pydantic 2.14), onnx and onnxscript: "

@@ -49,10 +49,10 @@ def export_job(config: ExportConfig) -> Job[ExportResult]:
     The package is assembled in a temporary folder, zipped next to the output under a hidden
     name and renamed into place, so a cancelled or failed export leaves nothing behind.
     """
+    yield Progress(0, _STEPS, "Checking the settings and loading the model")
     config.check()
     from ..model import load_model, resolve_model_path
 
-    yield Progress(0, _STEPS, "Loading the model")
     source = resolve_model_path(config.model)
     output = Path(config.output).resolve()
     if source.resolve() == output or output in source.resolve().parents:

@@ -58,8 +58,8 @@ def _training(provenance: dict) -> str:
         return "## Training\n\nThe model file records no training details.\n"
     lines = ["## Training", ""]
     lines.append(
-        f"Trained with {provenance.get('trained_by', 'napari-battery-seg')} "
-        f"(`battery-seg train`) from painted strokes, starting from "
+        f"Trained by {provenance.get('trained_by', 'napari-battery-seg')} "
+        f"(`battery-seg train` or its Train dock) on painted labels, starting from "
         f"{provenance.get('init', 'scratch')}: {provenance.get('epochs', '?')} epochs "
         f"({provenance.get('steps', '?')} optimiser steps, "
         f"{_minutes(provenance.get('training_seconds'))}), best epoch "
