@@ -35,4 +35,7 @@ fi
 
 echo "setup: installing napari-battery-seg[testing]"
 pip_install -e ".[testing]"
+# bioimageio.core 0.11 pins bioimageio.spec 0.5.12, whose serialisers fail with pydantic 2.14
+# (napari's); 0.5.14 fixes them and works with bioimageio.core 0.11 (bioimageio test passes).
+pip_install --no-deps "bioimageio.spec>=0.5.14"
 .venv/bin/battery-seg --version

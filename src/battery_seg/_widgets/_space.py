@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["displayed_volume", "same_space"]
+__all__ = ["displayed_volume", "same_space", "voxel_size_um"]
 
 
 def same_space(layer: Any, leading_axes: int = 0, last: int | None = None) -> dict[str, tuple]:
@@ -40,3 +40,12 @@ def displayed_volume(layer: Any, viewer: Any) -> Any:
         for p, n in zip(position[:extra], data.shape[:extra], strict=True)
     )
     return data[index]
+
+
+def voxel_size_um(layer: Any) -> tuple[float, ...] | None:
+    """The layer's ``scale`` when its ``units`` say micrometres (napari >= 0.6, set by our
+    reader from the file's metadata), else None: napari's default scale of 1 says nothing."""
+    units = getattr(layer, "units", None)
+    if units is None or not all(str(u) in ("micrometer", "µm", "um") for u in units):
+        return None
+    return tuple(float(s) for s in layer.scale[-3:])

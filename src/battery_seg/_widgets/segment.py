@@ -18,6 +18,7 @@ from ..errors import BatterySegError
 from ..inference import SegmentConfig, SegmentResult, segment_job
 from ..jobs import Progress
 from ._jobs import JobControls
+from ._model import MODEL_FILTER, chosen_model
 from ._space import displayed_volume, same_space
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ __all__ = ["SegmentWidget"]
 _DEFAULT, _FAST, _FROM_FILE = "default", "fast", "from file"
 _MODEL_TIP = (
     "default: the most accurate bundled model · fast: about 2x faster, CBD a little "
-    "less accurate · from file: a model you trained"
+    "less accurate · from file: a model you trained (.pt) or a bioimage.io package (.zip)"
 )
 _IN_LAYER, _TO_ZARR = "layer (in memory)", "OME-Zarr file"
 _TRIPLANAR = "tri-planar (z + y + x)"
@@ -56,7 +57,9 @@ class SegmentWidget(Container):
         self._model = ComboBox(
             label="model", choices=[_DEFAULT, _FAST, _FROM_FILE], value=_DEFAULT, tooltip=_MODEL_TIP
         )
-        self._model_file = FileEdit(label="model file", mode="r", filter="*.pt", visible=False)
+        self._model_file = FileEdit(
+            label="model file", mode="r", filter=MODEL_FILTER, visible=False
+        )
         self._model_info = Label(label="context", value="")
         self._axis = ComboBox(label="slicing", choices=["z", "y", "x", _TRIPLANAR], value="z")
         self._tile = SpinBox(
@@ -148,12 +151,7 @@ class SegmentWidget(Container):
         return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
 
     def _model_path(self) -> str:
-        if self._model.value != _FROM_FILE:
-            return self._model.value  # a bundled model's name
-        path = Path(self._model_file.value)
-        if not path.is_file():
-            raise BatterySegError("Choose a model file (.pt) or a bundled model (default or fast).")
-        return str(path)
+        return chosen_model(self._model.value, self._model_file.value, _FROM_FILE)
 
     def _output_path(self) -> Path | None:
         if self._output.value == _IN_LAYER:

@@ -29,7 +29,8 @@ from ..jobs import Progress
 from ..phases import PhaseSet
 from ..training import CONTEXTS, TrainConfig, TrainingPair, train_job
 from ._jobs import JobControls
-from ._space import displayed_volume
+from ._model import MODEL_FILTER, chosen_model
+from ._space import displayed_volume, voxel_size_um
 from ._train_plot import TrainingPlot
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = ["TrainWidget"]
 _SCRATCH, _FILE = "scratch (new model)", "model file"
 _BUNDLED = {"default model": "default", "fast model": "fast"}  # choice -> bundled model name
 PLUGIN, SEGMENT_WIDGET = "napari-battery-seg", "Segment volume"
+EXPORT_WIDGET = "Export for bioimage.io"
 
 
 class _PairRow(Container):
@@ -95,7 +97,7 @@ class TrainWidget(Container):
         self._start = ComboBox(
             label="start from", choices=[_SCRATCH, *_BUNDLED, _FILE], value=_SCRATCH
         )
-        self._init_file = FileEdit(label="model file", mode="r", filter="*.pt", visible=False)
+        self._init_file = FileEdit(label="model file", mode="r", filter=MODEL_FILTER, visible=False)
         self._output = FileEdit(
             label="save model to",
             mode="w",
@@ -111,6 +113,7 @@ class TrainWidget(Container):
         self.controls = JobControls("Train", "Train from labels")
         self.plot = TrainingPlot()
         self._segment = PushButton(text="Segment volume with this model", enabled=False)
+        self._export = PushButton(text="Export for bioimage.io", enabled=False)
         super().__init__(
             widgets=[
                 self._pairs,
@@ -126,6 +129,7 @@ class TrainWidget(Container):
                 self._missing,
                 self.controls,
                 self._segment,
+                self._export,
             ]
         )
         self.native.layout().addWidget(self.plot.canvas)
@@ -140,6 +144,7 @@ class TrainWidget(Container):
         self._init_file.changed.connect(self._follow_model_context)
         self.controls.run_button.changed.connect(self.run)
         self._segment.changed.connect(self.open_segment)
+        self._export.changed.connect(self.open_export)
         viewer.layers.events.inserted.connect(self._reset_layer_choices)
         viewer.layers.events.removed.connect(self._reset_layer_choices)
 
@@ -189,13 +194,11 @@ class TrainWidget(Container):
         """Starting from a model, show its context (a deeper one may still be chosen)."""
         if self._start.value == _SCRATCH:
             return
-        source = _BUNDLED.get(self._start.value) or Path(self._init_file.value)
-        if isinstance(source, Path) and not source.is_file():
-            return
         from ..model import load_card  # torch: only once a model is chosen
 
         try:
-            card = load_card(source)
+            choice = _BUNDLED.get(self._start.value, self._start.value)
+            card = load_card(chosen_model(choice, self._init_file.value, _FILE))
         except BatterySegError:
             return  # the same message comes back, with its fix, when Train is pressed
         self._context.value = card.context
@@ -204,13 +207,10 @@ class TrainWidget(Container):
     def config(self) -> TrainConfig:
         """The :class:`TrainConfig` of the current settings."""
         epochs, minutes = int(self._epochs.value), float(self._minutes.value)
-        if self._start.value == _FILE:
-            init = Path(self._init_file.value)
-            if not init.is_file():
-                raise BatterySegError("Choose the model file to start from (a .pt file).")
-            init = str(init)
-        else:
-            init = _BUNDLED.get(self._start.value)
+        init = None
+        if self._start.value != _SCRATCH:
+            choice = _BUNDLED.get(self._start.value, self._start.value)
+            init = chosen_model(choice, self._init_file.value, _FILE)
         phases = PhaseSet.parse(self._phases.value)
         output = Path(self._output.value)
         if not output.name or output.is_dir():
@@ -245,7 +245,11 @@ class TrainWidget(Container):
                 )
             data = displayed_volume(image, self._viewer)
             name = f"labels layer {labels.name!r} (image {image.name!r})"
-            pairs.append(TrainingPair(data, displayed_volume(labels, self._viewer), name))
+            pairs.append(
+                TrainingPair(
+                    data, displayed_volume(labels, self._viewer), name, voxel_size_um(image)
+                )
+            )
         return pairs
 
     # -- running ------------------------------------------------------------------------------
@@ -262,7 +266,7 @@ class TrainWidget(Container):
             show_error(str(exc))
             return
         self.result, self.model_path = None, None
-        self._segment.enabled = False
+        self._segment.enabled = self._export.enabled = False
         self.plot.reset(config.phase_set())
         self._started_at = time.time()
 
@@ -283,7 +287,7 @@ class TrainWidget(Container):
         self.result = result
         self.model_path = result.model_path
         self._init_file.value = result.model_path  # ready to fine-tune after more painting
-        self._segment.enabled = True
+        self._segment.enabled = self._export.enabled = True
         scores = ", ".join(f"{k} {v:.2f}" for k, v in result.best_val_iou.items()) or "-"
         self.controls.set_status(
             f"Saved {result.model_path.name}: epoch {result.best_epoch} of "
@@ -293,21 +297,29 @@ class TrainWidget(Container):
     def _on_aborted(self, output: Path) -> None:
         if output.is_file() and output.stat().st_mtime >= self._started_at - 1:
             self.model_path = output
-            self._segment.enabled = True
+            self._segment.enabled = self._export.enabled = True
             self.controls.set_status(f"Cancelled; the best model so far is in {output.name}.")
 
     def open_segment(self) -> Any:
         """Open the "Segment volume" dock with the trained model selected; return its widget."""
+        return self._open_with_model(SEGMENT_WIDGET)
+
+    def open_export(self) -> Any:
+        """Open the "Export for bioimage.io" dock with the trained model; return its widget."""
+        widget = self._open_with_model(EXPORT_WIDGET)
+        if widget is not None and hasattr(widget, "set_sample"):
+            widget.set_sample(self.pair_rows[0].image_box.value)  # test input from its image
+        return widget
+
+    def _open_with_model(self, dock: str) -> Any:
         from napari.utils.notifications import show_info
 
         if self.model_path is None:
             return None
         try:
-            _, widget = self._viewer.window.add_plugin_dock_widget(PLUGIN, SEGMENT_WIDGET)
+            _, widget = self._viewer.window.add_plugin_dock_widget(PLUGIN, dock)
         except (KeyError, ValueError, ImportError) as exc:
-            show_info(
-                f"'Segment volume' is not available ({exc}); the model is in {self.model_path}."
-            )
+            show_info(f"'{dock}' is not available ({exc}); the model is in {self.model_path}.")
             return None
         if hasattr(widget, "set_model"):
             widget.set_model(self.model_path)

@@ -13,6 +13,7 @@ EPILOG = """\
 examples:
   battery-seg segment scan.tif -o labels.zarr                      # default model, z slices
   battery-seg segment scan.h5:/exchange/data -o labels.tif --model my_model.pt
+  battery-seg segment scan.tif -o labels.zarr --model shared_model.zip   # a bioimage.io package
   battery-seg segment big.zarr -o labels.zarr --triplanar --probabilities --uncertainty entropy
   battery-seg segment big.zarr -o labels.zarr --workers 2 --memory-limit 2GiB --model fast
   battery-seg segment /scratch/big.zarr -o /scratch/labels.zarr --scheduler tcp://10.0.0.5:8786
@@ -51,8 +52,9 @@ def add_parser(subparsers) -> None:
         "--model",
         default=None,
         metavar="MODEL",
-        help="model file (.pt) from 'battery-seg train', or a bundled model: 'default' (the "
-        "default) or 'fast' (about 2x faster, CBD a little less accurate)",
+        help="model file (.pt) from 'battery-seg train', a bioimage.io package (.zip, folder "
+        "or rdf.yaml) from 'battery-seg export', or a bundled model: 'default' (the default) "
+        "or 'fast' (about 2x faster, CBD a little less accurate)",
     )
     add(
         "--context",

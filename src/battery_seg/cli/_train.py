@@ -65,8 +65,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--init",
         metavar="MODEL",
-        help="fine-tune this model file, or a "
-        "bundled model: 'default' or 'fast' (default: train from scratch); with "
+        help="fine-tune this model file (.pt or a bioimage.io package from 'battery-seg "
+        "export'), or a bundled model: 'default' or 'fast' (default: train from scratch); with "
         "other --phases than the model's, its features are kept and a new "
         "output layer is trained",
     )
@@ -155,13 +155,17 @@ def run(args: argparse.Namespace) -> int:
 
 def _open_pairs(paths: list[Path], args: argparse.Namespace):
     """Training pairs from the files and the phase set a labels file names (if any)."""
+    from ..io._common import MICROMETRE
     from ..training import TrainingPair
 
     pairs, file_phases = [], None
     for image_path, labels_path in zip(paths[::2], paths[1::2], strict=True):
         image, labels = open_input(image_path, args), _open_labels(labels_path, args)
         name = f"labels '{labels_path}' on image '{image_path}'"
-        pairs.append(TrainingPair(image.data, labels.data, name))
+        known = image.unit == MICROMETRE  # the resolution the model learns, when the file says
+        pairs.append(
+            TrainingPair(image.data, labels.data, name, image.voxel_size if known else None)
+        )
         if labels.phases is not None:
             if file_phases is not None and labels.phases.names != file_phases.names:
                 raise BatterySegError(

@@ -50,14 +50,17 @@ loaded_from: list[str] = []
 
 @dataclass(frozen=True)
 class ModelFile:
-    """A checkpoint on disk, identified by its path and the SHA-256 of its content."""
+    """A model on disk (checkpoint or bioimage.io package), identified by its path and the
+    SHA-256 of its content (:func:`battery_seg.model.model_sha256`)."""
 
     path: str
     sha256: str
 
     @classmethod
     def from_path(cls, path: str | os.PathLike) -> ModelFile:
-        return cls(str(Path(path).resolve()), file_sha256(path))
+        from ..model import model_sha256
+
+        return cls(str(Path(path).resolve()), model_sha256(path))
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,14 +86,6 @@ class InMemoryModel:
         buffer = io.BytesIO()
         torch.save({k: v.detach().cpu() for k, v in self.network.state_dict().items()}, buffer)
         return hashlib.sha256(buffer.getvalue()).hexdigest()
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def resolve_device(device: str) -> str:
@@ -180,17 +175,17 @@ def forget_model_copy(sha256: str, holder: str) -> None:
 
 def _load(source: ModelFile) -> torch.nn.Module:
     global load_count
-    from ..model import load_model
+    from ..model import load_model, model_sha256
 
     with _COPIES_LOCK:
         path = _COPIES.get(source.sha256, (source.path, set()))[0]
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise BatterySegError(
             f"Model file {source.path} is not readable where this block runs. Run the job "
             "through battery_seg (which ships the weights to each worker) or put the model on a "
             "filesystem every worker mounts."
         )
-    if file_sha256(path) != source.sha256:
+    if model_sha256(path) != source.sha256:
         raise BatterySegError(
             f"Model file {source.path} changed while the segmentation was running; run the job "
             "again (a resumed store keeps the blocks of the old model only if it is restored)."

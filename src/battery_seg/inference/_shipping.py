@@ -2,8 +2,9 @@
 
 Tasks name the model by path and content hash (:class:`ModelFile`); the weights themselves travel
 once per worker inside a worker plugin, which the scheduler also hands to workers that join later
-(an adaptive dask-jobqueue cluster, a restarted worker). The plugin writes the checkpoint into
-the worker's local directory; the worker's predictor cache then loads it once, on the first block.
+(an adaptive dask-jobqueue cluster, a restarted worker). The plugin writes the checkpoint (a
+bioimage.io package as a small zip of its YAML and weights) into the worker's local directory;
+the worker's predictor cache then loads it once, on the first block.
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def share_model(
     if not isinstance(model, ModelFile):
         yield
         return
-    payload = Path(model.path).read_bytes()
+    from ..model import model_bytes
+
+    payload = model_bytes(model.path)  # a package travels as its YAML and state dict
     plugin = ModelPlugin(model.sha256, payload, job_id)
     session.client.register_plugin(plugin, name=plugin.name)
     try:

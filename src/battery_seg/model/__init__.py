@@ -1,5 +1,6 @@
-"""The U-Net, its checkpoints and input normalisation (imports torch)."""
+"""The U-Net, its checkpoints (or bioimage.io packages) and input normalisation (imports torch)."""
 
+from ._package import is_package, model_bytes, model_sha256
 from .checkpoint import (
     BUNDLED_MODELS,
     DEFAULT_MODEL,
@@ -12,7 +13,7 @@ from .checkpoint import (
     save_model,
 )
 from .normalization import IntensityRange, Normalization, estimate_intensity_range, normalize
-from .unet import UNet, UNetConfig
+from .unet import UNet, UNetConfig, UNetProbabilities
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -22,11 +23,15 @@ __all__ = [
     "Normalization",
     "UNet",
     "UNetConfig",
+    "UNetProbabilities",
     "bundled_model_path",
     "default_model_path",
     "estimate_intensity_range",
+    "is_package",
     "load_card",
     "load_model",
+    "model_bytes",
+    "model_sha256",
     "normalize",
     "resolve_model_path",
     "save_model",

@@ -8,7 +8,9 @@ A checkpoint is a ``torch.save`` dict of plain types (loadable with ``weights_on
      "normalization": {...Normalization...}, "provenance": {...}, "state_dict": {...}}
 
 Writes are atomic (temporary file in the same folder, then ``os.replace``) so an interrupted save
-never leaves a truncated model where the last good one was.
+never leaves a truncated model where the last good one was. Wherever a model file is read, a
+bioimage.io package from ``battery-seg export`` (zip, folder or ``rdf.yaml``) works too: it
+carries the same card in its YAML and the same state dict (see :mod:`._package`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from ..checks import check_output, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
+from ._package import is_package, read_package
 from .normalization import Normalization
 from .unet import UNet, UNetConfig
 
@@ -33,6 +36,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ModelCard",
     "bundled_model_path",
+    "card_payload",
     "default_model_path",
     "load_card",
     "load_model",
@@ -111,18 +115,11 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     return Path(model)
 
 
-def save_model(
-    path: str | os.PathLike, model: UNet, card: ModelCard, dtype: torch.dtype | None = None
-) -> Path:
-    """Write ``model`` and its ``card`` to ``path`` atomically.
-
-    ``dtype`` (e.g. ``torch.float16``) stores the floating-point weights at lower precision to
-    make the file smaller; they are loaded back into a float32 network.
-    """
+def card_payload(card: ModelCard) -> dict[str, Any]:
+    """The card as the plain types a checkpoint (or a bioimage.io package's config) stores."""
     from .. import __version__
 
-    path = Path(path)
-    payload = {
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "package_version": __version__,
@@ -131,6 +128,20 @@ def save_model(
         "context": card.context,
         "normalization": card.normalization.to_dict(),
         "provenance": card.provenance,
+    }
+
+
+def save_model(
+    path: str | os.PathLike, model: UNet, card: ModelCard, dtype: torch.dtype | None = None
+) -> Path:
+    """Write ``model`` and its ``card`` to ``path`` atomically.
+
+    ``dtype`` (e.g. ``torch.float16``) stores the floating-point weights at lower precision to
+    make the file smaller; they are loaded back into a float32 network.
+    """
+    path = Path(path)
+    payload = {
+        **card_payload(card),
         "state_dict": {
             k: v.detach().cpu().to(dtype) if dtype and v.is_floating_point() else v.detach().cpu()
             for k, v in model.state_dict().items()
@@ -155,7 +166,8 @@ def save_model(
 def load_model(
     path: str | os.PathLike | None = None, device: str | torch.device = "cpu"
 ) -> tuple[UNet, ModelCard]:
-    """Load a checkpoint (``None``, ``"default"`` or ``"fast"``: a bundled model) in eval mode.
+    """Load a checkpoint or bioimage.io package (``None``, ``"default"`` or ``"fast"``: a
+    bundled model) in eval mode.
 
     Raises
     ------
@@ -208,22 +220,25 @@ def load_card(path: str | os.PathLike | None = None) -> ModelCard:
 
 
 def _read(path: str | os.PathLike | None) -> tuple[Path, dict, ModelCard]:
-    """The checked payload of a checkpoint file and its card."""
+    """The checked payload of a checkpoint file or bioimage.io package and its card."""
     path = resolve_model_path(path)
     register_input(path)  # a model read here is an input: never the output of a training
-    if not path.is_file():
+    if not path.exists():
         raise BatterySegError(
             f"Model file {path} does not exist. Give the path of a .pt file saved by "
-            "'battery-seg train' or the Train widget, or the name of a bundled model "
+            "'battery-seg train' or the Train widget, a bioimage.io package (.zip, folder or "
+            "rdf.yaml) from 'battery-seg export', or the name of a bundled model "
             f"({', '.join(BUNDLED_MODELS)})."
         )
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # pickle, zip and torch errors all mean "not a usable file"
+    if is_package(path):
+        payload = read_package(path)
+    elif path.is_dir():
         raise BatterySegError(
-            f"Could not read model file {path}: it is corrupt or not a PyTorch checkpoint "
-            f"({type(exc).__name__}). Re-export it with 'battery-seg train' or pick another file."
-        ) from None
+            f"{path} is a folder without an rdf.yaml: not a bioimage.io model package. Give a "
+            ".pt model file, or a package (.zip, folder or rdf.yaml) from 'battery-seg export'."
+        )
+    else:
+        payload = _load_checkpoint(path)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise BatterySegError(
             f"{path} is a PyTorch file but not a battery-seg model (no '{FORMAT}' header). "
@@ -235,13 +250,7 @@ def _read(path: str | os.PathLike | None) -> tuple[Path, dict, ModelCard]:
             "upgrade napari-battery-seg to load it."
         )
     try:
-        card = ModelCard(
-            phases=PhaseSet.from_dict(payload["phases"]),
-            context=int(payload["context"]),
-            architecture=_architecture(payload["architecture"]),
-            normalization=Normalization(**payload["normalization"]),
-            provenance=dict(payload.get("provenance") or {}),
-        )
+        card = _card(payload)
     except (BatterySegError, KeyError, TypeError, ValueError, AttributeError) as exc:
         detail = str(exc) if isinstance(exc, BatterySegError) else f"{type(exc).__name__}: {exc}"
         raise BatterySegError(
@@ -262,3 +271,29 @@ def _architecture(values: dict) -> UNetConfig:
     if not 0 <= float(config.dropout) < 1:
         raise ValueError(f"architecture dropout = {config.dropout!r} is not in [0, 1)")
     return config
+
+
+def _load_checkpoint(path: Path) -> Any:
+    """``torch.load`` of a checkpoint file, plain types only (never runs code from the file)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle, zip and torch errors all mean "not a usable file"
+        if path.suffix.lower() == ".zip":
+            raise BatterySegError(
+                f"{path} is a zip file without an rdf.yaml: not a bioimage.io model package. "
+                "Give a package from 'battery-seg export' or a .pt model file."
+            ) from None
+        raise BatterySegError(
+            f"Could not read model file {path}: it is corrupt or not a PyTorch checkpoint "
+            f"({type(exc).__name__}). Re-export it with 'battery-seg train' or pick another file."
+        ) from None
+
+
+def _card(payload: dict) -> ModelCard:
+    return ModelCard(
+        phases=PhaseSet.from_dict(payload["phases"]),
+        context=int(payload["context"]),
+        architecture=_architecture(payload["architecture"]),
+        normalization=Normalization(**payload["normalization"]),
+        provenance=dict(payload.get("provenance") or {}),
+    )

@@ -13,7 +13,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-__all__ = ["UNet", "UNetConfig"]
+__all__ = ["UNet", "UNetConfig", "UNetProbabilities"]
 
 
 @dataclass(frozen=True)
@@ -146,3 +146,24 @@ class UNet(nn.Module):
         if self.training:
             self.eval()
         return torch.softmax(self(x), dim=1)
+
+
+class UNetProbabilities(UNet):
+    """The :class:`UNet` with the softmax over phases built in, made from plain keyword arguments.
+
+    This is the network of the bioimage.io export (this file is its architecture source): tools
+    that run a model alone (bioimage.io, ilastik, deepImageJ) get per-phase probabilities, and the
+    weights are the :class:`UNet`'s state dict unchanged.
+
+    Examples
+    --------
+    >>> net = UNetProbabilities(in_channels=1, n_phases=3, base_channels=8, depth=2)
+    >>> net(torch.zeros(1, 1, 16, 16)).sum(dim=1).allclose(torch.ones(1, 16, 16))
+    True
+    """
+
+    def __init__(self, **architecture) -> None:
+        super().__init__(UNetConfig(**architecture))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(super().forward(x), dim=1)  # (N, n_phases, H, W), sums to 1

@@ -24,12 +24,14 @@ class TrainingPair(NamedTuple):
     ``image`` and ``labels`` are NumPy or dask arrays of the same shape, ``(Z, Y, X)`` or
     ``(Y, X)`` (one slice). ``labels`` holds 0 for unpainted voxels and the phase values 1..K
     (or the file values of a ``NAME=VALUE`` phase set); it is only ever read. ``name`` (layer or
-    file name) appears in error messages and in the checkpoint's provenance.
+    file name) appears in error messages and in the checkpoint's provenance, and so does
+    ``voxel_size`` (``(dz, dy, dx)`` in µm, when known): the resolution the model learnt.
     """
 
     image: Any
     labels: Any
     name: str = ""
+    voxel_size: tuple[float, float, float] | None = None
 
 
 @dataclass

@@ -45,6 +45,9 @@ def as_pairs(pairs: Sequence) -> list[TrainingPair]:
         pairs = [pairs]
     out = []
     for i, pair in enumerate(pairs):
+        if isinstance(pair, TrainingPair):
+            out.append(pair._replace(name=pair.name or f"volume {i + 1}"))
+            continue
         if not isinstance(pair, (tuple, list)) or len(pair) not in (2, 3):
             raise BatterySegError(
                 f"Training pair {i + 1} must be (image, labels) or (image, labels, name)."
@@ -116,6 +119,7 @@ def prepare_data(
                     p.name: int(c) for p, c in zip(phases, painted.counts(n), strict=True)
                 },
                 "intensity_range": [intensity.low, intensity.high],
+                **({"voxel_size": list(pair.voxel_size)} if pair.voxel_size else {}),
             }
         )
     data = PreparedData(
