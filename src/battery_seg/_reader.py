@@ -86,8 +86,9 @@ def layer_data(volume: Any) -> LayerData:
         "metadata": metadata,
         "multiscale": multiscale,
     }
-    if volume.unit not in ("pixel", "") and _layers_take_units():
+    if volume.unit not in ("pixel", "") and _layers_take("units"):
         kwargs["units"] = (_napari_unit(volume.unit),) * 3
+    kwargs.update(axis_labels(3))
     if volume.kind == "labels":
         phases = volume.phases or _guess_phases(volume)
         if phases is not None:
@@ -108,11 +109,20 @@ def _napari_unit(unit: str) -> str:
 
 
 @functools.cache
-def _layers_take_units() -> bool:
-    """Whether this napari's layers accept ``units`` (napari >= 0.6)."""
+def _layers_take(parameter: str) -> bool:
+    """Whether this napari's layers accept ``parameter`` (``units``, ``axis_labels``: >= 0.6)."""
     from napari.layers import Image
 
-    return "units" in inspect.signature(Image.__init__).parameters
+    return parameter in inspect.signature(Image.__init__).parameters
+
+
+def axis_labels(spatial: int, leading: int = 0) -> dict[str, tuple[str, ...]]:
+    """``{"axis_labels": ("z", "y", "x")}`` for a layer with ``spatial`` (<= 3) axes after
+    ``leading`` per-phase axes, so napari's sliders read z, y, x; empty where napari's layers
+    have no axis labels or the axes are not spatial."""
+    if not 1 <= spatial <= 3 or leading > 1 or not _layers_take("axis_labels"):
+        return {}
+    return {"axis_labels": ("phase",) * leading + ("z", "y", "x")[-spatial:]}
 
 
 def _guess_phases(volume: Any) -> PhaseSet | None:
