@@ -8,6 +8,8 @@ dask or zarr, values of a :class:`~battery_seg.phases.PhaseSet`, 0 = unlabelled)
 * :func:`surface_areas` (marching cubes with the voxel size) streams through slabs.
 * :func:`through_mask` and :func:`tortuosity` (TauFactor) need the mask in memory; the time and
   memory of a solve are estimated first (:func:`estimate_tortuosity`).
+* :func:`compare` scores a segmentation against a reference (per-phase IoU and Dice, confusion,
+  fraction and connectivity differences), chunk by chunk.
 * :func:`analyse` / :func:`analyse_job` run everything an :class:`AnalysisConfig` asks for and
   return an :class:`AnalysisResult` (``to_dict``, ``to_json``, ``to_csv``, ``format_table``).
 
@@ -26,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+from ._compare import Comparison, compare, compare_job
 from ._config import AXES, AnalysisConfig, Network, default_networks
 from ._connectivity import Clusters, Connectivity
 from ._estimate import TortuosityEstimate, estimate_tortuosity
@@ -43,6 +46,7 @@ __all__ = [
     "AnalysisConfig",
     "AnalysisResult",
     "Clusters",
+    "Comparison",
     "Connectivity",
     "Network",
     "PhaseCounts",
@@ -51,6 +55,8 @@ __all__ = [
     "TortuosityResult",
     "analyse",
     "analyse_job",
+    "compare",
+    "compare_job",
     "convention_text",
     "count_phases_job",
     "default_networks",

@@ -16,7 +16,7 @@ from .. import __version__
 from ..errors import BatterySegError
 
 # Order here is the order in --help.
-_COMMANDS = ("sample", "info", "segment", "stats", "masks", "train")
+_COMMANDS = ("sample", "info", "segment", "stats", "compare", "masks", "train")
 
 _DESCRIPTION = """\
 Segment X-ray / FIB-SEM tomography of battery electrodes into phases (pore, silicon, CBD,
