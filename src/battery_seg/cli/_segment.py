@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ._cluster import add_cluster_arguments, cluster_fields
+from ._options import add_device_argument
 
 EPILOG = """\
 examples:
@@ -95,12 +96,7 @@ def add_parser(subparsers) -> None:
         metavar=("Z", "Y", "X"),
         help="voxels per task and OME-Zarr chunk (default: chosen from the volume)",
     )
-    add(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where the network runs (default auto: CUDA when available)",
-    )
+    add_device_argument(parser, "the network")
     add(
         "--voxel-size",
         type=float,
@@ -135,8 +131,11 @@ def run(args: argparse.Namespace) -> int:
         block_shape=tuple(args.block) if args.block else None,
         **cluster_fields(args),
     )
-    volume = open_volume(args.input, voxel_size=args.voxel_size)
-    result = run_job(segment_job(volume, config), ProgressPrinter("segment"))
+    with ProgressPrinter("segment") as progress:
+        progress.status(f"opening {args.input}")
+        volume = open_volume(args.input, voxel_size=args.voxel_size)
+        progress.status("loading the model, estimating the intensity range")
+        result = run_job(segment_job(volume, config), progress)
     _summary(result, volume)
     return 0
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ._cluster import add_cluster_arguments, cluster_fields
+from ._options import add_device_argument
 
 EPILOG = """\
 examples:
@@ -67,7 +68,7 @@ def add_parser(subparsers) -> None:
         choices=("low", "high"),
         help="separator side of each axis: index 0 (low, default) or the last",
     )
-    parser.add_argument("--device", default="auto", help="tortuosity device: auto, cpu or cuda")
+    add_device_argument(parser, "the tortuosity solver")
     parser.add_argument(
         "--roi",
         metavar="Z0:Z1,Y0:Y1,X0:X1",
@@ -169,28 +170,31 @@ def build_config(args: argparse.Namespace, volume, phases):
 class _Printer:
     """Progress bar on stderr, plus every tortuosity time/memory estimate on its own line."""
 
-    def __init__(self) -> None:
-        from ._progress import ProgressPrinter
-
-        self.bar = ProgressPrinter("stats")
+    def __init__(self, bar) -> None:
+        self.bar = bar
 
     def __call__(self, event) -> None:
         if "estimate" in event.data:
-            print(f"stats: estimated {event.data['estimate']}", file=sys.stderr, flush=True)
+            self.bar.write(f"stats: estimated {event.data['estimate']}", file=sys.stderr)
         self.bar(event)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import analyse
     from ..errors import BatterySegError
+    from ._progress import ProgressPrinter
 
     for output in (args.json, args.csv):
         if output is not None and output.exists() and not args.overwrite:
             raise BatterySegError(f"{output} already exists; pass --overwrite to replace it.")
-    volume, phases = open_labels(args)
-    config = build_config(args, volume, phases)
-    probabilities = open_probabilities(args.probabilities) if args.probabilities else None
-    result = analyse(volume, config, probabilities=probabilities, on_progress=_Printer())
+    with ProgressPrinter("stats") as progress:
+        progress.status(f"opening {args.labels}")
+        volume, phases = open_labels(args)
+        config = build_config(args, volume, phases)
+        probabilities = open_probabilities(args.probabilities) if args.probabilities else None
+        result = analyse(
+            volume, config, probabilities=probabilities, on_progress=_Printer(progress)
+        )
     print(f"{volume.name}: {' x '.join(map(str, result.shape))} voxels, phases {phases.describe()}")
     print(result.format_table())
     if args.json is not None:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._options import add_device_argument
+
 EPILOG = """\
 examples:
   battery-seg train image.tif strokes.tif -o model.pt --phases si-graphite --minutes 5
@@ -95,11 +97,7 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="train even if a phase has no painted voxel (the others only)",
     )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="torch device: auto (CUDA if available), cpu, cuda (default auto)",
-    )
+    add_device_argument(parser, "training")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing MODEL.pt")
     parser.set_defaults(func=run)
@@ -183,19 +181,23 @@ def _phases(spec, file_phases):
 
 def _train(pairs, config) -> int:
     from ..training import train_job
+    from ._progress import ProgressPrinter
 
     job = train_job(pairs, config)
     last_saved = None
     try:
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if event.data:
-                last_saved = event.data["epoch"] if event.data["best"] else last_saved
-                print(_epoch_line(event.data), flush=True)
+        with ProgressPrinter("train") as progress:
+            progress.status("reading the painted labels")
+            while True:
+                try:
+                    event = next(job)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                if event.data:
+                    last_saved = event.data["epoch"] if event.data["best"] else last_saved
+                    progress.write(_epoch_line(event.data))
+                progress(event)
     except KeyboardInterrupt:
         where = (
             f"the best model so far (epoch {last_saved}) is in {config.output}"
