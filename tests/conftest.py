@@ -43,6 +43,29 @@ def save_screenshot(tmp_path):
     return _save
 
 
+@pytest.fixture
+def save_dock(tmp_path):
+    """Save the whole content of one of our docks (every section unfolded, no scrolling) as PNG,
+    where :func:`save_screenshot` saves; returns the path."""
+
+    def _save(widget, name: str) -> Path:
+        from qtpy.QtWidgets import QApplication
+
+        for section in widget.sections():
+            section.set_expanded(True)
+        QApplication.processEvents()
+        body = widget.body.native
+        body.resize(body.width(), body.sizeHint().height())
+        QApplication.processEvents()
+        target = Path(os.environ.get("BATTERY_SEG_SCREENSHOT_DIR", tmp_path))
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"{name}.png"
+        assert body.grab().save(str(path)), path
+        return path
+
+    return _save
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """One torch thread for a module's tiny networks: thread synchronisation costs more than it

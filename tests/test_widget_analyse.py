@@ -29,7 +29,7 @@ def _probabilities(labels: np.ndarray, k: int) -> np.ndarray:
 
 @pytest.mark.gui
 def test_analyse_widget_runs_and_shows_table_plots_and_masks(
-    make_napari_viewer, qtbot, tmp_path, save_screenshot
+    make_napari_viewer, qtbot, tmp_path, save_screenshot, save_dock
 ):
     from battery_seg.phantom import make_anode
 
@@ -97,6 +97,7 @@ def test_analyse_widget_runs_and_shows_table_plots_and_masks(
     viewer.dims.set_point(1, 6.0)  # a z slice through the middle of the electrode
     viewer.reset_view()
     save_screenshot(viewer, "analyse_widget")
+    save_dock(widget, "dock_analyse")
 
 
 @pytest.mark.gui

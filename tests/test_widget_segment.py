@@ -64,7 +64,7 @@ def _open(make_napari_viewer, shape, model):
 
 @pytest.mark.gui
 def test_run_paints_blocks_into_a_labels_layer(
-    make_napari_viewer, qtbot, phantom_model, tmp_path, save_screenshot
+    make_napari_viewer, qtbot, phantom_model, tmp_path, save_screenshot, save_dock
 ):
     from battery_seg.inference import segment
     from battery_seg.io import open_volume
@@ -105,6 +105,7 @@ def test_run_paints_blocks_into_a_labels_layer(
     qtbot.wait(100)
     viewer.reset_view()
     save_screenshot(viewer, "segment_widget")
+    save_dock(widget, "dock_segment")
 
     widget._output.value = "OME-Zarr file"  # the same run into a store, replacing the layer
     widget._output_file.value = tmp_path / "anode.zarr"

@@ -69,6 +69,17 @@ class ScrollingDock(Container):
     def reset_choices(self, *_: Any) -> None:
         self.body.reset_choices()
 
+    def sections(self) -> list[Section]:
+        """Every :class:`Section` in the dock, outermost first."""
+        found, todo = [], [self.body]
+        while todo:
+            widget = todo.pop(0)
+            if isinstance(widget, Section):
+                found.append(widget)
+            if isinstance(widget, Container):
+                todo.extend(widget)
+        return found
+
 
 class Section(Container):
     """A titled group of widgets that folds away with a click on its title."""

@@ -5,7 +5,7 @@ The widget only gathers parameters into an :class:`~battery_seg.analysis.Analysi
 :class:`~battery_seg.analysis.AnalysisResult`: small tables with units on every column (one per
 kind of measurement, from :meth:`AnalysisResult.tables`), profile plots, the through-connected
 masks as layers, and exports (CSV, JSON, mask TIFFs). The dock is made of foldable sections
-(:attr:`AnalyseWidget.sections`); a further measurement adds a section or a table.
+(:attr:`AnalyseWidget.named_sections`); a further measurement adds a section or a table.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ class AnalyseWidget(ScrollingDock):
         self.results = Section("Results", [self._tables, exports], labels=False)
         self.profiles = Section("Profiles", [], labels=False)
         self.compare = CompareSection(viewer, self._compare_source)
-        self.sections = {
+        self.named_sections = {
             "input": Section(
                 "Labels",
                 [self._labels_layer, self._phases, self._legend, self._voxel_size, self._roi],
@@ -137,7 +137,7 @@ class AnalyseWidget(ScrollingDock):
             "profiles": self.profiles,
             "compare": self.compare,
         }
-        sections = list(self.sections.values())
+        sections = list(self.named_sections.values())
         super().__init__([*sections[:3], self.controls, self._estimate, *sections[3:]])
         self.result: AnalysisResult | None = None
         self._prefilled_voxel_size = self._voxel_size.value
@@ -171,6 +171,7 @@ class AnalyseWidget(ScrollingDock):
         return canvas, figure
 
     def _on_labels_changed(self, layer) -> None:
+        self.compare.reset_choices()  # the reference is any other Labels layer
         if layer is None:
             return
         scale = [float(s) for s in layer.scale[-3:]]

@@ -1,9 +1,10 @@
 """The analysis result as small tables readable at a glance (the dock and ``battery-seg stats``).
 
 One table per kind of measurement (fractions and connectivity, surfaces, tortuosity), so each
-fits beside the image; every column names its unit (on a second title line); one number format per column (plain
-decimals, never ``7.012e-02`` beside ``0.3492``); a number with an uncertainty range reads
-``0.3492 (0.3401–0.3550)``. New measurements add a table (see :func:`result_tables`).
+fits beside the image; every column names its unit (on a second title line); one number format
+per column (plain decimals, never ``7.012e-02`` beside ``0.3492``); a number with an uncertainty
+range reads ``0.3492 (0.3401–0.3550)``. New measurements add a table (see
+:func:`result_tables`).
 """
 
 from __future__ import annotations
