@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# napari's settings of this test run live in a temporary file, never in the user's settings
+# (the plugin's activation writes reader preferences; make_napari_viewer resets settings).
+_SETTINGS = tempfile.mkdtemp(prefix="battery-seg-napari-settings-")
+atexit.register(shutil.rmtree, _SETTINGS, ignore_errors=True)
+os.environ.setdefault("NAPARI_CONFIG", str(Path(_SETTINGS) / "settings.yaml"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()

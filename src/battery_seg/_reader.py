@@ -2,7 +2,13 @@
 
 Handles TIFF stacks (lazily, unlike napari's built-in reader, which loads the whole file), folders
 of 2D TIFF slices, Zarr / OME-Zarr stores (pyramids as multiscale layers, label images as Labels
-layers with the phase colours) and HDF5 / NeXus files (``file.h5:/path/to/dataset``).
+layers with the phase colours) and HDF5 / NeXus files (``file.h5:/path/to/dataset``); the axes
+are named z, y, x.
+
+napari's built-in reader also claims ``.tif`` and ``.zarr``; napari 0.9 has no reader priority,
+it asks the user unless its ``plugins.extension2reader`` setting names a reader for the file's
+pattern. When the plugin is first used (npe2 ``on_activate``), :func:`prefer_this_reader` names
+this reader for the tomography patterns the user has not assigned, and says so once.
 """
 
 from __future__ import annotations
@@ -16,6 +22,18 @@ from typing import Any
 from .phases import PhaseSet
 
 LayerData = tuple[Any, dict[str, Any], str]
+PLUGIN = "napari-battery-seg"
+#: napari reader-preference patterns claimed for this reader (``.zarr`` stores are folders)
+PREFERRED_PATTERNS = (
+    "*.tif",
+    "*.tiff",
+    "*.btf",
+    "*.h5",
+    "*.hdf5",
+    "*.hdf",
+    "*.nxs",
+    "*.zarr" + os.sep,
+)
 _MAX_LAYERS = 8
 _TIFF = (".tif", ".tiff", ".btf", ".tf8")
 _HDF5 = (".h5", ".hdf5", ".hdf", ".he5", ".nxs")
@@ -34,6 +52,32 @@ def _handles(path: str) -> bool:
         with os.scandir(file) as entries:
             return any(e.name.lower().endswith(_TIFF) and e.is_file() for e in entries)
     return suffix in (*_TIFF, *_HDF5)
+
+
+def prefer_this_reader() -> list[str]:
+    """Name this plugin's reader in napari's reader preferences for the
+    :data:`PREFERRED_PATTERNS` the user has not assigned (their choices are kept); returns the
+    patterns set. File > Preferences > Plugins lists and changes them."""
+    from napari.settings import get_settings
+
+    plugins = get_settings().plugins
+    current = dict(plugins.extension2reader)
+    claimed = [pattern for pattern in PREFERRED_PATTERNS if pattern not in current]
+    if claimed:
+        plugins.extension2reader = {**current, **dict.fromkeys(claimed, PLUGIN)}
+    return claimed
+
+
+def on_activate(_context: Any = None) -> None:
+    """npe2 activation hook: prefer this reader for tomography files (see the module doc)."""
+    claimed = prefer_this_reader()
+    if claimed:
+        from napari.utils.notifications import show_info
+
+        show_info(
+            f"Battery Segmentation now opens {', '.join(p.strip('*' + os.sep) for p in claimed)}"
+            " files lazily with their voxel size; change this in File > Preferences > Plugins."
+        )
 
 
 def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
