@@ -22,6 +22,17 @@ def image() -> np.ndarray:
     return np.random.default_rng(0).integers(100, 5000, SHAPE, dtype=np.uint16)
 
 
+def _write_scan(path, image) -> None:
+    """An ImageJ TIFF with voxels of 0.5 x 0.25 x 0.25 µm."""
+    tifffile.imwrite(
+        path,
+        image,
+        imagej=True,
+        resolution=(4.0, 4.0),
+        metadata={"axes": "ZYX", "spacing": 0.5, "unit": "micron"},
+    )
+
+
 def _layers(path):
     reader = get_reader(str(path))
     assert reader is not None
@@ -53,13 +64,7 @@ def test_image_layer_at_physical_scale(tmp_path, image):
     from napari.layers import Layer
 
     path = tmp_path / "scan.tif"
-    tifffile.imwrite(
-        path,
-        image,
-        imagej=True,
-        resolution=(4.0, 4.0),
-        metadata={"axes": "ZYX", "spacing": 0.5, "unit": "micron"},
-    )
+    _write_scan(path, image)
     [(data, kwargs, kind)] = _layers(path)
     assert kind == "image" and kwargs["name"] == "scan" and kwargs["multiscale"] is False
     assert kwargs["scale"] == (0.5, 0.25, 0.25)
@@ -222,13 +227,7 @@ def test_contrast_limits_come_from_a_small_sample(tmp_path, monkeypatch):
 @pytest.mark.gui
 def test_viewer_opens_volume_and_labels_at_scale(make_napari_viewer, tmp_path, image):
     path = tmp_path / "scan.tif"
-    tifffile.imwrite(
-        path,
-        image,
-        imagej=True,
-        resolution=(4.0, 4.0),
-        metadata={"axes": "ZYX", "spacing": 0.5, "unit": "micron"},
-    )
+    _write_scan(path, image)
     labels = write_labels(
         tmp_path / "seg.zarr",
         (image % 5).astype(np.uint8),
@@ -257,13 +256,7 @@ def test_our_reader_is_preferred_once_the_plugin_is_used(make_napari_viewer, tmp
     from battery_seg._reader import PREFERRED_PATTERNS, on_activate
 
     path = tmp_path / "scan.tif"
-    tifffile.imwrite(
-        path,
-        image,
-        imagej=True,
-        resolution=(4.0, 4.0),
-        metadata={"axes": "ZYX", "spacing": 0.5, "unit": "micron"},
-    )
+    _write_scan(path, image)
     labels = (image % 4).astype(np.uint8)
     labels = write_labels(tmp_path / "seg.zarr", labels, phases="nmc", voxel_size=(0.5, 0.25, 0.25))
     viewer = make_napari_viewer()  # starts from napari's default settings

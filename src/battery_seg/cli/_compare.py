@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._options import add_front_face_argument
+
 EPILOG = """\
 examples:
   battery-seg compare phases.zarr truth.tif
@@ -47,12 +49,7 @@ def add_parser(subparsers) -> None:
         metavar="{z,y,x,all}",
         help="also compare through-connected fractions along this axis (loads both volumes)",
     )
-    parser.add_argument(
-        "--front-face",
-        default="low",
-        choices=("low", "high"),
-        help="separator side of each axis: index 0 (low, default) or the last",
-    )
+    add_front_face_argument(parser)
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the scores as JSON")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     parser.set_defaults(func=run)
@@ -63,9 +60,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import open_volume
     from ..io._atomic import check_output
     from ..jobs import run_job
-    from ..phases import PhaseSet
     from ._progress import ProgressPrinter
-    from ._stats import open_labels
+    from ._stats import open_labels, phases_of
 
     if args.json is not None:
         check_output(args.json, args.overwrite)
@@ -73,12 +69,7 @@ def run(args: argparse.Namespace) -> int:
         progress.status(f"opening {args.labels} and {args.reference}")
         volume, phases = open_labels(args)
         reference = open_volume(args.reference, voxel_size=args.voxel_size)
-        if args.reference_phases:
-            theirs = PhaseSet.parse(args.reference_phases)
-        elif "phases" in reference.metadata:
-            theirs = PhaseSet.from_dict(reference.metadata["phases"])
-        else:
-            theirs = phases
+        theirs = phases_of(reference, args.reference_phases, fallback=phases)
         axes = {"all": ("z", "y", "x"), None: ()}.get(args.connectivity, (args.connectivity,))
         job = compare_job(
             volume.data,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._options import add_front_face_argument
+
 EPILOG = """\
 examples:
   battery-seg masks labels.zarr --phase pore --axis z -o pore_z.tif
@@ -49,12 +51,7 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="keep every cluster touching the front face (dead ends included)",
     )
-    parser.add_argument(
-        "--front-face",
-        default="low",
-        choices=("low", "high"),
-        help="front (separator) face: index 0 (low, default) or the last",
-    )
+    add_front_face_argument(parser)
     parser.add_argument(
         "-o", "--output", required=True, type=Path, metavar="OUT.tif", help="mask TIFF to write"
     )

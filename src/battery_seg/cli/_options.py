@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-__all__ = ["DEVICES", "add_device_argument", "device"]
+__all__ = ["DEVICES", "add_device_argument", "add_front_face_argument", "device"]
 
 DEVICES = ("auto", "cpu", "cuda")
 _CUDA_N = re.compile(r"^cuda:\d+$")
@@ -28,4 +28,14 @@ def add_device_argument(parser: argparse.ArgumentParser, what: str) -> None:
         default="auto",
         metavar="{auto,cpu,cuda,cuda:N}",
         help=f"where {what} runs (default auto: CUDA when available, else the CPU)",
+    )
+
+
+def add_front_face_argument(parser: argparse.ArgumentParser) -> None:
+    """``--front-face {low,high}``: which face of each axis is the separator side."""
+    parser.add_argument(
+        "--front-face",
+        default="low",
+        choices=("low", "high"),
+        help="front (separator) face of each axis: index 0 (low, default) or the last",
     )

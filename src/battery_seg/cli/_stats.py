@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ._cluster import add_cluster_arguments, cluster_fields
-from ._options import add_device_argument
+from ._options import add_device_argument, add_front_face_argument
 
 EPILOG = """\
 examples:
@@ -62,12 +62,7 @@ def add_parser(subparsers) -> None:
         metavar="NAME=PHASE+PHASE",
         help="tortuosity target, repeatable (default: pore and solid=all others)",
     )
-    parser.add_argument(
-        "--front-face",
-        default="low",
-        choices=("low", "high"),
-        help="separator side of each axis: index 0 (low, default) or the last",
-    )
+    add_front_face_argument(parser)
     add_device_argument(parser, "the tortuosity solver")
     parser.add_argument(
         "--roi",
@@ -128,16 +123,21 @@ def add_volume_arguments(parser: argparse.ArgumentParser) -> None:
 def open_labels(args: argparse.Namespace):
     """Open LABELS lazily; returns (volume, phase set)."""
     from ..io import open_volume
-    from ..phases import PhaseSet
 
     volume = open_volume(args.labels, voxel_size=args.voxel_size)
-    if args.phases:
-        phases = PhaseSet.parse(args.phases)
-    elif "phases" in volume.metadata:
-        phases = PhaseSet.from_dict(volume.metadata["phases"])
-    else:
-        phases = PhaseSet.parse(None)
-    return volume, phases
+    return volume, phases_of(volume, args.phases)
+
+
+def phases_of(volume, spec: str | None, fallback=None):
+    """The phase set ``spec`` (--phases) names, else the one the file names, else ``fallback``
+    (default: si-graphite)."""
+    from ..phases import PhaseSet
+
+    if spec:
+        return PhaseSet.parse(spec)
+    if "phases" in volume.metadata:
+        return PhaseSet.from_dict(volume.metadata["phases"])
+    return fallback if fallback is not None else PhaseSet.parse(None)
 
 
 def build_config(args: argparse.Namespace, volume, phases):

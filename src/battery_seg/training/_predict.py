@@ -62,12 +62,11 @@ def predict_slice(model: UNet, card: ModelCard, volume, index: int, intensity=No
     --------
     >>> from battery_seg.model import UNetConfig
     >>> from battery_seg.phases import PhaseSet
-    >>> card = ModelCard(PhaseSet.parse("nmc"), context=3,
-    ...                  architecture=UNetConfig(in_channels=3, n_phases=3, base_channels=4,
-    ...                                          depth=2))
-    >>> volume = np.random.default_rng(0).random((4, 16, 12))
-    >>> predict_slice(card.build(), card, volume, 3).shape
-    (16, 12)
+    >>> net = UNetConfig(in_channels=1, n_phases=2, base_channels=4, depth=2)  # a 2D model
+    >>> card = ModelCard(PhaseSet.parse("pore,solid"), context=1, architecture=net)
+    >>> labels = predict_slice(card.build(), card, np.random.default_rng(0).random((4, 16, 12)), 3)
+    >>> labels.shape, labels.dtype
+    ((16, 12), dtype('uint8'))
     """
     radius = card.context // 2
     around = mirror_index(np.arange(index - radius, index + radius + 1), volume.shape[0])
