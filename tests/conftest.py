@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# napari's settings of this test run live in a temporary file, never in the user's settings
+# (the plugin's activation writes reader preferences; make_napari_viewer resets settings).
+_SETTINGS = tempfile.mkdtemp(prefix="battery-seg-napari-settings-")
+atexit.register(shutil.rmtree, _SETTINGS, ignore_errors=True)
+os.environ.setdefault("NAPARI_CONFIG", str(Path(_SETTINGS) / "settings.yaml"))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
@@ -38,6 +47,29 @@ def save_screenshot(tmp_path):
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
         assert np.ptp(image[..., :3]) > 0, "screenshot is blank"
         imsave(path, image, check_contrast=False)
+        return path
+
+    return _save
+
+
+@pytest.fixture
+def save_dock(tmp_path):
+    """Save the whole content of one of our docks (every section unfolded, no scrolling) as PNG,
+    where :func:`save_screenshot` saves; returns the path."""
+
+    def _save(widget, name: str) -> Path:
+        from qtpy.QtWidgets import QApplication
+
+        for section in widget.sections():
+            section.set_expanded(True)
+        QApplication.processEvents()
+        body = widget.body.native
+        body.resize(body.width(), body.sizeHint().height())
+        QApplication.processEvents()
+        target = Path(os.environ.get("BATTERY_SEG_SCREENSHOT_DIR", tmp_path))
+        target.mkdir(parents=True, exist_ok=True)
+        path = target / f"{name}.png"
+        assert body.grab().save(str(path)), path
         return path
 
     return _save

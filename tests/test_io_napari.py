@@ -22,6 +22,17 @@ def image() -> np.ndarray:
     return np.random.default_rng(0).integers(100, 5000, SHAPE, dtype=np.uint16)
 
 
+def _write_scan(path, image) -> None:
+    """An ImageJ TIFF with voxels of 0.5 x 0.25 x 0.25 µm."""
+    tifffile.imwrite(
+        path,
+        image,
+        imagej=True,
+        resolution=(4.0, 4.0),
+        metadata={"axes": "ZYX", "spacing": 0.5, "unit": "micron"},
+    )
+
+
 def _layers(path):
     reader = get_reader(str(path))
     assert reader is not None
@@ -53,13 +64,7 @@ def test_image_layer_at_physical_scale(tmp_path, image):
     from napari.layers import Layer
 
     path = tmp_path / "scan.tif"
-    tifffile.imwrite(
-        path,
-        image,
-        imagej=True,
-        resolution=(4.0, 4.0),
-        metadata={"axes": "ZYX", "spacing": 0.5, "unit": "micron"},
-    )
+    _write_scan(path, image)
     [(data, kwargs, kind)] = _layers(path)
     assert kind == "image" and kwargs["name"] == "scan" and kwargs["multiscale"] is False
     assert kwargs["scale"] == (0.5, 0.25, 0.25)
@@ -222,13 +227,7 @@ def test_contrast_limits_come_from_a_small_sample(tmp_path, monkeypatch):
 @pytest.mark.gui
 def test_viewer_opens_volume_and_labels_at_scale(make_napari_viewer, tmp_path, image):
     path = tmp_path / "scan.tif"
-    tifffile.imwrite(
-        path,
-        image,
-        imagej=True,
-        resolution=(4.0, 4.0),
-        metadata={"axes": "ZYX", "spacing": 0.5, "unit": "micron"},
-    )
+    _write_scan(path, image)
     labels = write_labels(
         tmp_path / "seg.zarr",
         (image % 5).astype(np.uint8),
@@ -245,3 +244,36 @@ def test_viewer_opens_volume_and_labels_at_scale(make_napari_viewer, tmp_path, i
     assert (z_range.start, z_range.stop, z_range.step) == pytest.approx((0.0, 4.5, 0.5))
     viewer.dims.set_point(0, 2.0)  # z = 2 µm is slice 4
     assert viewer.dims.current_step[0] == 4
+
+
+@pytest.mark.gui
+def test_our_reader_is_preferred_once_the_plugin_is_used(make_napari_viewer, tmp_path, image):
+    """napari 0.9 asks which plugin opens a .tif (its builtins claim it too) unless a reader
+    preference names one; using the plugin names ours for the patterns the user left open."""
+    from napari.errors import MultipleReaderError
+    from napari.settings import get_settings
+
+    from battery_seg._reader import PREFERRED_PATTERNS, on_activate
+
+    path = tmp_path / "scan.tif"
+    _write_scan(path, image)
+    labels = (image % 4).astype(np.uint8)
+    labels = write_labels(tmp_path / "seg.zarr", labels, phases="nmc", voxel_size=(0.5, 0.25, 0.25))
+    viewer = make_napari_viewer()  # starts from napari's default settings
+    preferences = get_settings().plugins
+    qt_viewer = viewer.window._qt_viewer
+    with pytest.raises(MultipleReaderError):  # what File > Open and drag & drop do first
+        viewer.open(path, plugin=None)
+    preferences.extension2reader = {"*.h5": "napari"}  # the user's own choice
+    on_activate()  # what npe2 runs when the plugin is first used (a dock, the sample, ...)
+    assert preferences.extension2reader["*.h5"] == "napari"  # kept
+    ours = {p: "napari-battery-seg" for p in PREFERRED_PATTERNS if p != "*.h5"}
+    assert preferences.extension2reader == {"*.h5": "napari", **ours}
+    qt_viewer._qt_open([str(path)], stack=False)  # File > Open: no dialog now, our reader
+    qt_viewer._qt_open([str(labels)], stack=False)
+    layer, label_layer = viewer.layers
+    assert layer.source.reader_plugin == "napari-battery-seg"
+    assert layer.scale[0] == 0.5 and not isinstance(layer.data, np.ndarray)
+    assert label_layer._type_string == "labels"  # not an Image, as napari's builtins make it
+    assert layer.axis_labels == label_layer.axis_labels == ("z", "y", "x")
+    assert tuple(viewer.dims.axis_labels) == ("z", "y", "x")

@@ -8,6 +8,17 @@ import numpy as np
 import pytest
 
 
+def _shown(table) -> dict[str, list[str]]:
+    """Column title -> the texts a user reads in a magicgui Table."""
+    native = table.native
+    return {
+        native.horizontalHeaderItem(c).text(): [
+            native.item(r, c).text() for r in range(native.rowCount())
+        ]
+        for c in range(native.columnCount())
+    }
+
+
 def _probabilities(labels: np.ndarray, k: int) -> np.ndarray:
     from scipy import ndimage
 
@@ -18,7 +29,7 @@ def _probabilities(labels: np.ndarray, k: int) -> np.ndarray:
 
 @pytest.mark.gui
 def test_analyse_widget_runs_and_shows_table_plots_and_masks(
-    make_napari_viewer, qtbot, tmp_path, save_screenshot
+    make_napari_viewer, qtbot, tmp_path, save_screenshot, save_dock
 ):
     from battery_seg.phantom import make_anode
 
@@ -44,12 +55,26 @@ def test_analyse_widget_runs_and_shows_table_plots_and_masks(
     result = widget.result
     assert result.config.voxel_size == (0.5, 0.5, 0.5)
     assert result.config.phases.names == ("pore", "silicon", "cbd", "graphite")
-    table = widget.table.to_dict("list")  # column title -> values
-    assert table["name"] == ["pore", "silicon", "cbd", "graphite", "solid"]
+    assert list(widget.tables) == [
+        "Volume fractions and connectivity",
+        "Surface and interfacial areas",
+        "Tortuosity (TauFactor)",
+    ]
+    fractions_table = widget.tables["Volume fractions and connectivity"]
+    assert fractions_table.row_headers == ("pore", "silicon", "cbd", "graphite", "solid")
+    table = _shown(fractions_table)
+    assert all("(" in title for title in table), "every column names its unit"
     fractions = np.bincount(labels.ravel(), minlength=5)[1:] / labels.size
-    assert table["fraction"][0].startswith(f"{fractions[0]:.4g} [")  # value and its range
+    low, high = result.uncertainty["phases"]["pore"]["volume_fraction"]["range"]
+    assert table["volume fraction\n(–)"][0] == f"{fractions[0]:.4f} ({low:.4f}–{high:.4f})"
+    assert all("e-" not in cell for column in table.values() for cell in column)
+    surfaces = widget.tables["Surface and interfacial areas"]
+    assert "pore | silicon" in surfaces.row_headers  # interfacial areas shown, not JSON only
+    assert "area\n(µm²)" in _shown(surfaces)
     tau = result.tortuosity["pore"]["z"].tortuosity
-    assert 1.0 < tau < 10.0 and table["tau"][0].startswith(f"{tau:.4g}")
+    tortuosity = _shown(widget.tables["Tortuosity (TauFactor)"])
+    assert 1.0 < tau < 10.0 and tortuosity["τ\n(–)"][0].startswith(f"{tau:.3f}")
+    assert widget.controls.status.startswith("Done in ") and widget._estimate.value == ""
     plots = widget._figure.axes
     assert len(plots) == 1 and len(plots[0].lines) == 4
     masks = [viewer.layers[f"{n} through-connected (z)"] for n in ("pore", "solid")]
@@ -72,6 +97,7 @@ def test_analyse_widget_runs_and_shows_table_plots_and_masks(
     viewer.dims.set_point(1, 6.0)  # a z slice through the middle of the electrode
     viewer.reset_view()
     save_screenshot(viewer, "analyse_widget")
+    save_dock(widget, "dock_analyse")
 
 
 @pytest.mark.gui

@@ -64,17 +64,16 @@ def _open(make_napari_viewer, shape, model):
 
 @pytest.mark.gui
 def test_run_paints_blocks_into_a_labels_layer(
-    make_napari_viewer, qtbot, phantom_model, tmp_path, save_screenshot
+    make_napari_viewer, qtbot, phantom_model, tmp_path, save_screenshot, save_dock
 ):
     from battery_seg.inference import segment
     from battery_seg.io import open_volume
 
     viewer, widget, sample = _open(make_napari_viewer, (32, 64, 64), phantom_model)
     assert widget._model_info.value.startswith("3 slices (from the model)")
-    assert (
-        "train or fine-tune"
-        in widget.native.findChildren(type(widget._model_info.native))[-1].text()
-    )
+    labels = widget.native.findChildren(type(widget._model_info.native))
+    assert any("train or fine-tune" in label.text() for label in labels)
+    assert widget._legend.text == "■ 1 pore   ■ 2 silicon   ■ 3 cbd   ■ 4 graphite"
     at_insertion = []
     viewer.layers.events.inserted.connect(
         lambda event: at_insertion.append(
@@ -82,8 +81,8 @@ def test_run_paints_blocks_into_a_labels_layer(
         )
     )
     widget.controls.run_button.native.click()
-    layer = viewer.layers["anode phases"]  # created at start, empty, at the image's scale
-    assert at_insertion[0] == ("anode phases", 0)
+    layer = viewer.layers["anode phases (phantom)"]  # made at start, empty, image's scale
+    assert at_insertion[0] == ("anode phases (phantom)", 0)
     np.testing.assert_array_equal(layer.scale, SCALE)
     qtbot.waitUntil(
         lambda: widget.result is not None and not widget.controls.running, timeout=120_000
@@ -92,6 +91,7 @@ def test_run_paints_blocks_into_a_labels_layer(
     expected = segment(sample.image, widget.config(), voxel_size=SCALE)
     np.testing.assert_array_equal(layer.data, expected.labels)
     assert widget.blocks_painted == 2 and layer.metadata["phases"]["phases"][0]["name"] == "pore"
+    assert layer.axis_labels == ("z", "y", "x")
     truth = sample.labels
     iou = [
         ((layer.data == v) & (truth == v)).sum() / ((layer.data == v) | (truth == v)).sum()
@@ -105,20 +105,25 @@ def test_run_paints_blocks_into_a_labels_layer(
     qtbot.wait(100)
     viewer.reset_view()
     save_screenshot(viewer, "segment_widget")
+    save_dock(widget, "dock_segment")
 
-    widget._output.value = "OME-Zarr file"  # the same run into a store: one layer, reused
+    widget._output.value = "OME-Zarr file"  # the same run into a store, replacing the layer
     widget._output_file.value = tmp_path / "anode.zarr"
     widget._probabilities.value = True
     widget._uncertainty.value = "entropy"
+    widget._replace.value = True
     widget.controls.run_button.native.click()
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=120_000)
-    assert [ly.name for ly in viewer.layers].count("anode phases") == 1
-    np.testing.assert_array_equal(np.asarray(viewer.layers["anode phases"].data), expected.labels)
+    names = [ly.name for ly in viewer.layers]
+    assert names.count("anode phases (phantom)") == 1, names
+    np.testing.assert_array_equal(
+        np.asarray(viewer.layers["anode phases (phantom)"].data), expected.labels
+    )
     np.testing.assert_array_equal(open_volume(tmp_path / "anode.zarr").data, expected.labels)
-    probabilities = viewer.layers["anode probabilities"]  # (phases, Z, Y, X) for Analyse
+    probabilities = viewer.layers["anode probabilities (phantom)"]  # (phases, Z, Y, X)
     assert probabilities.data.shape == (4, 32, 64, 64)
     np.testing.assert_array_equal(probabilities.scale, (1.0, *SCALE))
-    assert viewer.layers["anode uncertainty"].data.dtype == np.uint8
+    assert viewer.layers["anode uncertainty (phantom)"].data.dtype == np.uint8
 
 
 @pytest.mark.gui
@@ -135,7 +140,7 @@ def test_cancel_removes_the_half_painted_layer(make_napari_viewer, qtbot, phanto
 
     widget.controls.worker.yielded.connect(on_event)
     qtbot.waitUntil(lambda: not widget.controls.running, timeout=120_000)
-    assert "anode phases" not in viewer.layers
+    assert not [layer for layer in viewer.layers if layer.name.startswith("anode phases")]
     assert widget.result is None and widget.controls.status.startswith("Cancelled")
     assert len(blocks) < 6
 
@@ -174,4 +179,4 @@ def test_bad_settings_are_notifications_not_tracebacks(make_napari_viewer, tmp_p
     widget._model_file.value = tmp_path / "missing.pt"
     widget.run()
     assert "Choose a model file" in widget.controls.status
-    assert not widget.controls.running and "scan phases" not in viewer.layers
+    assert not widget.controls.running and [ly.name for ly in viewer.layers] == ["scan"]

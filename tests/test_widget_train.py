@@ -19,19 +19,24 @@ MIN_TUNED_IOU = (0.95, 0.98, 0.83, 0.98)
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _open(make_napari_viewer, shape=(24, 64, 64)):
-    """Viewer with the phantom image and a Labels layer painted through the layer's API."""
+def _open(make_napari_viewer, shape=(24, 64, 64), *, button=False):
+    """Viewer with the phantom image and a Labels layer painted through the layer's API: one
+    made with the dock's "New strokes layer" button, or a plain one called "strokes"."""
     from battery_seg.phantom import make_sample
     from battery_seg.training import simulate_strokes
 
     sample = make_sample(shape, seed=0)
     viewer = make_napari_viewer()
     viewer.add_image(sample.image, name="anode", scale=SCALE)
-    strokes = viewer.add_labels(np.zeros(shape, np.uint8), name="strokes", scale=SCALE)
+    if not button:
+        viewer.add_labels(np.zeros(shape, np.uint8), name="strokes", scale=SCALE)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Train from labels")
+    if button:
+        widget.new_strokes_layer()
+    strokes = viewer.layers["anode strokes" if button else "strokes"]
     painted = simulate_strokes(sample.labels, slices=3, fraction=0.04, seed=0)
     for value in range(1, 5):
         strokes.data_setitem(np.nonzero(painted == value), value)
-    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Train from labels")
     return viewer, widget, sample, strokes
 
 
@@ -44,13 +49,15 @@ def _iou(truth, predicted, n_phases=4):
 
 
 @pytest.mark.gui
-def test_paint_train_plot_and_segment(make_napari_viewer, qtbot, tmp_path, save_screenshot):
+def test_paint_train_plot_and_segment(
+    make_napari_viewer, qtbot, tmp_path, save_screenshot, save_dock
+):
     from battery_seg.model import load_model
 
-    viewer, widget, sample, strokes = _open(make_napari_viewer)
+    viewer, widget, sample, strokes = _open(make_napari_viewer, button=True)
     painted_before = strokes.data.copy()
     row = widget.pair_rows[0]
-    assert row.image_box.value.name == "anode" and row.labels_box.value.name == "strokes"
+    assert row.image_box.value.name == "anode" and row.labels_box.value.name == "anode strokes"
     output = tmp_path / "painted.pt"
     widget._phases.value = "si-graphite"
     widget._context.value = 3
@@ -64,18 +71,20 @@ def test_paint_train_plot_and_segment(make_napari_viewer, qtbot, tmp_path, save_
     assert widget.plot.n_points == 8 and len(widget.plot.iou["cbd"]) == 8
     _, card = load_model(output)
     provenance = card.provenance
-    assert provenance["data"][0]["name"] == "labels layer 'strokes' (image 'anode')"
+    assert provenance["data"][0]["name"] == "labels layer 'anode strokes' (image 'anode')"
     assert provenance["painted_voxels"]["silicon"] == int((painted_before == 2).sum())
-    assert provenance["epochs"] == 8 and "Saved painted.pt" in widget.controls.status
-    from napari.utils.colormaps import DirectLabelColormap
-
-    from battery_seg.phases import PhaseSet
-
-    strokes.colormap = DirectLabelColormap(color_dict=PhaseSet.parse("si-graphite").colormap())
-    viewer.dims.set_current_step(0, 12)  # a painted slice
+    assert provenance["epochs"] == 8 and f"Saved {output}" in widget.controls.status
+    assert widget._start.value == "model file" and Path(widget._init_file.value) == output
+    preview = viewer.layers["anode preview"]  # the displayed slice, predicted after each epoch
+    assert preview.data.shape == (1, 64, 64) and set(np.unique(preview.data)) <= {1, 2, 3, 4}
+    assert preview.features["phase"].tolist()[1:] == ["pore", "silicon", "cbd", "graphite"]
+    previewed = preview.metadata["battery_seg"]["slice"]  # where napari opened: the middle
+    assert previewed in (11, 12)
+    viewer.dims.set_current_step(0, previewed)
     viewer.window.resize(1800, 950)
     viewer.reset_view()
     save_screenshot(viewer, "train_widget")
+    save_dock(widget, "dock_train")
 
     assert widget._segment.enabled
     segment = widget.open_segment()
@@ -84,11 +93,7 @@ def test_paint_train_plot_and_segment(make_napari_viewer, qtbot, tmp_path, save_
     segment._device.value = "cpu"
     segment.controls.run_button.native.click()
     qtbot.waitUntil(lambda: segment.controls.worker is None, timeout=120_000)
-    result = next(
-        layer
-        for layer in viewer.layers
-        if type(layer).__name__ == "Labels" and layer is not strokes
-    )
+    result = viewer.layers["anode phases (painted)"]
     iou = _iou(sample.labels, np.asarray(result.data))
     # Measured: mean IoU 0.66 (pore 0.74, silicon 0.71, cbd 0.32, graphite 0.87) with strokes on
     # 4 % of 3 slices and 160 steps; the margin absorbs run-to-run differences.
@@ -99,7 +104,7 @@ def test_paint_train_plot_and_segment(make_napari_viewer, qtbot, tmp_path, save_
 def test_fine_tune_the_default_model_on_painted_strokes(make_napari_viewer, qtbot, tmp_path):
     """Paint, fine-tune the bundled model for a minute, segment: the loop users repeat."""
     viewer, widget, sample, _ = _open(make_napari_viewer, (32, 96, 96))
-    widget._start.value = "default model"
+    widget._start.value = "default"
     from battery_seg.model import load_model
 
     assert widget._context.value == load_model("default")[1].context  # follows the model
@@ -114,7 +119,7 @@ def test_fine_tune_the_default_model_on_painted_strokes(make_napari_viewer, qtbo
     segment._device.value = "cpu"
     segment.controls.run_button.native.click()
     qtbot.waitUntil(lambda: segment.controls.worker is None, timeout=120_000)
-    result = viewer.layers["anode phases"]
+    result = viewer.layers["anode phases (tuned)"]
     iou = _iou(sample.labels, np.asarray(result.data))
     print("fine-tuned from the default model: IoU", np.round(iou, 3))
     assert all(np.asarray(iou) >= MIN_TUNED_IOU), iou
@@ -147,7 +152,7 @@ def test_errors_and_phases_from_the_labels_layer(make_napari_viewer, qtbot, tmp_
         name="nmc strokes",
         metadata={"phases": PhaseSet.parse("nmc").to_dict()},
     )
-    widget._reset_layer_choices()
+    widget._pairs.layers_changed()
     widget.pair_rows[0].labels_box.value = nmc
     assert widget._phases.value == "nmc"
     widget._output.value = tmp_path / "never.pt"
@@ -174,10 +179,77 @@ def test_start_from_a_bundled_model(make_napari_viewer, tmp_path):
 
     _, widget, _, _ = _open(make_napari_viewer, (12, 48, 48))
     widget._output.value = tmp_path / "model.pt"
-    for choice, name in [("fast model", "fast"), ("default model", "default")]:
+    for name in ("fast", "default"):
         widget._context.value = 1
-        widget._start.value = choice
+        widget._start.value = name
         assert widget._context.value == load_card(name).context  # follows the model
         assert widget.config().init == name
-    widget._start.value = "scratch (new model)"
+    widget._start.value = "scratch"
     assert widget.config().init is None
+
+
+@pytest.mark.gui
+def test_the_start_model_defaults_to_the_train_config_default(make_napari_viewer, tmp_path):
+    """The dock reads TrainConfig().init rather than repeating it."""
+    from battery_seg._widgets.train import start_choices
+    from battery_seg.training import TrainConfig
+
+    _, widget, _, _ = _open(make_napari_viewer, (12, 48, 48))
+    widget._output.value = tmp_path / "model.pt"
+    assert widget.config().init == TrainConfig().init
+    choices, value = start_choices("auto")  # a default the dock does not know by name
+    assert value == "auto" and choices[0] == ("auto (the default)", "auto")
+    assert start_choices(None)[1] == "scratch" and start_choices("fast")[1] == "fast"
+
+
+@pytest.mark.gui
+def test_retrain_to_the_same_model_name_keeps_the_earlier_file(make_napari_viewer, qtbot, tmp_path):
+    from battery_seg.model import load_card
+
+    _, widget, _, _ = _open(make_napari_viewer, (12, 48, 48))
+    output = tmp_path / "mine.pt"
+    widget._output.value = output
+    widget._epochs.value = 1
+    widget._preview.value = False
+    widget.extra_settings = dict(FAST, patch_size=32, steps_per_epoch=2)
+    saved = []
+    for _ in range(2):  # train, then retrain with the same name: no "already exists"
+        widget.controls.run_button.native.click()
+        qtbot.waitUntil(lambda: widget.controls.worker is None, timeout=120_000)
+        assert widget.result is not None, widget.controls.status
+        saved.append(widget.model_path)
+    assert saved == [output, tmp_path / "mine-2.pt"] and output.is_file()
+    assert load_card(saved[1]).provenance["init"] == str(output)  # continued from the first
+    assert widget._start.value == "model file" and Path(widget._init_file.value) == saved[1]
+
+
+@pytest.mark.gui
+def test_models_are_saved_next_to_the_image_by_default(make_napari_viewer, tmp_path):
+    from battery_seg._widgets.train import MODELS_FOLDER
+
+    viewer, widget, _, _ = _open(make_napari_viewer, (12, 48, 48))
+    assert widget.output_path() == MODELS_FOLDER / "anode-model.pt"  # an image from no file
+    viewer.layers["anode"].metadata["path"] = str(tmp_path / "scan.tif")
+    (tmp_path / "anode-model.pt").write_bytes(b"an earlier model")
+    assert widget.output_path() == tmp_path / "anode-model-2.pt"
+
+
+@pytest.mark.gui
+def test_new_strokes_layer_knows_the_phases(make_napari_viewer):
+    viewer, widget, _, _ = _open(make_napari_viewer, (12, 48, 48))
+    viewer.add_labels(np.ones((12, 48, 48), np.uint8), name="truth")  # a dense label image
+    widget._phases.value = "nmc"
+    assert widget._legend.text == "■ 1 pore   ■ 2 active   ■ 3 cbd"
+    widget.new_strokes_layer()
+    layer = viewer.layers["anode strokes"]
+    assert viewer.layers.selection.active.name == layer.name  # ready to paint
+    assert widget.pair_rows[0].labels_box.value.name == layer.name  # selected for training
+    np.testing.assert_array_equal(layer.scale, SCALE)
+    assert layer.mode == "paint" and layer.selected_label == 1
+    layer.data[5, 10, 20] = 3
+    status = layer.get_status((5 * 0.5, 10 * 0.5, 20 * 0.5), world=True)
+    assert "phase: cbd" in status["coordinates"], status  # hovering names the phase
+    assert layer.colormap.map(np.array([3]))[0][:3].tolist() != [0, 0, 0]
+    row = widget.add_pair()  # a new pair offers painted layers first, the dense truth last
+    assert [x.name for x in row.labels_box.choices] == ["anode strokes", "strokes", "truth"]
+    assert row.labels_box.value.name == "anode strokes"

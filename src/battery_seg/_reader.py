@@ -2,7 +2,13 @@
 
 Handles TIFF stacks (lazily, unlike napari's built-in reader, which loads the whole file), folders
 of 2D TIFF slices, Zarr / OME-Zarr stores (pyramids as multiscale layers, label images as Labels
-layers with the phase colours) and HDF5 / NeXus files (``file.h5:/path/to/dataset``).
+layers with the phase colours) and HDF5 / NeXus files (``file.h5:/path/to/dataset``); the axes
+are named z, y, x.
+
+napari's built-in reader also claims ``.tif`` and ``.zarr``; napari 0.9 has no reader priority,
+it asks the user unless its ``plugins.extension2reader`` setting names a reader for the file's
+pattern. When the plugin is first used (npe2 ``on_activate``), :func:`prefer_this_reader` names
+this reader for the tomography patterns the user has not assigned, and says so once.
 """
 
 from __future__ import annotations
@@ -17,6 +23,18 @@ from typing import Any
 from .phases import PhaseSet
 
 LayerData = tuple[Any, dict[str, Any], str]
+PLUGIN = "napari-battery-seg"
+#: napari reader-preference patterns claimed for this reader (``.zarr`` stores are folders)
+PREFERRED_PATTERNS = (
+    "*.tif",
+    "*.tiff",
+    "*.btf",
+    "*.h5",
+    "*.hdf5",
+    "*.hdf",
+    "*.nxs",
+    "*.zarr" + os.sep,
+)
 _MAX_LAYERS = 8
 _TIFF = (".tif", ".tiff", ".btf", ".tf8")
 _HDF5 = (".h5", ".hdf5", ".hdf", ".he5", ".nxs")
@@ -35,6 +53,32 @@ def _handles(path: str) -> bool:
         with os.scandir(file) as entries:
             return any(e.name.lower().endswith(_TIFF) and e.is_file() for e in entries)
     return suffix in (*_TIFF, *_HDF5)
+
+
+def prefer_this_reader() -> list[str]:
+    """Name this plugin's reader in napari's reader preferences for the
+    :data:`PREFERRED_PATTERNS` the user has not assigned (their choices are kept); returns the
+    patterns set. File > Preferences > Plugins lists and changes them."""
+    from napari.settings import get_settings
+
+    plugins = get_settings().plugins
+    current = dict(plugins.extension2reader)
+    claimed = [pattern for pattern in PREFERRED_PATTERNS if pattern not in current]
+    if claimed:
+        plugins.extension2reader = {**current, **dict.fromkeys(claimed, PLUGIN)}
+    return claimed
+
+
+def on_activate(_context: Any = None) -> None:
+    """npe2 activation hook: prefer this reader for tomography files (see the module doc)."""
+    claimed = prefer_this_reader()
+    if claimed:
+        from napari.utils.notifications import show_info
+
+        show_info(
+            f"Battery Segmentation now opens {', '.join(p.strip('*' + os.sep) for p in claimed)}"
+            " files lazily with their voxel size; change this in File > Preferences > Plugins."
+        )
 
 
 def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
@@ -92,8 +136,9 @@ def layer_data(volume: Any) -> LayerData:
         "metadata": metadata,
         "multiscale": multiscale,
     }
-    if volume.unit not in ("pixel", "") and _layers_take_units():
+    if volume.unit not in ("pixel", "") and _layers_take("units"):
         kwargs["units"] = (_napari_unit(volume.unit),) * 3
+    kwargs.update(axis_labels(3))
     if volume.kind == "labels":
         phases = volume.phases or _guess_phases(volume)
         if phases is not None:
@@ -114,11 +159,20 @@ def _napari_unit(unit: str) -> str:
 
 
 @functools.cache
-def _layers_take_units() -> bool:
-    """Whether this napari's layers accept ``units`` (napari >= 0.6)."""
+def _layers_take(parameter: str) -> bool:
+    """Whether this napari's layers accept ``parameter`` (``units``, ``axis_labels``: >= 0.6)."""
     from napari.layers import Image
 
-    return "units" in inspect.signature(Image.__init__).parameters
+    return parameter in inspect.signature(Image.__init__).parameters
+
+
+def axis_labels(spatial: int, leading: int = 0) -> dict[str, tuple[str, ...]]:
+    """``{"axis_labels": ("z", "y", "x")}`` for a layer with ``spatial`` (<= 3) axes after
+    ``leading`` per-phase axes, so napari's sliders read z, y, x; empty where napari's layers
+    have no axis labels or the axes are not spatial."""
+    if not 1 <= spatial <= 3 or leading > 1 or not _layers_take("axis_labels"):
+        return {}
+    return {"axis_labels": ("phase",) * leading + ("z", "y", "x")[-spatial:]}
 
 
 def _guess_phases(volume: Any) -> PhaseSet | None:

@@ -12,10 +12,11 @@ once (not whenever the generator happens to be garbage-collected).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
-from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from magicgui.widgets import Container, ProgressBar, PushButton
 from napari.qt.threading import GeneratorWorker, create_worker
 from napari.utils import progress as napari_progress
 from napari.utils.notifications import show_error, show_info
@@ -24,25 +25,32 @@ from qtpy.QtCore import Qt
 from ..checks import os_error_message
 from ..errors import BatterySegError
 from ..jobs import Progress
+from ._layout import MessageLabel
 
-__all__ = ["JobControls"]
+__all__ = ["JobControls", "format_seconds"]
 
 log = logging.getLogger(__name__)
 
 
 class JobControls(Container):
-    """Run and Cancel buttons, a progress bar and a status line for one kind of job."""
+    """Run and Cancel buttons, a progress bar and a status message for one kind of job.
+
+    The message wraps and its height is bounded (:class:`MessageLabel`), so a long error never
+    widens the dock; when a job ends it says how long it took.
+    """
 
     def __init__(self, run_text: str = "Run", description: str = "battery-seg") -> None:
         self._run = PushButton(text=run_text)
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._bar = ProgressBar(value=0, min=0, max=1000, visible=False)
-        self._status = Label(value="")
+        self._status = MessageLabel()
         buttons = Container(widgets=[self._run, self._cancel], layout="horizontal", labels=False)
         super().__init__(widgets=[buttons, self._bar, self._status], labels=False)
         self.description = description
         self.worker: GeneratorWorker | None = None
         self._activity: napari_progress | None = None
+        self._started = 0.0
+        self.seconds = 0.0  # how long the last job ran
         self._cancel.changed.connect(self.cancel)
 
     @property
@@ -63,6 +71,11 @@ class JobControls(Container):
 
     def set_status(self, text: str) -> None:
         self._status.value = text
+
+    def elapsed(self) -> str:
+        """How long the current (or last) job ran, e.g. ``12.3 s`` or ``2 min 05 s``."""
+        seconds = time.perf_counter() - self._started if self.running else self.seconds
+        return format_seconds(seconds)
 
     def start(
         self,
@@ -101,7 +114,8 @@ class JobControls(Container):
                 on_progress(event)
 
         def _returned(result: Any) -> None:
-            self._status.value = "Done."
+            self.seconds = time.perf_counter() - self._started
+            self._status.value = f"Done in {format_seconds(self.seconds)}."
             if on_returned is not None:
                 on_returned(result)
 
@@ -134,6 +148,7 @@ class JobControls(Container):
         self._bar.value = 0
         self._bar.visible = True
         self._status.value = "Starting..."
+        self._started = time.perf_counter()
         worker.start()
         return worker
 
@@ -144,6 +159,7 @@ class JobControls(Container):
             self.worker.quit()
 
     def _finished(self) -> None:
+        self.seconds = time.perf_counter() - self._started
         self.worker = None
         self._run.enabled = True
         self._cancel.enabled = False
@@ -151,3 +167,11 @@ class JobControls(Container):
         if self._activity is not None:
             self._activity.close()
             self._activity = None
+
+
+def format_seconds(seconds: float) -> str:
+    """``8.2 s``, ``75 s`` or ``2 min 05 s``."""
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"

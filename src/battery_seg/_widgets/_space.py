@@ -1,18 +1,21 @@
-"""Where new layers sit: the physical scale and units of the layer they were computed from."""
+"""Where new layers sit: the physical scale, units and axis names of the layer they came from."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from .._reader import axis_labels
+
 __all__ = ["displayed_volume", "same_space", "voxel_size_um"]
 
 
 def same_space(layer: Any, leading_axes: int = 0, last: int | None = None) -> dict[str, tuple]:
-    """``scale`` (and ``units``, on napari versions that have them) for a layer derived from
-    ``layer``: its ``last`` axes (all by default), with ``leading_axes`` extra unscaled axes in
-    front (e.g. one per phase).
+    """``scale`` (and ``units``, ``axis_labels`` on napari versions that have them) for a layer
+    derived from ``layer``: its ``last`` axes (all by default), with ``leading_axes`` extra
+    unscaled axes in front (e.g. one per phase).
 
-    Matching units keep napari from dropping physical units for the whole viewer.
+    Matching units keep napari from dropping physical units for the whole viewer; the axes are
+    named ``z, y, x`` (``phase`` for a leading axis) so the sliders say what they move.
     """
     axes = slice(-last, None) if last else slice(None)
     scale = tuple(float(s) for s in layer.scale[axes])
@@ -22,6 +25,7 @@ def same_space(layer: Any, leading_axes: int = 0, last: int | None = None) -> di
         units = tuple(str(u) for u in units)[axes]
         if len(units) == len(scale):
             space["units"] = ("pixel",) * leading_axes + units
+    space.update(axis_labels(len(scale), leading_axes))
     return space
 
 

@@ -2,13 +2,14 @@
 
 The widget only gathers parameters into an :class:`~battery_seg.analysis.AnalysisConfig`, runs
 :func:`~battery_seg.analysis.analyse_job` through :class:`JobControls` and shows the
-:class:`~battery_seg.analysis.AnalysisResult`: a table, profile plots, the through-connected masks
-as layers, and exports (CSV, JSON, mask TIFFs).
+:class:`~battery_seg.analysis.AnalysisResult`: small tables with units on every column (one per
+kind of measurement, from :meth:`AnalysisResult.tables`), profile plots, the through-connected
+masks as layers, and exports (CSV, JSON, mask TIFFs). The dock is made of foldable sections
+(:attr:`AnalyseWidget.named_sections`); a further measurement adds a section or a table.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,6 @@ from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
-    Label,
     LineEdit,
     PushButton,
     Table,
@@ -28,39 +28,20 @@ from ..analysis import AnalysisConfig, AnalysisResult, analyse_job, default_netw
 from ..analysis._config import parse_roi
 from ..errors import BatterySegError
 from ..phases import PhaseSet
+from ._compare import CompareSection
 from ._jobs import JobControls
+from ._layout import MessageLabel, PhaseLegend, ScrollingDock, Section, show_table
 from ._metrics import CellModelExport, MetricOptions, SizeHistograms
 from ._space import displayed_volume, same_space
+from ._strokes import MASK, layer_phases
 
 if TYPE_CHECKING:
     import napari
 
 __all__ = ["AnalyseWidget"]
 
-_TABLE_COLUMNS = (
-    ("name", "name"),
-    ("axis", "axis"),
-    ("volume_fraction", "fraction"),
-    ("through_fraction", "through"),
-    ("front_fraction", "front only"),
-    ("isolated_fraction", "isolated"),
-    ("specific_surface_area", "SSA"),
-    ("tortuosity", "tau"),
-    ("effective_diffusivity", "D_eff/D0"),
-    ("macmullin", "N_M"),
-    ("bruggeman_tortuosity", "tau Bruggeman"),
-)
 
-
-def _fmt(value: Any) -> str:
-    if value == "" or value is None:
-        return "-"
-    if isinstance(value, float):
-        return "n/a" if math.isnan(value) else ("inf" if math.isinf(value) else f"{value:.4g}")
-    return str(value)
-
-
-class AnalyseWidget(Container):
+class AnalyseWidget(ScrollingDock):
     """Analyse a Labels layer: table, profile plots, through-connected masks and exports."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -104,9 +85,12 @@ class AnalyseWidget(Container):
             tooltip="probability thresholds for the uncertainty range",
         )
         self._force = CheckBox(text="run anyway above the time/memory limit", value=False)
+        self._legend = PhaseLegend()
         self.controls = JobControls("Analyse", "Analyse phases")
-        self.table = Table(value=[], label="results")
-        self.table.read_only = True
+        self._estimate = MessageLabel(max_lines=3)
+        self.tables: dict[str, Table] = {}
+        self._tables = Container(labels=False)
+        self._tables.margins = (0, 0, 0, 0)
         self._export_csv = PushButton(text="Export CSV…")
         self._export_json = PushButton(text="Export JSON…")
         self._export_masks = PushButton(text="Export masks…")
@@ -128,30 +112,34 @@ class AnalyseWidget(Container):
             layout="horizontal",
             labels=False,
         )
-        super().__init__(
-            widgets=[
-                self._labels_layer,
-                self._probabilities_layer,
-                self._phases,
-                self._voxel_size,
-                self._roi,
-                self._axes,
-                measures,
-                self._networks,
-                self._convention,
-                self._device,
-                self._scheduler,
-                self._thresholds,
-                self._force,
-                self.controls,
-                self.table,
-                exports,
-            ]
-        )
-        self._estimate = Label(value="")
-        self._estimate.native.setWordWrap(True)
-        self.insert(self.index(self.controls) + 1, self._estimate)
-        self.table.native.setMinimumHeight(180)
+        self.results = Section("Results", [self._tables, exports], labels=False)
+        self.profiles = Section("Profiles", [], labels=False)
+        self.compare = CompareSection(viewer, self._compare_source)
+        self.named_sections = {
+            "input": Section(
+                "Labels",
+                [self._labels_layer, self._phases, self._legend, self._voxel_size, self._roi],
+            ),
+            "measurements": Section(
+                "Measurements", [self._axes, measures, self._networks, self._convention]
+            ),
+            "options": Section(
+                "Uncertainty, device, cluster, limits",
+                [
+                    self._probabilities_layer,
+                    self._thresholds,
+                    self._device,
+                    self._scheduler,
+                    self._force,
+                ],
+                expanded=False,
+            ),
+            "results": self.results,
+            "profiles": self.profiles,
+            "compare": self.compare,
+        }
+        sections = list(self.named_sections.values())
+        super().__init__([*sections[:3], self.controls, self._estimate, *sections[3:]])
         self.result: AnalysisResult | None = None
         self._prefilled_voxel_size = self._voxel_size.value
         self._voxel_size_source = "default"
@@ -186,10 +174,11 @@ class AnalyseWidget(Container):
         figure = Figure(figsize=(4, 2.6), tight_layout=True)
         canvas = FigureCanvasQTAgg(figure)
         canvas.setMinimumHeight(200)
-        self.native.layout().insertWidget(self.native.layout().count() - 1, canvas)
+        self.profiles.append_native(canvas)
         return canvas, figure
 
     def _on_labels_changed(self, layer) -> None:
+        self.compare.reset_choices()  # the reference is any other Labels layer
         if layer is None:
             return
         scale = [float(s) for s in layer.scale[-3:]]
@@ -197,17 +186,17 @@ class AnalyseWidget(Container):
         self._prefilled_voxel_size = self._voxel_size.value
         source = layer.metadata.get("voxel_size_source")
         self._voxel_size_source = source or ("default" if scale == [1.0] * 3 else "metadata")
-        phases = layer.metadata.get("phases")
-        if isinstance(phases, dict):
-            self._phases.value = PhaseSet.from_dict(phases).spec()
-        elif isinstance(phases, PhaseSet):
+        phases = layer_phases(layer)
+        if phases is not None:
             self._phases.value = phases.spec()
 
     def _on_phases_changed(self, text: str) -> None:
         try:
             phases = PhaseSet.parse(text)
         except BatterySegError:
+            self._legend.show_phases(None)
             return
+        self._legend.show_phases(phases)
         self._networks.value = "; ".join(n.spec() for n in default_networks(phases))
 
     # -- run ----------------------------------------------------------------------------------
@@ -267,41 +256,52 @@ class AnalyseWidget(Container):
         probabilities = self._probabilities_layer.value
         probabilities = None if probabilities is None else probabilities.data
         self._estimate.value = ""
+        self._clear_tables()
 
         def job():  # a generator function, so napari makes a cancellable GeneratorWorker
             return (yield from analyse_job(labels, config, probabilities=probabilities))
 
-        self.controls.start(job, on_progress=self._on_progress, on_returned=self.show_result)
+        self.controls.start(
+            job,
+            on_progress=self._on_progress,
+            on_returned=self.show_result,
+            on_errored=lambda _exc: setattr(self._estimate, "value", ""),
+            on_aborted=lambda: setattr(self._estimate, "value", ""),
+        )
 
     def _on_progress(self, event) -> None:
         if "estimate" in event.data:
             self._estimate.value = f"Estimated: {event.data['estimate']}"
 
+    def _compare_source(self) -> tuple[Any, PhaseSet, tuple[str, ...]]:
+        """What the Compare section compares: the analysed layer, its phases and axes."""
+        axes = ("z", "y", "x") if self._axes.value == "all" else (self._axes.value,)
+        return self._labels_layer.value, PhaseSet.parse(self._phases.value), axes
+
     # -- show ---------------------------------------------------------------------------------
     def show_result(self, result: AnalysisResult) -> None:
-        """Fill the table, draw the profiles and add the through-connected masks as layers."""
+        """Fill the tables, draw the profiles and add the through-connected masks as layers."""
         self.result = result
-        rows = result.rows()
-        self.table.value = {
-            "data": [[self._cell(row, key) for key, _ in _TABLE_COLUMNS] for row in rows],
-            "index": [f"{row['name']} {row['axis']}" for row in rows],
-            "columns": [title for _, title in _TABLE_COLUMNS],
-        }
+        self._estimate.value = ""  # an estimate is stale once the job is done
+        self._clear_tables()
+        for table in result.tables():
+            widget = Table(value=[], label=table.title)
+            show_table(widget, table)
+            self._tables.append(
+                Section(table.title, [widget], labels=False)  # each table folds on its own
+            )
+            self.tables[table.title] = widget
         self._plot_profiles(result)
         self.size_histograms.show(result)
         self.cell_model.button.enabled = True
         self._add_mask_layers(result)
         self._set_exports_enabled(True)
         notes = [n for n in result.notes if n]
-        self.controls.set_status("Done. " + " ".join(notes))
+        self.controls.set_status(f"Done in {self.controls.elapsed()}. " + " ".join(notes))
 
-    @staticmethod
-    def _cell(row: dict[str, Any], key: str) -> str:
-        text = _fmt(row.get(key, ""))
-        low, high = row.get(f"{key}_min", ""), row.get(f"{key}_max", "")
-        if low != "" and high != "":
-            text += f" [{_fmt(low)}–{_fmt(high)}]"
-        return text
+    def _clear_tables(self) -> None:
+        self._tables.clear()
+        self.tables = {}
 
     def _plot_profiles(self, result: AnalysisResult) -> None:
         self._figure.clear()
@@ -336,7 +336,13 @@ class AnalyseWidget(Container):
                     setattr(target, key, value)
             else:
                 self._viewer.add_labels(
-                    mask, name=name, translate=translate, opacity=0.5, visible=False, **space
+                    mask,
+                    name=name,
+                    translate=translate,
+                    opacity=0.5,
+                    visible=False,
+                    metadata={"battery_seg": {"role": MASK}},
+                    **space,
                 )
 
     # -- export -------------------------------------------------------------------------------

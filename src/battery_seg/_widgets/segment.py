@@ -2,8 +2,10 @@
 
 The widget gathers the options into a :class:`~battery_seg.inference.SegmentConfig`, runs
 :func:`~battery_seg.inference.segment_job` through :class:`JobControls` and paints each finished
-block into a Labels layer created at the start (an OME-Zarr output is shown lazily from its
-store). On Cancel the half-painted layer is removed.
+block into a Labels layer created at the start and named after the image and the model
+(``anode phases (default)``), so that two models can be compared side by side; the layer of the
+same name is replaced only when asked. An OME-Zarr output is shown lazily from its store. On
+Cancel the half-painted layer is removed (a replaced layer gets its data back).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from ..errors import BatterySegError
 from ..inference import SegmentConfig, SegmentResult, segment_job
 from ..jobs import Progress
 from ._jobs import JobControls
+from ._layout import PhaseLegend, ScrollingDock, Section, WrappedLabel
 from ._model import MODEL_FILTER, chosen_model
 from ._space import displayed_volume, same_space
 
@@ -48,7 +51,7 @@ _NOTE = (
 )
 
 
-class SegmentWidget(Container):
+class SegmentWidget(ScrollingDock):
     """Segment an image layer into phases; blocks appear in a Labels layer as they finish."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
@@ -61,6 +64,7 @@ class SegmentWidget(Container):
             label="model file", mode="r", filter=MODEL_FILTER, visible=False
         )
         self._model_info = Label(label="context", value="")
+        self._legend = PhaseLegend(label="phases")
         self._axis = ComboBox(label="slicing", choices=["z", "y", "x", _TRIPLANAR], value="z")
         self._tile = SpinBox(
             label="tile size", value=0, min=0, max=4096, step=16, tooltip=_TILE_TIP
@@ -73,25 +77,42 @@ class SegmentWidget(Container):
         self._output = ComboBox(label="output", choices=[_IN_LAYER, _TO_ZARR], value=_IN_LAYER)
         self._output_file = FileEdit(label="OME-Zarr", mode="w", filter="*.zarr", visible=False)
         self._overwrite = CheckBox(text="overwrite an existing output", value=False, visible=False)
+        self._replace = CheckBox(
+            text="replace the layer of the same name",
+            value=False,
+            tooltip="Off: every run adds a layer named '<image> phases (<model>)', so that "
+            "models can be compared side by side. On: the layer of that name is reused.",
+        )
         self.controls = JobControls("Segment", "Segment volume")
-        note = Label(value=_NOTE)
-        note.native.setWordWrap(True)
-        note.native.setAlignment(note.native.alignment() & ~0xF | 0x1)  # Qt.AlignLeft
-        super().__init__(
-            widgets=[
-                self._image,
-                self._model,
-                self._model_file,
-                self._model_info,
-                self._axis,
+        note = WrappedLabel(value=_NOTE)
+        self.advanced = Section(
+            "Tiles, device, cluster, probabilities",
+            [
                 self._tile,
                 self._device,
                 self._scheduler,
                 self._probabilities,
                 self._uncertainty,
-                self._output,
-                self._output_file,
-                self._overwrite,
+            ],
+            expanded=False,
+        )
+        super().__init__(
+            [
+                Container(
+                    widgets=[
+                        self._image,
+                        self._model,
+                        self._model_file,
+                        self._model_info,
+                        self._legend,
+                        self._axis,
+                        self._output,
+                        self._output_file,
+                        self._overwrite,
+                        self._replace,
+                    ]
+                ),
+                self.advanced,
                 self.controls,
                 note,
             ]
@@ -103,6 +124,8 @@ class SegmentWidget(Container):
         self._running_output: Path | None = None
         self._created_layer = False
         self._previous_data: Any = None
+        self._run_image: Any = None
+        self._run_names: tuple[str, str] | None = None
         self._model.changed.connect(self._on_model_changed)
         self._model_file.changed.connect(self._on_model_changed)
         self._output.changed.connect(self._on_output_changed)
@@ -169,11 +192,11 @@ class SegmentWidget(Container):
             card = load_card(self._model_path())
         except BatterySegError as exc:
             self._model_info.value, self._phases = f"({exc})", None
+            self._legend.show_phases(None)
             return
         self._phases = card.phases
-        self._model_info.value = (
-            f"{card.context} slices (from the model) · {', '.join(card.phases.names)}"
-        )
+        self._model_info.value = f"{card.context} slices (from the model)"
+        self._legend.show_phases(card.phases)
 
     def _on_output_changed(self, _value: Any = None) -> None:
         to_zarr = self._output.value == _TO_ZARR
@@ -196,6 +219,7 @@ class SegmentWidget(Container):
             voxel_size = (1.0, *voxel_size)
         self.result, self.blocks_painted, self.labels_layer = None, 0, None
         self._running_output = config.output
+        self._run_image, self._run_names = image, (image.name, self.model_name())
         if config.output is None:
             self._open_layer(image, np.zeros(data.shape, np.uint8))
 
@@ -207,19 +231,29 @@ class SegmentWidget(Container):
             self._on_aborted,
         )
 
-    def _layer_name(self) -> str:
-        return f"{self._image.value.name} phases"
+    def model_name(self) -> str:
+        """The model's short name: a bundled model's name or the model file's stem."""
+        if self._model.value != _FROM_FILE:
+            return self._model.value
+        path = Path(self._model_file.value)
+        return path.parent.name if path.name == "rdf.yaml" else path.stem  # a package's folder
+
+    def layer_name(self, suffix: str = "phases") -> str:
+        """``<image> phases (<model>)``: the output layer's name (of the running job, else of
+        the current settings)."""
+        image, model = self._run_names or (self._image.value.name, self.model_name())
+        return f"{image} {suffix} ({model})"
 
     def _open_layer(self, image: Any, data: Any) -> None:
-        """Create the output Labels layer, or reuse the one of the same name."""
+        """Create the output Labels layer; reuse the one of the same name only when asked."""
         from napari.layers import Labels
 
-        name = self._layer_name()
+        name = self.layer_name()
         layer = self._viewer.layers[name] if name in self._viewer.layers else None
         space = same_space(image, leading_axes=max(0, data.ndim - image.ndim), last=data.ndim)
-        self._created_layer = not isinstance(layer, Labels)
+        self._created_layer = not (self._replace.value and isinstance(layer, Labels))
         if self._created_layer:
-            layer = self._viewer.add_labels(data, name=self._unique(name), **space)
+            layer = self._viewer.add_labels(data, name=name, **space)
             self._previous_data = None
         else:
             self._previous_data = layer.data
@@ -227,23 +261,25 @@ class SegmentWidget(Container):
             for key, value in space.items():
                 setattr(layer, key, value)
         self.labels_layer = layer
+        layer.metadata["battery_seg"] = {"role": "segmentation", "model": self.model_name()}
         if self._phases is not None:  # the phases' colours from the first painted block on
             self._style_layer(self._phases)
 
-    def _unique(self, name: str) -> str:
-        return name if name not in self._viewer.layers else f"{name} (segmentation)"
-
     def _style_layer(self, result_phases: Any) -> None:
-        layer = self.labels_layer
-        layer.colormap = result_phases.colormap()
-        layer.metadata["phases"] = result_phases.to_dict()
+        from ._strokes import style_phase_layer
+
+        style_phase_layer(self.labels_layer, result_phases)
 
     def _on_progress(self, event: Progress) -> None:
         store = event.data.get("store")
         if store is not None:  # an OME-Zarr output: show the store being written
             import zarr
 
-            self._open_layer(self._image.value, zarr.open_array(str(Path(store) / "0"), mode="r"))
+            array = zarr.open_array(str(Path(store) / "0"), mode="r")
+            if self.labels_layer is None:
+                self._open_layer(self._run_image, array)
+            else:
+                self.labels_layer.data = array
             return
         region, layer = event.data.get("region"), self.labels_layer
         if region is None or layer is None:
@@ -275,17 +311,17 @@ class SegmentWidget(Container):
     def _add_maps(self, result: SegmentResult) -> None:
         labels = self.labels_layer
         flat = labels.ndim == 2  # a 2D image: drop the single slice
-        name = self._image.value.name
         meta = {"phases": result.phases.to_dict(), "scaled_by": 255}
         if result.probabilities is not None:
             data = result.probabilities[:, 0] if flat else result.probabilities
-            self._replace_image(f"{name} probabilities", data, same_space(labels, 1), meta, "gray")
+            name = self.layer_name("probabilities")
+            self._add_map(name, data, same_space(labels, 1), meta, "gray")
         if result.uncertainty is not None:
             data = result.uncertainty[0] if flat else result.uncertainty
-            self._replace_image(f"{name} uncertainty", data, same_space(labels), meta, "magma")
+            self._add_map(self.layer_name("uncertainty"), data, same_space(labels), meta, "magma")
 
-    def _replace_image(self, name: str, data: Any, space: dict, meta: dict, colormap: str) -> None:
-        if name in self._viewer.layers:
+    def _add_map(self, name: str, data: Any, space: dict, meta: dict, colormap: str) -> None:
+        if self._replace.value and name in self._viewer.layers:
             self._viewer.layers.remove(name)
         self._viewer.add_image(
             data,

@@ -2,8 +2,11 @@
 
 The widget gathers image / labels layer pairs and the options into a
 :class:`~battery_seg.training.TrainConfig`, runs :func:`~battery_seg.training.train_job` through
-:class:`JobControls`, plots the loss and per-phase validation IoU after every epoch, and then
-offers to open "Segment volume" with the new model.
+:class:`JobControls`, plots the loss and per-phase validation IoU after every epoch, shows the
+model's prediction of the displayed slice after every epoch (computed in the job's thread), and
+then offers to open "Segment volume" with the new model. "New strokes layer" adds a Labels layer
+that knows the phases' names and colours; the start model defaults to ``TrainConfig().init``;
+models are saved next to the image under a free name, so retraining keeps earlier files.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from magicgui.widgets import (
     Container,
     FileEdit,
     FloatSpinBox,
+    Label,
     LineEdit,
     PushButton,
     SpinBox,
@@ -29,45 +33,35 @@ from ..jobs import Progress
 from ..phases import PhaseSet
 from ..training import CONTEXTS, TrainConfig, TrainingPair, train_job
 from ._jobs import JobControls
-from ._model import MODEL_FILTER, chosen_model
-from ._space import displayed_volume, voxel_size_um
+from ._layout import PhaseLegend, ScrollingDock, Section
+from ._model import MODEL_FILTER
+from ._pairs import PairList
+from ._preview import SlicePreview
+from ._strokes import new_strokes_layer
+from ._train_files import BUNDLED, FILE, MODELS_FOLDER, SCRATCH, model_output, start_choices
 from ._train_plot import TrainingPlot
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["TrainWidget"]
+__all__ = ["MODELS_FOLDER", "TrainWidget", "start_choices"]
 
-_SCRATCH, _FILE = "scratch (new model)", "model file"
-_BUNDLED = {"default model": "default", "fast model": "fast"}  # choice -> bundled model name
 PLUGIN, SEGMENT_WIDGET = "napari-battery-seg", "Segment volume"
 EXPORT_WIDGET = "Export for bioimage.io"
 
 
-class _PairRow(Container):
-    """One image layer and the labels layer painted on it, with a remove button."""
-
-    def __init__(self, owner: TrainWidget) -> None:
-        self.image_box = ComboBox(label="image", choices=owner.layers_of("Image"))
-        self.labels_box = ComboBox(label="labels", choices=owner.layers_of("Labels"))
-        self.remove_button = PushButton(text="−", tooltip="remove this pair")
-        self.remove_button.max_width = 30
-        super().__init__(
-            widgets=[self.image_box, self.labels_box, self.remove_button],
-            layout="horizontal",
-            labels=False,
-        )
-        self.remove_button.changed.connect(lambda: owner.remove_pair(self))
-        self.labels_box.changed.connect(owner.phases_from_layer)
-
-
-class TrainWidget(Container):
+class TrainWidget(ScrollingDock):
     """Train a model from painted Labels layers; live loss / IoU plot; segment with the result."""
 
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
-        self._pairs = Container(labels=False)
-        self._add_pair = PushButton(text="+ add image / labels pair")
+        self._pairs = PairList(viewer, lambda phases: setattr(self._phases, "value", phases.spec()))
+        self._add_pair = PushButton(text="+ image / labels pair")
+        self._new_strokes = PushButton(
+            text="New strokes layer",
+            tooltip="Add a Labels layer over the first pair's image to paint strokes in, with "
+            "the phases' names (shown on hover) and colours; label value k paints phase k.",
+        )
         self._phases = LineEdit(
             label="phases",
             value="si-graphite",
@@ -77,14 +71,24 @@ class TrainWidget(Container):
                 "it names its phases."
             ),
         )
-        self._context = ComboBox(
-            label="context",
-            choices=list(CONTEXTS),
-            value=3,
-            tooltip="neighbouring slices the network sees (1 = 2D)",
+        self._legend = PhaseLegend(label="paint")
+        choices, start = start_choices()
+        self._start = ComboBox(label="start from", choices=choices, value=start)
+        self._init_file = FileEdit(label="model file", mode="r", filter=MODEL_FILTER, visible=False)
+        self._output = FileEdit(
+            label="save model to",
+            mode="w",
+            filter="*.pt",
+            value="",
+            tooltip="Empty: next to the image as '<image>-model.pt'. An existing file is kept: "
+            "the model goes to the next free name (model-2.pt, ...) unless 'overwrite' is on.",
         )
         self._epochs = SpinBox(
-            label="epochs", value=40, min=0, max=100_000, tooltip="0 = no epoch limit (use minutes)"
+            label="epochs",
+            value=TrainConfig().epochs or 0,
+            min=0,
+            max=100_000,
+            tooltip="0 = no epoch limit (use minutes)",
         )
         self._minutes = FloatSpinBox(
             label="minutes",
@@ -94,163 +98,182 @@ class TrainWidget(Container):
             step=0.5,
             tooltip="time budget; 0 = no time limit",
         )
-        self._start = ComboBox(
-            label="start from", choices=[_SCRATCH, *_BUNDLED, _FILE], value=_SCRATCH
-        )
-        self._init_file = FileEdit(label="model file", mode="r", filter=MODEL_FILTER, visible=False)
-        self._output = FileEdit(
-            label="save model to",
-            mode="w",
-            filter="*.pt",
-            value=Path.home() / "battery-seg-model.pt",
+        self._context = ComboBox(
+            label="context",
+            choices=list(CONTEXTS),
+            value=3,
+            tooltip="neighbouring slices the network sees (1 = 2D); follows the start model",
         )
         self._overwrite = CheckBox(text="overwrite an existing model file", value=False)
         self._missing = CheckBox(
             text="train painted phases only",
             value=False,
-            tooltip=("Go on when a phase has no painted voxel; otherwise that is an error."),
+            tooltip="Go on when a phase has no painted voxel; otherwise that is an error.",
+        )
+        self._preview = CheckBox(
+            text="live preview of the displayed slice",
+            value=True,
+            tooltip="After every epoch, show the model's prediction of the slice on screen "
+            "(layer '<image> preview').",
         )
         self.controls = JobControls("Train", "Train from labels")
         self.plot = TrainingPlot()
+        self.validation_note = Label(value="")
+        self.validation_note.native.setWordWrap(True)
+        self.validation_note.visible = False
         self._segment = PushButton(text="Segment volume with this model", enabled=False)
         self._export = PushButton(text="Export for bioimage.io", enabled=False)
+        self.advanced = Section(
+            "More options",
+            [self._context, self._overwrite, self._missing, self._preview],
+            expanded=False,
+        )
+        self.curves = Section("Loss and validation IoU", [self.validation_note], labels=False)
+        self.curves.append_native(self.plot.canvas)
+        layer_buttons = Container(
+            widgets=[self._add_pair, self._new_strokes], layout="horizontal", labels=False
+        )
+        layer_buttons.margins = (0, 0, 0, 0)
         super().__init__(
-            widgets=[
+            [
                 self._pairs,
-                self._add_pair,
-                self._phases,
-                self._context,
-                self._epochs,
-                self._minutes,
-                self._start,
-                self._init_file,
-                self._output,
-                self._overwrite,
-                self._missing,
+                layer_buttons,
+                Container(
+                    widgets=[
+                        self._phases,
+                        self._legend,
+                        self._start,
+                        self._init_file,
+                        self._output,
+                        self._epochs,
+                        self._minutes,
+                    ]
+                ),
+                self.advanced,
                 self.controls,
                 self._segment,
                 self._export,
+                self.curves,
             ]
         )
-        self.native.layout().addWidget(self.plot.canvas)
         self.result: Any = None
         self.model_path: Path | None = None
         # TrainConfig fields the dock does not show (patch_size, batch_size, ...), for scripts.
         self.extra_settings: dict[str, Any] = {}
         self._started_at = 0.0
+        self.slice_preview = SlicePreview(viewer)
         self.add_pair()
-        self._add_pair.changed.connect(self.add_pair)
+        self._add_pair.changed.connect(self._pairs.add)
+        self._new_strokes.changed.connect(self.new_strokes_layer)
+        self._phases.changed.connect(self._on_phases_changed)
         self._start.changed.connect(self._on_start_changed)
         self._init_file.changed.connect(self._follow_model_context)
         self.controls.run_button.changed.connect(self.run)
         self._segment.changed.connect(self.open_segment)
         self._export.changed.connect(self.open_export)
-        viewer.layers.events.inserted.connect(self._reset_layer_choices)
-        viewer.layers.events.removed.connect(self._reset_layer_choices)
+        self._on_phases_changed()
+        self._follow_model_context()
 
-    # -- pairs --------------------------------------------------------------------------------
+    # -- pairs and phases ---------------------------------------------------------------------
     @property
-    def pair_rows(self) -> list[_PairRow]:
-        return list(self._pairs)
+    def pair_rows(self) -> list:
+        return self._pairs.rows
 
-    def layers_of(self, kind: str):
-        """Choices callback: the viewer's layers of type ``kind`` (newest first)."""
+    def add_pair(self):
+        return self._pairs.add()
 
-        def choices(_widget: Any = None) -> list:
-            return [
-                layer for layer in reversed(self._viewer.layers) if type(layer).__name__ == kind
-            ]
+    def remove_pair(self, row) -> None:
+        self._pairs.remove(row)
 
-        return choices
+    def pairs(self, phases: PhaseSet | None = None) -> list[TrainingPair]:
+        """The selected image / labels layers as training pairs (labels are never modified)."""
+        return self._pairs.pairs(phases)
 
-    def add_pair(self) -> _PairRow:
-        row = _PairRow(self)
-        self._pairs.append(row)
-        self.phases_from_layer()
-        return row
+    def new_strokes_layer(self) -> Any:
+        """Add an empty strokes layer over the first pair's image, select it in that pair and
+        make it the active layer in paint mode; return it."""
+        from napari.utils.notifications import show_error
 
-    def remove_pair(self, row: _PairRow) -> None:
-        if len(self._pairs) > 1:
-            self._pairs.remove(row)
+        row = self.pair_rows[0]
+        try:
+            image = row.image_box.value
+            if image is None:
+                raise BatterySegError("Open an image first; the strokes layer is made for it.")
+            phases = PhaseSet.parse(self._phases.value)
+        except BatterySegError as exc:
+            self.controls.set_status(f"Error: {exc}")
+            show_error(str(exc))
+            return None
+        layer = new_strokes_layer(self._viewer, image, phases)
+        row.labels_box.value = layer
+        self.controls.set_status(
+            f"Paint strokes of every phase in '{layer.name}' ({phases.describe()}; the label "
+            "number picks the phase), then press Train."
+        )
+        return layer
 
-    def _reset_layer_choices(self, _event: Any = None) -> None:
-        for row in self.pair_rows:
-            row.image_box.reset_choices()
-            row.labels_box.reset_choices()
-
-    def phases_from_layer(self, _value: Any = None) -> None:
-        """Show the phase set a selected labels layer names in its metadata."""
-        for row in self.pair_rows:
-            phases = _layer_phases(row.labels_box.value)
-            if phases is not None:
-                self._phases.value = phases.spec()
-                return
+    def _on_phases_changed(self, _value: Any = None) -> None:
+        try:
+            self._legend.show_phases(PhaseSet.parse(self._phases.value))
+        except BatterySegError:
+            self._legend.show_phases(None)
 
     def _on_start_changed(self, _value: Any = None) -> None:
-        self._init_file.visible = self._start.value == _FILE
+        self._init_file.visible = self._start.value == FILE
         self._follow_model_context()
 
     def _follow_model_context(self, _value: Any = None) -> None:
         """Starting from a model, show its context (a deeper one may still be chosen)."""
-        if self._start.value == _SCRATCH:
+        try:
+            source = self._init()
+        except BatterySegError:
+            return
+        if source is None or not (source in BUNDLED or Path(source).exists()):
             return
         from ..model import load_card  # torch: only once a model is chosen
 
         try:
-            choice = _BUNDLED.get(self._start.value, self._start.value)
-            card = load_card(chosen_model(choice, self._init_file.value, _FILE))
+            card = load_card(source)
         except BatterySegError:
             return  # the same message comes back, with its fix, when Train is pressed
         self._context.value = card.context
 
     # -- configuration ------------------------------------------------------------------------
+    def _init(self) -> str | None:
+        """The ``init`` of the chosen start: None (scratch), a bundled name or a file path."""
+        value = self._start.value
+        if value == SCRATCH:
+            return None
+        if value == FILE:
+            path = Path(self._init_file.value)
+            if not path.name or not path.exists():
+                raise BatterySegError(
+                    "Choose the model to start from: a .pt file from training, or a "
+                    "bioimage.io package (.zip, folder or rdf.yaml) from 'Export for bioimage.io'."
+                )
+            return str(path)
+        return value
+
+    def output_path(self) -> Path:
+        """Where the model will be saved: the chosen file, or ``<image>-model.pt`` next to the
+        first pair's image; an existing file is kept (the next free name) unless 'overwrite'."""
+        image = self.pair_rows[0].image_box.value
+        return model_output(str(self._output.value), image, overwrite=bool(self._overwrite.value))
+
     def config(self) -> TrainConfig:
         """The :class:`TrainConfig` of the current settings."""
         epochs, minutes = int(self._epochs.value), float(self._minutes.value)
-        init = None
-        if self._start.value != _SCRATCH:
-            choice = _BUNDLED.get(self._start.value, self._start.value)
-            init = chosen_model(choice, self._init_file.value, _FILE)
-        phases = PhaseSet.parse(self._phases.value)
-        output = Path(self._output.value)
-        if not output.name or output.is_dir():
-            raise BatterySegError("Choose a file to save the model to, e.g. model.pt.")
         return TrainConfig(
-            phases=phases,
+            phases=PhaseSet.parse(self._phases.value),
             context=int(self._context.value),
             epochs=epochs or None,
             minutes=minutes or None,
-            init=init,
-            output=output,
+            init=self._init(),
+            output=self.output_path(),
             overwrite=bool(self._overwrite.value),
             train_missing_phases=bool(self._missing.value),
             **self.extra_settings,
         )
-
-    def pairs(self, phases: PhaseSet | None = None) -> list[TrainingPair]:
-        """The selected image / labels layers as training pairs (labels are never modified)."""
-        pairs = []
-        for row in self.pair_rows:
-            image, labels = row.image_box.value, row.labels_box.value
-            if image is None or labels is None:
-                raise BatterySegError(
-                    "Select an image layer and the labels layer painted on it (add a Labels "
-                    "layer with the image selected, then paint strokes of every phase)."
-                )
-            own = _layer_phases(labels)
-            if phases is not None and own is not None and own.names != phases.names:
-                raise BatterySegError(
-                    f"Labels layer {labels.name!r} names its phases {own.describe()}, not "
-                    f"{phases.describe()}; set 'phases' to {own.spec()}."
-                )
-            data = displayed_volume(image, self._viewer)
-            name = f"labels layer {labels.name!r} (image {image.name!r})"
-            pairs.append(
-                TrainingPair(
-                    data, displayed_volume(labels, self._viewer), name, voxel_size_um(image)
-                )
-            )
-        return pairs
 
     # -- running ------------------------------------------------------------------------------
     def run(self) -> None:
@@ -261,6 +284,8 @@ class TrainWidget(Container):
             config = self.config()
             config.check()
             pairs = self.pairs(config.phase_set())
+            if Path(config.output).parent == MODELS_FOLDER:
+                MODELS_FOLDER.mkdir(parents=True, exist_ok=True)
         except BatterySegError as exc:
             self.controls.set_status(f"Error: {exc}")
             show_error(str(exc))
@@ -268,37 +293,57 @@ class TrainWidget(Container):
         self.result, self.model_path = None, None
         self._segment.enabled = self._export.enabled = False
         self.plot.reset(config.phase_set())
+        self.show_validation_note("")
         self._started_at = time.time()
+        image = self.pair_rows[0].image_box.value
+        preview = self.slice_preview.start(image) if self._preview.value else None
 
         def run_job():  # a generator function, so the worker is a GeneratorWorker
             with output_lock(config.output):  # one run at a time writes a model file
-                return (yield from train_job(pairs, config))
+                return (yield from train_job(pairs, config, preview=preview))
 
         worker = self.controls.start(
             run_job, on_progress=self._on_progress, on_returned=self._on_returned
         )
-        worker.aborted.connect(lambda: self._on_aborted(config.output))
+        worker.aborted.connect(lambda: self._on_aborted(Path(config.output)))
 
     def _on_progress(self, event: Progress) -> None:
-        if event.data:
-            self.plot.add_epoch(event.data)
+        if not event.data:
+            return
+        self.plot.add_epoch(event.data)
+        self.show_validation_note(_validation_note(event.data))
+        if event.data.get("preview") is not None:
+            self.slice_preview.show(event.data["preview"])
+
+    def show_validation_note(self, text: str) -> None:
+        """A note next to the validation IoU (e.g. phases whose validation says little)."""
+        self.validation_note.value = text
+        self.validation_note.visible = bool(text)
 
     def _on_returned(self, result: Any) -> None:
         self.result = result
         self.model_path = result.model_path
-        self._init_file.value = result.model_path  # ready to fine-tune after more painting
+        self._use_as_start(result.model_path)
         self._segment.enabled = self._export.enabled = True
         scores = ", ".join(f"{k} {v:.2f}" for k, v in result.best_val_iou.items()) or "-"
         self.controls.set_status(
-            f"Saved {result.model_path.name}: epoch {result.best_epoch} of "
-            f"{len(result.history)} (stopped by {result.stopped_by}); validation IoU {scores}."
+            f"Saved {result.model_path} in {self.controls.elapsed()}: epoch {result.best_epoch} "
+            f"of {len(result.history)} (stopped by {result.stopped_by}); validation IoU "
+            f"{scores}. Paint corrections and press Train again to continue from it."
         )
+
+    def _use_as_start(self, path: Path) -> None:
+        """Retrain from the model just trained (the next save goes to a free name)."""
+        self._init_file.value = path
+        self._start.value = FILE
+        self._init_file.visible = True
 
     def _on_aborted(self, output: Path) -> None:
         if output.is_file() and output.stat().st_mtime >= self._started_at - 1:
             self.model_path = output
+            self._use_as_start(output)
             self._segment.enabled = self._export.enabled = True
-            self.controls.set_status(f"Cancelled; the best model so far is in {output.name}.")
+            self.controls.set_status(f"Cancelled; the best model so far is in {output}.")
 
     def open_segment(self) -> Any:
         """Open the "Segment volume" dock with the trained model selected; return its widget."""
@@ -326,13 +371,10 @@ class TrainWidget(Container):
         return widget
 
 
-def _layer_phases(layer: Any) -> PhaseSet | None:
-    stored = getattr(layer, "metadata", {}).get("phases") if layer is not None else None
-    if isinstance(stored, PhaseSet):
-        return stored
-    if isinstance(stored, dict):
-        try:
-            return PhaseSet.from_dict(stored)
-        except (KeyError, TypeError, BatterySegError):
-            return None
-    return None
+def _validation_note(record: dict) -> str:
+    """What an epoch record says about its validation numbers (``val_notes``: a text or
+    ``{phase: text}``), e.g. that a phase's held-back strokes are too few to mean much."""
+    notes = record.get("val_notes")
+    if isinstance(notes, dict):
+        return "; ".join(f"{phase}: {text}" for phase, text in notes.items() if text)
+    return str(notes or "")

@@ -12,6 +12,8 @@ dask or zarr, values of a :class:`~battery_seg.phases.PhaseSet`, 0 = unlabelled)
   :func:`representativity` (ImageRep), :func:`multiphase_tortuosity` (porous CBD, electronic)
   need the mask in memory; :func:`surface_coverage` comes from the streamed surface areas;
   :func:`cell_parameters` turns a result into PyBaMM parameters and a BPX fragment.
+* :func:`compare` scores a segmentation against a reference (per-phase IoU and Dice, confusion,
+  fraction and connectivity differences), chunk by chunk.
 * :func:`analyse` / :func:`analyse_job` run everything an :class:`AnalysisConfig` asks for and
   return an :class:`AnalysisResult` (``to_dict``, ``to_json``, ``to_csv``, ``format_table``).
 
@@ -31,6 +33,7 @@ Examples
 from __future__ import annotations
 
 from ._cellmodel import cell_parameters, write_cell_parameters
+from ._compare import Comparison, compare, compare_job
 from ._config import AXES, AnalysisConfig, Network, default_networks
 from ._connectivity import Clusters, Connectivity
 from ._coverage import active_area_density, surface_coverage
@@ -54,6 +57,7 @@ __all__ = [
     "AnalysisConfig",
     "AnalysisResult",
     "Clusters",
+    "Comparison",
     "Connectivity",
     "Metrics",
     "MultiphaseResult",
@@ -69,6 +73,8 @@ __all__ = [
     "analyse",
     "analyse_job",
     "cell_parameters",
+    "compare",
+    "compare_job",
     "convention_text",
     "count_phases_job",
     "default_networks",

@@ -274,65 +274,28 @@ class AnalysisResult:
             )
         return text
 
+    def tables(self) -> list:
+        """The numbers as :class:`~battery_seg.analysis._tables.ResultTable` s: one per kind of
+        measurement, units on every column, one number format per column."""
+        from ._tables import result_tables
+
+        return result_tables(self)
+
     def format_table(self) -> str:
-        """A readable text table of the main numbers, with convention and units."""
+        """Readable text tables of the main numbers, with convention, units and timing."""
+        from ._tables import text_table
+
         unit = self.length_unit
-        head = (
-            "name",
-            "axis",
-            "fraction",
-            "through",
-            "front",
-            "isolated",
-            f"SSA 1/{unit}",
-            "tau",
-            "D_eff/D0",
-            "N_M",
-            "tau_Brugg",
-        )
-        keys = (
-            "volume_fraction",
-            "through_fraction",
-            "front_fraction",
-            "isolated_fraction",
-            "specific_surface_area",
-            "tortuosity",
-            "effective_diffusivity",
-            "macmullin",
-            "bruggeman_tortuosity",
-        )
-        lines = [head]
-        for row in self.rows():
-            cells = [row["name"], row["axis"]]
-            for key in keys:
-                text = _fmt(row[key])
-                if key == "tortuosity" and row.get("tortuosity_min", "") != "":
-                    text += f" [{_fmt(row['tortuosity_min'])}-{_fmt(row['tortuosity_max'])}]"
-                cells.append(text)
-            lines.append(tuple(cells))
-        widths = [max(len(str(line[i])) for line in lines) for i in range(len(head))]
-        text = "\n".join(
-            "  ".join(str(c).rjust(w) for c, w in zip(line, widths, strict=True)) for line in lines
-        )
+        text = "\n\n".join(text_table(table) for table in self.tables())
         footer = [f"voxel size {self.config.voxel_size} {unit} ({self.config.voxel_size_source})"]
         if self.config.isotropic_default:
             footer.append(NO_VOXEL_SIZE)
         if self.tortuosity:
             footer.append("convention " + convention_text(self.config.convention))
         footer += [n for n in self.notes if n not in footer]
+        if self.seconds:
+            footer.append(f"measured in {self.seconds:.1f} s")
         return text + "\n" + "\n".join(footer)
-
-
-def _fmt(value: Any) -> str:
-    if value == "" or value is None:
-        return "-"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
-        if math.isinf(value):
-            return "inf"
-        return f"{value:.4g}"
-    return str(value)
 
 
 def _csv_value(value: Any) -> Any:

@@ -19,7 +19,7 @@ from ..checks import os_error_message, printable
 from ..errors import BatterySegError
 
 # Order here is the order in --help.
-_COMMANDS = ("sample", "info", "segment", "stats", "masks", "train", "export")
+_COMMANDS = ("sample", "info", "segment", "stats", "compare", "masks", "train", "export")
 
 _DESCRIPTION = """\
 Segment X-ray / FIB-SEM tomography of battery electrodes into phases (pore, silicon, CBD,

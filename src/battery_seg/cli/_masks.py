@@ -6,6 +6,8 @@ import argparse
 import math
 from pathlib import Path
 
+from ._options import add_front_face_argument
+
 _BYTES_PER_VOXEL = 5  # labels, mask and cluster ids in memory (see the epilog)
 
 EPILOG = """\
@@ -52,12 +54,7 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="keep every cluster touching the front face (dead ends included)",
     )
-    parser.add_argument(
-        "--front-face",
-        default="low",
-        choices=("low", "high"),
-        help="front (separator) face: index 0 (low, default) or the last",
-    )
+    add_front_face_argument(parser)
     parser.add_argument(
         "-o", "--output", required=True, type=Path, metavar="OUT.tif", help="mask TIFF to write"
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..checks import output_kind
 from ._cluster import add_cluster_arguments, cluster_fields
+from ._options import add_device_argument
 from ._volume import add_selection_arguments, check_outputs, open_input
 
 EPILOG = """\
@@ -109,12 +110,7 @@ def add_parser(subparsers) -> None:
         metavar=("Z", "Y", "X"),
         help="voxels per task and OME-Zarr chunk (default: chosen from the volume)",
     )
-    add(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default="auto",
-        help="where the network runs (default auto: CUDA when available)",
-    )
+    add_device_argument(parser, "the network")
     add(
         "--backend",
         choices=("auto", "torch", "openvino"),
@@ -163,8 +159,11 @@ def run(args: argparse.Namespace) -> int:
         **cluster_fields(args),
     )
     check_outputs([(args.output, output_kind(args.output))], args.overwrite, [args.input])
-    volume = open_input(args.input, args, voxel_size=args.voxel_size)
-    result = run_job(segment_job(volume, config), ProgressPrinter("segment"))
+    with ProgressPrinter("segment") as progress:
+        progress.status(f"opening {args.input}")
+        volume = open_input(args.input, args, voxel_size=args.voxel_size)
+        progress.status("loading the model, estimating the intensity range")
+        result = run_job(segment_job(volume, config), progress)
     _summary(result, volume)
     return 0
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..checks import check_memory, printable, register_input
 from ..errors import BatterySegError
 from ._cluster import add_cluster_arguments, cluster_fields
+from ._options import add_device_argument, add_front_face_argument
 from ._volume import add_selection_arguments, check_outputs, open_input
 
 EPILOG = """\
@@ -72,13 +73,8 @@ def add_parser(subparsers) -> None:
         metavar="NAME=PHASE+PHASE",
         help="tortuosity target, repeatable (default: pore and solid=all others)",
     )
-    parser.add_argument(
-        "--front-face",
-        default="low",
-        choices=("low", "high"),
-        help="separator side of each axis: index 0 (low, default) or the last",
-    )
-    parser.add_argument("--device", default="auto", help="tortuosity device: auto, cpu or cuda")
+    add_front_face_argument(parser)
+    add_device_argument(parser, "the tortuosity solver")
     parser.add_argument(
         "--roi",
         metavar="Z0:Z1,Y0:Y1,X0:X1",
@@ -181,16 +177,20 @@ def add_volume_arguments(parser: argparse.ArgumentParser) -> None:
 
 def open_labels(args: argparse.Namespace):
     """Open LABELS lazily; returns (volume, phase set)."""
+    volume = open_input(args.labels, args, voxel_size=args.voxel_size)
+    return volume, phases_of(volume, args.phases)
+
+
+def phases_of(volume, spec: str | None, fallback=None):
+    """The phase set ``spec`` (--phases) names, else the one the file names, else ``fallback``
+    (default: si-graphite)."""
     from ..phases import PhaseSet
 
-    volume = open_input(args.labels, args, voxel_size=args.voxel_size)
-    if args.phases:
-        phases = PhaseSet.parse(args.phases)
-    elif "phases" in volume.metadata:
-        phases = PhaseSet.from_dict(volume.metadata["phases"])
-    else:
-        phases = PhaseSet.parse(None)
-    return volume, phases
+    if spec:
+        return PhaseSet.parse(spec)
+    if "phases" in volume.metadata:
+        return PhaseSet.from_dict(volume.metadata["phases"])
+    return fallback if fallback is not None else PhaseSet.parse(None)
 
 
 def build_config(args: argparse.Namespace, volume, phases):
@@ -227,19 +227,18 @@ def build_config(args: argparse.Namespace, volume, phases):
 class _Printer:
     """Progress bar on stderr, plus every tortuosity time/memory estimate on its own line."""
 
-    def __init__(self) -> None:
-        from ._progress import ProgressPrinter
-
-        self.bar = ProgressPrinter("stats")
+    def __init__(self, bar) -> None:
+        self.bar = bar
 
     def __call__(self, event) -> None:
         if "estimate" in event.data:
-            print(f"stats: estimated {event.data['estimate']}", file=sys.stderr, flush=True)
+            self.bar.write(f"stats: estimated {event.data['estimate']}", file=sys.stderr)
         self.bar(event)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import analyse
+    from ._progress import ProgressPrinter
 
     if args.json is not None and args.json == args.csv:
         raise BatterySegError(f"--json and --csv name the same file {args.json}; give two names.")
@@ -252,10 +251,14 @@ def run(args: argparse.Namespace) -> int:
             "--pybamm needs the through-thickness axis z for the Bruggeman coefficients; "
             "use --axis z or --axis all."
         )
-    volume, phases = open_labels(args)
-    config = build_config(args, volume, phases)
-    probabilities = open_probabilities(args.probabilities) if args.probabilities else None
-    result = analyse(volume, config, probabilities=probabilities, on_progress=_Printer())
+    with ProgressPrinter("stats") as progress:
+        progress.status(f"opening {args.labels}")
+        volume, phases = open_labels(args)
+        config = build_config(args, volume, phases)
+        probabilities = open_probabilities(args.probabilities) if args.probabilities else None
+        result = analyse(
+            volume, config, probabilities=probabilities, on_progress=_Printer(progress)
+        )
     shape = " x ".join(map(str, result.shape))
     print(f"{printable(volume.name)}: {shape} voxels, phases {phases.describe()}")
     print(result.format_table())

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import BatterySegError
+from ._options import add_device_argument
 from ._volume import add_selection_arguments, check_outputs, open_input
 
 EPILOG = """\
@@ -99,11 +100,7 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="train even if a phase has no painted voxel (the others only)",
     )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="torch device: auto (CUDA if available), cpu, cuda (default auto)",
-    )
+    add_device_argument(parser, "training")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     add_selection_arguments(parser)
     parser.add_argument(
@@ -215,17 +212,22 @@ def _train(pairs, config) -> int:
 
 
 def _run_training(job, config) -> int:
+    from ._progress import ProgressPrinter
+
     last_saved = None
     try:
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if event.data:
-                last_saved = event.data["epoch"] if event.data["best"] else last_saved
-                print(_epoch_line(event.data), flush=True)
+        with ProgressPrinter("train") as progress:
+            progress.status("reading the painted labels")
+            while True:
+                try:
+                    event = next(job)
+                except StopIteration as stop:
+                    result = stop.value
+                    break
+                if event.data:
+                    last_saved = event.data["epoch"] if event.data["best"] else last_saved
+                    progress.write(_epoch_line(event.data))
+                progress(event)
     except KeyboardInterrupt:
         where = (
             f"the best model so far (epoch {last_saved}) is in {config.output}"

@@ -60,3 +60,23 @@ def check_output(path: Path, overwrite: bool) -> None:
     from ..checks import check_output as guard
 
     guard(path, overwrite=overwrite)
+
+
+def free_path(path: Path) -> Path:
+    """``path`` if nothing is there, else the first free ``stem-2.suffix``, ``stem-3.suffix``...
+
+    Examples
+    --------
+    >>> free_path(Path("/nonexistent/model.pt")).name
+    'model.pt'
+    """
+    path = Path(path)
+    if not path.exists():
+        return path
+    stem, number = path.stem, 2
+    base, _, counter = stem.rpartition("-")
+    if base and counter.isdigit():  # model-2.pt -> model-3.pt, not model-2-2.pt
+        stem, number = base, int(counter) + 1
+    while (candidate := path.with_name(f"{stem}-{number}{path.suffix}")).exists():
+        number += 1
+    return candidate

@@ -35,6 +35,7 @@ __all__ = [
     "TrainResult",
     "TrainingPair",
     "painted_loss",
+    "predict_slice",
     "predict_volume",
     "simulate_strokes",
     "train",
@@ -46,6 +47,7 @@ _LAZY = {
     "train": "._train",
     "train_job": "._train",
     "painted_loss": "._loss",
+    "predict_slice": "._predict",
     "predict_volume": "._predict",
 }
 

@@ -14,7 +14,7 @@ from torch.nn import functional
 from ..model import ModelCard, UNet, estimate_intensity_range, normalize
 from ._samples import mirror_index
 
-__all__ = ["predict_planes", "predict_volume"]
+__all__ = ["predict_planes", "predict_slice", "predict_volume"]
 
 
 def predict_planes(
@@ -49,6 +49,33 @@ def predict_planes(
     finally:
         model.train(was_training)
     return np.concatenate(out)
+
+
+def predict_slice(model: UNet, card: ModelCard, volume, index: int, intensity=None) -> np.ndarray:
+    """Phase labels (1..K, uint8) of slice ``index`` (axis 0) of ``volume``: a quick look.
+
+    Only the slice and its context neighbours (mirrored at the ends) are read, so a lazy volume
+    stays lazy; ``intensity`` (an :class:`~battery_seg.model.IntensityRange`) defaults to one
+    estimated from those slices. The prediction runs where the model's weights are.
+
+    Examples
+    --------
+    >>> from battery_seg.model import UNetConfig
+    >>> from battery_seg.phases import PhaseSet
+    >>> net = UNetConfig(in_channels=1, n_phases=2, base_channels=4, depth=2)  # a 2D model
+    >>> card = ModelCard(PhaseSet.parse("pore,solid"), context=1, architecture=net)
+    >>> labels = predict_slice(card.build(), card, np.random.default_rng(0).random((4, 16, 12)), 3)
+    >>> labels.shape, labels.dtype
+    ((16, 12), dtype('uint8'))
+    """
+    radius = card.context // 2
+    around = mirror_index(np.arange(index - radius, index + radius + 1), volume.shape[0])
+    planes = np.stack([np.asarray(volume[int(i)]) for i in around])
+    if intensity is None:
+        intensity = estimate_intensity_range(planes, card.normalization)
+    device = next(model.parameters()).device
+    probability = predict_planes(model, normalize(planes, intensity)[None], device=device)
+    return probability[0].argmax(axis=0).astype(np.uint8) + 1
 
 
 def predict_volume(

@@ -78,7 +78,9 @@ def train(
     return run_job(train_job(pairs, config), on_progress)
 
 
-def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainResult]:
+def train_job(
+    pairs: Sequence, config: TrainConfig | None = None, *, preview: Callable | None = None
+) -> Job[TrainResult]:
     """Training as a job: yields :class:`~battery_seg.jobs.Progress`, returns TrainResult.
 
     Parameters
@@ -89,6 +91,10 @@ def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainRe
         are only read.
     config : TrainConfig, optional
         Settings (defaults: 40 epochs, from scratch, ``si-graphite``).
+    preview : callable, optional
+        ``preview(model, card)``, called after every epoch with the model as validated (e.g.
+        :func:`~battery_seg.training.predict_slice` on the slice a user looks at); it runs in
+        the job's thread, and its return value travels in the epoch's event as ``"preview"``.
 
     Yields
     ------
@@ -116,6 +122,7 @@ def train_job(pairs: Sequence, config: TrainConfig | None = None) -> Job[TrainRe
         config.phase_weights, card.phases, data.train_counts, config.weight_cap
     )
     loop = _Loop(start, config, data, weights, rng, started)
+    loop.preview = preview
     try:
         history = yield from loop.run()
         card.provenance = _provenance(loop)
@@ -166,6 +173,7 @@ class _Loop:
         self.best_epoch = self.epoch = self.steps = 0
         self.best_iou_by_phase: dict[str, float] = {}
         self.stopped_by = ""
+        self.preview: Callable | None = None
 
     def fraction(self) -> float:
         """How far the run is, by epochs or by time, whichever is further."""
@@ -202,7 +210,10 @@ class _Loop:
                 self.stopped_by = "time"
             elif self.config.patience is not None and since_best >= self.config.patience:
                 self.stopped_by = "early stopping"
-            yield Progress(round(1000 * self.fraction()), 1000, _summary(record), record)
+            data = record
+            if self.preview is not None:
+                data = {**record, "preview": self.preview(self.averaged, self.card)}
+            yield Progress(round(1000 * self.fraction()), 1000, _summary(record), data)
         return history
 
     def _epoch(self, epoch: int) -> Job[list[float]]:
