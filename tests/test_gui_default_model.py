@@ -41,14 +41,15 @@ def test_bundled_model_segments_the_sample(
     assert widget._model.value == "default" and widget._image.value is image
     widget._model.value = model
     context = load_card(model).context
-    assert widget._model_info.value.startswith(f"{context} slices (from the model) · pore, silicon")
+    assert widget._model_info.value.startswith(f"{context} slices (from the model)")
+    assert widget._legend.phases.names[:2] == ("pore", "silicon")
     widget._axis.value = slicing
     widget.controls.run_button.native.click()
     qtbot.waitUntil(
         lambda: widget.result is not None and not widget.controls.running, timeout=300_000
     )
 
-    layer = viewer.layers[f"{image.name} phases"]
+    layer = viewer.layers[f"{image.name} phases ({model})"]
     np.testing.assert_array_equal(layer.scale, image.scale)
     scores = _iou(np.asarray(truth.data), np.asarray(layer.data), widget.result.phases.names)
     print(f"{model}, {slicing}: IoU " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()))

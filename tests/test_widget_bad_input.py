@@ -36,7 +36,7 @@ def test_segment_dock_uses_the_shown_time_point_and_guards_its_output(
     assert widget.result is not None, widget.controls.status
     config = SegmentConfig(model=model, tile=32, device="cpu")
     expected = segment(series[2], config, voxel_size=(0.5, 0.5, 0.5)).labels
-    layer = viewer.layers["series phases"]
+    layer = viewer.layers[widget.layer_name()]  # "series phases (model)"
     np.testing.assert_array_equal(layer.data, expected)
     np.testing.assert_array_equal(layer.scale, (0.5, 0.5, 0.5))
 

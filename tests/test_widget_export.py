@@ -61,7 +61,7 @@ def test_train_export_and_use_the_package(make_napari_viewer, qtbot, tmp_path):
 
     segment = train.open_segment()
     segment.set_model(package)
-    assert "pore, silicon, cbd, graphite" in segment._model_info.value
+    assert segment._legend.phases.names == ("pore", "silicon", "cbd", "graphite")
     assert segment.config().model == str(package)
     train._start.value = "model file"
     train._init_file.value = package

@@ -112,8 +112,12 @@ class AnalyseWidget(ScrollingDock):
             layout="horizontal",
             labels=False,
         )
-        self.results = Section("Results", [self._tables, exports], labels=False)
+        self.metric_options, self.size_histograms = MetricOptions(), SizeHistograms()
+        self.cell_model = CellModelExport(lambda: self.result)
+        self.results = Section("Results", [self._tables, exports, self.cell_model], labels=False)
         self.profiles = Section("Profiles", [], labels=False)
+        self.sizes = Section("Size distributions", [], labels=False)
+        self.sizes.append_native(self.size_histograms.canvas)
         self.compare = CompareSection(viewer, self._compare_source)
         self.named_sections = {
             "input": Section(
@@ -121,7 +125,8 @@ class AnalyseWidget(ScrollingDock):
                 [self._labels_layer, self._phases, self._legend, self._voxel_size, self._roi],
             ),
             "measurements": Section(
-                "Measurements", [self._axes, measures, self._networks, self._convention]
+                "Measurements",
+                [self._axes, measures, self.metric_options, self._networks, self._convention],
             ),
             "options": Section(
                 "Uncertainty, device, cluster, limits",
@@ -136,6 +141,7 @@ class AnalyseWidget(ScrollingDock):
             ),
             "results": self.results,
             "profiles": self.profiles,
+            "sizes": self.sizes,
             "compare": self.compare,
         }
         sections = list(self.named_sections.values())
@@ -144,12 +150,6 @@ class AnalyseWidget(ScrollingDock):
         self._prefilled_voxel_size = self._voxel_size.value
         self._voxel_size_source = "default"
         self._canvas, self._figure = self._make_canvas()
-        self.metric_options, self.size_histograms = MetricOptions(), SizeHistograms()
-        self.insert(self.index(measures) + 1, self.metric_options)
-        layout = self.native.layout()
-        layout.insertWidget(layout.count() - 1, self.size_histograms.canvas)
-        self.cell_model = CellModelExport(lambda: self.result)
-        self.append(self.cell_model)
         self._labels_layer.changed.connect(self._on_labels_changed)
         self._phases.changed.connect(self._on_phases_changed)
         self.controls.run_button.changed.connect(self.run)
