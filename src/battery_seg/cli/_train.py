@@ -204,7 +204,10 @@ def _train(pairs, config) -> int:
         )
         print(f"battery-seg train: interrupted; {where}.", file=sys.stderr)
         return 130
-    scores = ", ".join(f"{k} {v:.3f}" for k, v in result.best_val_iou.items()) or "-"
+    from ..training._train import describe_iou
+
+    notes = result.card.provenance.get("validation_notes", {})
+    scores = describe_iou(result.best_val_iou, notes, digits=3) or "-"
     print(
         f"saved {result.model_path}: best epoch {result.best_epoch} of "
         f"{len(result.history)} ({result.stopped_by}); validation IoU {scores}"
@@ -213,7 +216,9 @@ def _train(pairs, config) -> int:
 
 
 def _epoch_line(data: dict) -> str:
-    scores = " ".join(f"{k} {v:.3f}" for k, v in data["val_iou"].items()) or "-"
+    from ..training._train import describe_iou
+
+    scores = describe_iou(data["val_iou"], data.get("val_notes", {}), digits=3) or "-"
     best = "  * saved (best)" if data["best"] else ""
     return (
         f"epoch {data['epoch']:3d}  loss {data['loss']:.4f}  val IoU {scores}  "
