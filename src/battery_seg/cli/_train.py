@@ -9,6 +9,7 @@ from pathlib import Path
 EPILOG = """\
 examples:
   battery-seg train image.tif strokes.tif -o model.pt --phases si-graphite --minutes 5
+  battery-seg train slice.tif strokes.tif -o nmc.pt --phases nmc --minutes 5    # 2D: the 2d model
   battery-seg train a.tif a_strokes.tif b.zarr b_strokes.zarr -o model.pt --epochs 30
   battery-seg train image.tif more_strokes.tif -o model2.pt --init model.pt --minutes 2
   battery-seg train scan.tif labels.tif -o model.pt --phases active=0,cbd=1,pore=2
@@ -52,8 +53,8 @@ def add_parser(subparsers) -> None:
         "--context",
         type=int,
         choices=(1, 3, 5, 7),
-        help="neighbouring slices the network sees (default 3, or the --init "
-        "model's; more than the --init model's deepens it)",
+        help="neighbouring slices the network sees (default: the --init model's, 3 from "
+        "scratch; more than the model's deepens it)",
     )
     stop = parser.add_mutually_exclusive_group()
     stop.add_argument("--epochs", type=int, help="number of epochs (default 40)")
@@ -61,10 +62,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--init",
         metavar="MODEL",
-        help="fine-tune this model file, or a "
-        "bundled model: 'default' or 'fast' (default: train from scratch); with "
-        "other --phases than the model's, its features are kept and a new "
-        "output layer is trained",
+        default="auto",
+        help="where training starts: 'auto' (default: the bundled model that suits the data, "
+        "'2d' for 2D images and --context 1 or 3, else 'default'), a bundled model ('default', "
+        "'fast', '2d'), a model file, or 'scratch' for a new network; with other --phases than "
+        "the model's, its features are kept and a new output layer starts from its rows",
     )
     parser.add_argument(
         "--steps", type=int, default=25, help="optimiser steps per epoch (default 25)"
