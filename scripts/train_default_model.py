@@ -140,6 +140,31 @@ def widen(path: Path, base: int, output: Path) -> Path:
     return output
 
 
+def narrow(path: Path, context: int, output: Path) -> Path:
+    """Save the model at ``path`` seeing ``context`` (fewer) slices, first layer summed inwards.
+
+    On a single slice the context slices are all that slice (mirrored), so a 2D model whose first
+    layer sums the checkpoint's weights over its context channels predicts exactly what the
+    checkpoint predicts on single slices: the starting point of the bundled 2D model.
+    """
+    model, card = load_model(path, device="cpu")
+    if context >= card.context:
+        raise SystemExit(f"--context {context} is not narrower than the model's {card.context}")
+    architecture = replace(card.architecture, in_channels=context)
+    narrow_model = UNet(architecture)
+    state = model.state_dict()
+    key = next(k for k, v in state.items() if k.startswith("encoder.stem.") and v.ndim == 4)
+    weight = state[key]
+    radius, new_radius = card.context // 2, context // 2
+    folded = weight.new_zeros((weight.shape[0], context, *weight.shape[2:]))
+    for channel in range(card.context):  # each old slice offset onto the nearest kept one
+        offset = int(np.clip(channel - radius, -new_radius, new_radius))
+        folded[:, offset + new_radius] += weight[:, channel]
+    narrow_model.load_state_dict({**state, key: folded})
+    save_model(output, narrow_model, replace(card, context=context, architecture=architecture))
+    return output
+
+
 def _channel_map(key: str, dim: int, old: int, new: int) -> np.ndarray:
     """Where the ``old`` channels of a tensor dimension go among ``new``: the same index, except
     the input of a decoder block, which concatenates the upsampled map and the skip halves."""
@@ -208,7 +233,8 @@ def main() -> None:
         type=Path,
         default=None,
         help="continue training this model instead of from scratch (a --context deeper than "
-        "the model's widens its first layer; a --base wider than the model's adds channels)",
+        "the model's widens its first layer, a shallower one sums it inwards; a --base wider "
+        "than the model's adds channels)",
     )
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate")
     parser.add_argument(
@@ -231,6 +257,8 @@ def main() -> None:
             if args.base != card.architecture.base_channels:
                 tmp = Path(tempfile.mkdtemp()) / "widened.pt"
                 args.init = widen(args.init, args.base, tmp)
+        if args.init is not None and args.context < load_card(args.init).context:
+            args.init = narrow(args.init, args.context, Path(tempfile.mkdtemp()) / "narrow.pt")
         pairs = list(
             training_volumes(args.volumes, tuple(args.shape), args.seed, args.default_every)
         )

@@ -13,10 +13,18 @@ from battery_seg.model import load_model, save_model
 from battery_seg.phantom import make_sample
 from battery_seg.training import TrainConfig, predict_volume, simulate_strokes, train, train_job
 
-TINY = dict(base_channels=4, depth=2, patch_size=32, batch_size=2, steps_per_epoch=2, epochs=2)
+# from scratch (init=None): a tiny network; the default start (a bundled model) is tested apart
+TINY = dict(
+    init=None, base_channels=4, depth=2, patch_size=32, batch_size=2, steps_per_epoch=2, epochs=2
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def tiny(**settings) -> TrainConfig:
+    """A TrainConfig of the tiny scratch settings with ``settings`` replacing any of them."""
+    return TrainConfig(**{**TINY, **settings})
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +40,7 @@ def test_learns_the_phantom_from_strokes_to_a_stated_iou():
     assert (painted > 0).sum() <= 0.04 * 3 * 64 * 64
     config = TrainConfig(
         phases="si-graphite",
+        init=None,
         context=3,
         epochs=8,
         steps_per_epoch=20,
@@ -115,11 +124,11 @@ def test_fine_tuning_keeps_phases_and_context(sample, tmp_path):
     first = tmp_path / "first.pt"
     train([(image, painted)], TrainConfig(phases="si-graphite", context=3, output=first, **TINY))
     second = tmp_path / "second.pt"
-    result = train([(image, painted)], TrainConfig(init=first, output=second, **TINY))
+    result = train([(image, painted)], tiny(init=first, output=second))
     assert result.card.context == 3 and result.card.provenance["init"] == str(first)
     assert result.card.provenance["config"]["learning_rate"] == 1e-3  # gentler than scratch
     with pytest.raises(BatterySegError, match=r"context 3.*context 1 was asked"):
-        run_job(train_job([(image, painted)], TrainConfig(init=first, context=1, **TINY)))
+        run_job(train_job([(image, painted)], tiny(init=first, context=1)))
 
 
 def test_a_deeper_context_starts_from_exactly_the_checkpoints_predictions(sample, tmp_path):
@@ -129,13 +138,14 @@ def test_a_deeper_context_starts_from_exactly_the_checkpoints_predictions(sample
     first = tmp_path / "first.pt"
     train([(image, painted)], TrainConfig(phases="si-graphite", context=3, output=first, **TINY))
     narrow, _ = load_model(first)
-    wide, card, _, label, _ = initial_model(TrainConfig(init=first, context=5, **TINY))
+    start = initial_model(tiny(init=first, context=5))
+    wide, card, label = start.model, start.card, start.label
     assert card.context == wide.config.in_channels == 5 and "context 5" in label
     x = torch.randn(2, 5, 32, 32)
     wide.eval()
     with torch.inference_mode():
         assert torch.allclose(wide(x), narrow(x[:, 1:4]), atol=1e-6)
-    result = train([(image, painted)], TrainConfig(init=first, context=5, **TINY))
+    result = train([(image, painted)], tiny(init=first, context=5))
     assert result.card.context == 5
     assert predict_volume(result.model, result.card, image).shape == image.shape
 
@@ -157,7 +167,7 @@ def test_other_phases_keep_the_features_with_a_new_output_layer(sample, tmp_path
         torch.testing.assert_close(weight, model.encoder.state_dict()[name])
     # graphite strokes become active-material strokes of a 3-phase set
     nmc = np.where(painted == 4, 2, painted)
-    result = train([(image, nmc)], TrainConfig(init=first, phases="nmc", **TINY))
+    result = train([(image, nmc)], tiny(init=first, phases="nmc"))
     assert result.card.phases.names == ("pore", "active", "cbd")
     assert "new output layer for pore, active, cbd" in result.card.provenance["init"]
     assert painted.max() == 4  # the user's labels are untouched
@@ -297,13 +307,12 @@ def test_fine_tuning_retains_the_start_model_off_the_strokes(sample, tmp_path):
     first = tmp_path / "first.pt"
     result = train([(image, painted)], TrainConfig(phases="si-graphite", output=first, **TINY))
     model = result.model
-    # a teacher only where the start model's output layer is kept: not from scratch, not for
-    # a new output layer (other phases), not with retain_weight 0
+    # the start model's output layer is kept with the same phases; from scratch or for other
+    # phases it is new (filled from the start model's rows, see test_transfer)
     assert not initial_model(TrainConfig(**TINY)).keeps_head
-    assert not initial_model(TrainConfig(init=first, phases="a,b", **TINY)).keeps_head
-    assert initial_model(TrainConfig(init=first, **TINY)).keeps_head
-    assert _teacher(model, TrainConfig(retain_weight=0)) is None
-    teacher = _teacher(model, TrainConfig())
+    assert not initial_model(tiny(init=first, phases="a,b")).keeps_head
+    assert initial_model(tiny(init=first)).keeps_head
+    teacher = _teacher(model)
     assert teacher is not model and not teacher.training
     assert not any(p.requires_grad for p in teacher.parameters())
     # the retain term pulls unpainted pixels only: no gradient where strokes are painted
@@ -313,7 +322,7 @@ def test_fine_tuning_retains_the_start_model_off_the_strokes(sample, tmp_path):
     unpainted[:, :8] = False
     _retain(teacher, inputs, logits, unpainted).backward()
     assert logits.grad[:, :, :8].abs().sum() == 0 and logits.grad[:, :, 8:].abs().sum() > 0
-    tuned = train([(image, painted)], TrainConfig(init=first, **TINY))
+    tuned = train([(image, painted)], tiny(init=first))
     assert tuned.card.provenance["config"]["retain_weight"] == 1.0
 
 

@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 
 __all__ = ["SegmentWidget"]
 
-_DEFAULT, _FAST, _FROM_FILE = "default", "fast", "from file"
+_DEFAULT, _FAST, _2D, _FROM_FILE = "default", "fast", "2d", "from file"
 _MODEL_TIP = (
     "default: the most accurate bundled model · fast: about 2x faster, CBD a little "
-    "less accurate · from file: a model you trained (.pt) or a bioimage.io package (.zip)"
+    "less accurate · 2d: slice by slice, for single images and stacks of unrelated slices "
+    "(chosen for you when the image has fewer slices than the others need) · from file: a "
+    "model you trained (.pt) or a bioimage.io package (.zip)"
 )
 _IN_LAYER, _TO_ZARR = "layer (in memory)", "OME-Zarr file"
 _TRIPLANAR = "tri-planar (z + y + x)"
@@ -58,7 +60,10 @@ class SegmentWidget(ScrollingDock):
         self._viewer = viewer
         self._image = ComboBox(label="image", choices=self._image_layers)
         self._model = ComboBox(
-            label="model", choices=[_DEFAULT, _FAST, _FROM_FILE], value=_DEFAULT, tooltip=_MODEL_TIP
+            label="model",
+            choices=[_DEFAULT, _FAST, _2D, _FROM_FILE],
+            value=_DEFAULT,
+            tooltip=_MODEL_TIP,
         )
         self._model_file = FileEdit(
             label="model file", mode="r", filter=MODEL_FILTER, visible=False
@@ -130,8 +135,10 @@ class SegmentWidget(ScrollingDock):
         self._model_file.changed.connect(self._on_model_changed)
         self._output.changed.connect(self._on_output_changed)
         self.controls.run_button.changed.connect(self.run)
+        self._image.changed.connect(self._on_image_changed)
         viewer.layers.events.inserted.connect(self._image.reset_choices)
         viewer.layers.events.removed.connect(self._image.reset_choices)
+        self._on_image_changed()
         self._on_model_changed()
 
     # -- public -------------------------------------------------------------------------------
@@ -183,6 +190,19 @@ class SegmentWidget(ScrollingDock):
         if not path.name.endswith(".zarr"):
             raise BatterySegError("Choose where to write the OME-Zarr output (a .zarr path).")
         return path
+
+    def _on_image_changed(self, _value: Any = None) -> None:
+        """A 2D image (or a stack thinner than the 2.5D models' five slices) gets the 2D model."""
+        image = self._image.value
+        if image is None or self._model.value not in (_DEFAULT, _FAST):
+            return
+        spatial = image.ndim - (1 if getattr(image, "rgb", False) else 0)
+        shape = image.data[0].shape if getattr(image, "multiscale", False) else image.data.shape
+        if spatial < 3 or shape[spatial - 3] < 5:
+            self._model.value = _2D
+            self.controls.set_status(
+                f"{image.name} has fewer slices than the 2.5D models need: the 2D model is chosen."
+            )
 
     def _on_model_changed(self, _value: Any = None) -> None:
         from ..model import load_card

@@ -13,6 +13,7 @@ from ._volume import add_selection_arguments, check_outputs, open_input
 EPILOG = """\
 examples:
   battery-seg train image.tif strokes.tif -o model.pt --phases si-graphite --minutes 5
+  battery-seg train slice.tif strokes.tif -o nmc.pt --phases nmc --minutes 5    # 2D: the 2d model
   battery-seg train a.tif a_strokes.tif b.zarr b_strokes.zarr -o model.pt --epochs 30
   battery-seg train image.tif more_strokes.tif -o model2.pt --init model.pt --minutes 2
   battery-seg train scan.tif labels.tif -o model.pt --phases active=0,cbd=1,pore=2
@@ -57,8 +58,8 @@ def add_parser(subparsers) -> None:
         "--context",
         type=int,
         choices=(1, 3, 5, 7),
-        help="neighbouring slices the network sees (default 3, or the --init "
-        "model's; more than the --init model's deepens it)",
+        help="neighbouring slices the network sees (default: the --init model's, 3 from "
+        "scratch; more than the model's deepens it)",
     )
     stop = parser.add_mutually_exclusive_group()
     stop.add_argument("--epochs", type=int, help="number of epochs (default 40)")
@@ -66,10 +67,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--init",
         metavar="MODEL",
-        help="fine-tune this model file (.pt or a bioimage.io package from 'battery-seg "
-        "export'), or a bundled model: 'default' or 'fast' (default: train from scratch); with "
-        "other --phases than the model's, its features are kept and a new "
-        "output layer is trained",
+        default="auto",
+        help="where training starts: 'auto' (default: the bundled model that suits the data, "
+        "'2d' for 2D images and --context 1 or 3, else 'default'), a bundled model ('default', "
+        "'fast', '2d'), a model file (.pt, or a bioimage.io package from 'battery-seg "
+        "export'), or 'scratch' for a new network; with other --phases than the model's, its "
+        "features are kept and a new output layer starts from its rows",
     )
     parser.add_argument(
         "--steps", type=int, default=25, help="optimiser steps per epoch (default 25)"
@@ -236,7 +239,10 @@ def _run_training(job, config) -> int:
         )
         print(f"battery-seg train: interrupted; {where}.", file=sys.stderr)
         return 130
-    scores = ", ".join(f"{k} {v:.3f}" for k, v in result.best_val_iou.items()) or "-"
+    from ..training._train import describe_iou
+
+    notes = result.card.provenance.get("validation_notes", {})
+    scores = describe_iou(result.best_val_iou, notes, digits=3) or "-"
     first = result.history[0]["seconds"] if result.history else 0.0
     if config.minutes is not None and first > 60 * config.minutes:
         print(
@@ -253,7 +259,9 @@ def _run_training(job, config) -> int:
 
 
 def _epoch_line(data: dict) -> str:
-    scores = " ".join(f"{k} {v:.3f}" for k, v in data["val_iou"].items()) or "-"
+    from ..training._train import describe_iou
+
+    scores = describe_iou(data["val_iou"], data.get("val_notes", {}), digits=3) or "-"
     best = "  * saved (best)" if data["best"] else ""
     return (
         f"epoch {data['epoch']:3d}  loss {data['loss']:.4f}  val IoU {scores}  "

@@ -16,6 +16,7 @@ __all__ = ["CONTEXTS", "TrainConfig", "TrainingPair"]
 CONTEXTS = (1, 3, 5, 7)
 DEFAULT_CONTEXT = 3
 SCRATCH = ("", "none", "scratch")  # an `init` that means: train from scratch
+AUTO = "auto"  # an `init` that means: the bundled model that suits the data (see resolve_init)
 
 
 class TrainingPair(NamedTuple):
@@ -55,9 +56,13 @@ class TrainConfig:
     steps_per_epoch : int
         Optimiser steps (batches) per epoch; validation runs after each epoch.
     init : str or path, optional
-        ``None`` trains from scratch, ``"default"`` (or ``"fast"``) fine-tunes a bundled model,
-        a path fine-tunes that checkpoint (its phases and architecture are kept; its context is
-        kept or, when ``context`` asks for more slices, deepened starting from its predictions).
+        ``"auto"`` (the default) fine-tunes the bundled model that suits the data: ``"2d"`` for
+        2D images, stacks of single slices and ``context`` 1 or 3, else ``"default"``.
+        ``"default"``, ``"fast"`` or ``"2d"`` fine-tune that bundled model, a path fine-tunes
+        that checkpoint (its architecture is kept; its context is kept or, when ``context`` asks
+        for more slices, deepened starting from its predictions; other phases than its own get
+        a new output layer started from its rows, see ``retain_weight``); ``None`` or
+        ``"scratch"`` trains a new network.
     patch_size, batch_size, learning_rate
         Square patch side (a multiple of ``2**depth``), patches per step, peak learning rate
         (``None``: 3e-3 from scratch, 1e-3 when fine-tuning, so that a few new strokes refine
@@ -93,11 +98,12 @@ class TrainConfig:
     consistency_weight : float
         Weight of that consistency loss (ramped up over the first third of training).
     retain_weight : float
-        When fine-tuning a model with the same phases: the start model's predictions are soft
-        targets for the unpainted pixels of each patch, with this weight (learning without
+        When fine-tuning: the start model's predictions (relabelled to the phases when its own
+        differ) are soft targets for the unpainted pixels of each patch (learning without
         forgetting), so painted corrections change the model where they are painted and what it
-        knew elsewhere stays. 0 turns this off; training from scratch or with a new output
-        layer ignores it.
+        knew elsewhere stays. The weight is this times the start model's trust: 1 when it
+        labels >= 90 % of the training strokes right (balanced over phases), falling to 0 at
+        50 %, so a start model that does not know the data is no teacher. 0 turns this off.
     base_channels, depth, dropout
         Architecture of a network trained from scratch (ignored when fine-tuning). Width 8 trains
         about 4x faster than 16 on a CPU at similar accuracy on sparse strokes.
@@ -114,7 +120,7 @@ class TrainConfig:
     epochs: int | None = 40
     minutes: float | None = None
     steps_per_epoch: int = 25
-    init: str | os.PathLike | None = None
+    init: str | os.PathLike | None = AUTO
     patch_size: int = 96
     batch_size: int = 8
     learning_rate: float | None = None

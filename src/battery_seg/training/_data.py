@@ -12,7 +12,7 @@ from ..jobs import Job, Progress
 from ..model import Normalization, estimate_intensity_range
 from ..phases import PhaseSet
 from ._config import TrainConfig, TrainingPair
-from ._painted import as_volume, read_painted
+from ._painted import NothingPaintedError, as_volume, read_painted
 from ._samples import Crop, build_crops, unlabelled_regions
 from ._validation import split_strokes
 
@@ -67,11 +67,22 @@ def prepare_data(
     context: int,
     rng: np.random.Generator,
 ) -> Job[PreparedData]:
-    """Read, check and split the painted voxels of every pair; build crops (a job)."""
+    """Read, check and split the painted voxels of every pair; build crops (a job).
+
+    A pair without painted voxels (or with ``labels=None``) is an unpainted image: it only feeds
+    unpainted patches (``config.unlabelled_patches``); at least one pair must be painted.
+    """
     crops, train_counts, val_counts, sources, unlabelled = [], 0, 0, [], []
+    unpainted: list[tuple[TrainingPair, object, object]] = []
+    nothing: NothingPaintedError | None = None
+    n = len(phases)
     for i, pair in enumerate(pairs):
         yield Progress(i, len(pairs), f"Reading painted labels of {pair.name}")
         image = as_volume(pair.image, pair.name, "image")
+        intensity = _intensity(image, normalization, config, pair.name)
+        if pair.labels is None:
+            unpainted.append((pair, image, intensity))
+            continue
         labels = as_volume(pair.labels, pair.name, "labels")
         if tuple(image.shape) != tuple(labels.shape):
             raise BatterySegError(
@@ -79,11 +90,12 @@ def prepare_data(
                 f"has shape {tuple(pair.image.shape)}; paint into a Labels layer of the image's "
                 "shape (napari: select the image, then Layers > New Labels Layer)."
             )
-        painted = read_painted(labels, phases, pair.name)
         try:
-            intensity = estimate_intensity_range(image, normalization, seed=config.seed)
-        except BatterySegError as exc:
-            raise BatterySegError(f"{pair.name}: {exc}") from None
+            painted = read_painted(labels, phases, pair.name)
+        except NothingPaintedError as exc:
+            nothing = nothing or exc
+            unpainted.append((pair, image, intensity))
+            continue
         held = split_strokes(
             painted.values, painted.stroke, painted.coords, config.validation_fraction, rng
         )
@@ -98,35 +110,54 @@ def prepare_data(
         )
         crops += new
         if config.unlabelled_patches:
-            unlabelled += unlabelled_regions(
-                image,
-                painted.shape,
-                sorted({c.axis for c in new}),
-                intensity,
-                context=context,
-                size=_UNLABELLED_SIZE * config.patch_size,
-                count=_UNLABELLED_REGIONS,
-                rng=rng,
-            )
-        n = len(phases)
+            axes = sorted({c.axis for c in new})
+            unlabelled += _regions(image, axes, intensity, context, config, rng)
         train_counts = train_counts + np.bincount(painted.values[~held], minlength=n + 1)[1:]
         val_counts = val_counts + np.bincount(painted.values[held], minlength=n + 1)[1:]
-        sources.append(
-            {
-                "name": pair.name,
-                "shape": list(painted.shape),
-                "painted_voxels": {
-                    p.name: int(c) for p, c in zip(phases, painted.counts(n), strict=True)
-                },
-                "intensity_range": [intensity.low, intensity.high],
-                **({"voxel_size": list(pair.voxel_size)} if pair.voxel_size else {}),
-            }
-        )
+        sources.append(_source(pair, painted.shape, painted.counts(n), phases, intensity))
+    if not crops:
+        raise nothing
+    for pair, image, intensity in unpainted:
+        if config.unlabelled_patches:
+            unlabelled += _regions(image, [0], intensity, context, config, rng)
+        sources.append(_source(pair, image.shape, np.zeros(n, int), phases, intensity))
     data = PreparedData(
         crops, np.asarray(train_counts), np.asarray(val_counts), sources, unlabelled
     )
     check_phases_painted(data.painted_counts, phases, pairs, config.train_missing_phases)
     return data
+
+
+def _intensity(image, normalization: Normalization, config: TrainConfig, name: str):
+    try:
+        return estimate_intensity_range(image, normalization, seed=config.seed)
+    except BatterySegError as exc:
+        raise BatterySegError(f"{name}: {exc}") from None
+
+
+def _regions(image, axes, intensity, context: int, config: TrainConfig, rng) -> list[np.ndarray]:
+    """Unpainted regions of ``image`` on slices of ``axes`` (see ``unlabelled_regions``)."""
+    return unlabelled_regions(
+        image,
+        tuple(int(s) for s in image.shape),
+        axes,
+        intensity,
+        context=context,
+        size=_UNLABELLED_SIZE * config.patch_size,
+        count=_UNLABELLED_REGIONS,
+        rng=rng,
+    )
+
+
+def _source(pair: TrainingPair, shape, counts, phases: PhaseSet, intensity) -> dict:
+    """What the provenance records of one training volume (its voxel size when known)."""
+    return {
+        "name": pair.name,
+        "shape": [int(s) for s in shape],
+        "painted_voxels": {p.name: int(c) for p, c in zip(phases, counts, strict=True)},
+        "intensity_range": [intensity.low, intensity.high],
+        **({"voxel_size": list(pair.voxel_size)} if pair.voxel_size else {}),
+    }
 
 
 def check_phases_painted(

@@ -7,28 +7,59 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import BatterySegError
-from ..model import DEFAULT_MODEL, ModelCard, Normalization, UNet, UNetConfig, load_model
+from ..model import (
+    BUNDLED_MODELS,
+    DEFAULT_MODEL,
+    ModelCard,
+    Normalization,
+    UNet,
+    UNetConfig,
+    load_model,
+)
 from ..phases import PhaseSet
-from ._config import DEFAULT_CONTEXT, TrainConfig
+from ._config import AUTO, DEFAULT_CONTEXT, TrainConfig, TrainingPair
 
-__all__ = ["Start", "initial_model", "model_phases"]
+__all__ = ["Start", "initial_model", "model_phases", "resolve_init"]
+
+FLAT_MODEL = "2d"  # the bundled model for 2D images and contexts below the default model's
 
 
 class Start(NamedTuple):
-    """Where a run starts: the network, its card, the phases to read the painted labels with,
-    a name of the start point (for provenance) and whether the output layer is the start
-    model's (fine-tuning) rather than new (from scratch, or transfer to other phases)."""
+    """Where a run starts: the network, its card, the phases to read the painted labels with
+    and a name of the start point (for provenance). ``source`` is the start checkpoint's network
+    with its own output layer (None from scratch): what it predicts on the strokes decides how
+    a new output layer is initialised and how much of it is kept (see ``_transfer``)."""
 
     model: UNet
     card: ModelCard
     phases: PhaseSet
     label: str
-    keeps_head: bool
+    source: UNet | None = None
+    source_phases: PhaseSet | None = None
+
+    @property
+    def keeps_head(self) -> bool:
+        """Whether the output layer is the start model's (same phases) rather than new."""
+        return self.source is not None and self.source is self.model
 
 
 def model_phases(phases: PhaseSet) -> PhaseSet:
     """``phases`` without file values: a model always predicts 1..K."""
     return PhaseSet(tuple(replace(p, source_value=None) for p in phases), preset=phases.preset)
+
+
+def resolve_init(config: TrainConfig, pairs: list[TrainingPair]) -> TrainConfig:
+    """``config`` with ``init="auto"`` replaced by the bundled model that suits the data.
+
+    2D images (or single slices), and contexts of 1 or 3 slices, start from the 2D model (a
+    context of 3 widens it exactly); volumes otherwise from the default 2.5D model.
+    """
+    if config.init is None or str(config.init).strip().lower() != AUTO:
+        return config
+    flat = all(len(p.image.shape) == 2 or p.image.shape[0] == 1 for p in pairs)
+    small_context = config.context is not None and config.context < 5
+    name = FLAT_MODEL if small_context or (config.context is None and flat) else DEFAULT_MODEL
+    return replace(config, init=name)
 
 
 def initial_model(config: TrainConfig) -> Start:
@@ -54,20 +85,10 @@ def initial_model(config: TrainConfig) -> Start:
             dropout=config.dropout,
         )
         card = ModelCard(model_phases(phases), context, architecture, Normalization())
-        return Start(UNet(architecture), card, phases, "scratch", keeps_head=False)
+        return Start(UNet(architecture), card, phases, "scratch")
     init = str(config.init)
     model, card = load_model(init, device="cpu")
-    label = DEFAULT_MODEL if init == DEFAULT_MODEL else str(Path(init))
-    phases, keeps_head = card.phases, True
-    if config.phases is not None:
-        asked = config.phase_set()
-        if [n.lower() for n in asked.names] != [n.lower() for n in card.phases.names]:
-            # Transfer: keep the learnt features, start a new output layer for other phases
-            # (e.g. an NMC cathode from the Si-graphite default model).
-            model, card = _new_head(model, card, asked)
-            label = f"{label} (features; new output layer for {', '.join(asked.names)})"
-            keeps_head = False
-        phases = asked  # may carry the file values of the labels
+    label = init if init in BUNDLED_MODELS else str(Path(init))
     if config.context is not None and config.context < card.context:
         raise BatterySegError(
             f"Model {label} sees {card.context} neighbouring slice(s) (context {card.context}) "
@@ -78,6 +99,16 @@ def initial_model(config: TrainConfig) -> Start:
     if config.context is not None and config.context > card.context:
         model, card = _widen_context(model, card, config.context)
         label = f"{label} (widened to context {config.context})"
+    source, source_phases, phases = model, card.phases, card.phases
+    if config.phases is not None:
+        asked = config.phase_set()
+        if [n.lower() for n in asked.names] != [n.lower() for n in card.phases.names]:
+            # Transfer: keep the learnt features, a new output layer for other phases (e.g. an
+            # NMC cathode from the Si-graphite default model); _transfer fills it from the
+            # start model's own rows once the strokes are read.
+            model, card = _new_head(model, card, asked)
+            label = f"{label} (features; new output layer for {', '.join(asked.names)})"
+        phases = asked  # may carry the file values of the labels
     multiple = card.architecture.multiple
     if config.patch_size % multiple:
         suggestion = max(multiple, config.patch_size // multiple * multiple)
@@ -86,7 +117,7 @@ def initial_model(config: TrainConfig) -> Start:
             f"{config.patch_size} is not. Use e.g. {suggestion}."
         )
     model.train()
-    return Start(model, card, phases, label, keeps_head)
+    return Start(model, card, phases, label, source, source_phases)
 
 
 def _widen_context(model: UNet, card: ModelCard, context: int) -> tuple[UNet, ModelCard]:

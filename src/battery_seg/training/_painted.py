@@ -39,6 +39,10 @@ class PaintedVoxels:
         return np.bincount(self.values, minlength=n_phases + 1)[1 : n_phases + 1]
 
 
+class NothingPaintedError(BatterySegError):
+    """A labels volume without a single painted voxel."""
+
+
 def as_volume(array, name: str, what: str):
     """``array`` as ``(Z, Y, X)``: a 2D ``(Y, X)`` array becomes one slice."""
     ndim = getattr(array, "ndim", None)
@@ -115,7 +119,7 @@ def read_painted(labels, phases: PhaseSet, name: str) -> PaintedVoxels:
     coords_all = np.concatenate(coords) if coords else np.zeros((0, 3), np.int32)
     values_all = np.concatenate(values) if values else np.zeros(0, np.uint8)
     if values_all.size == 0:
-        raise BatterySegError(
+        raise NothingPaintedError(
             f"{name}: nothing is painted. Paint a few strokes of every phase "
             f"({phases.describe()}) on one or more slices, then train."
         )

@@ -18,7 +18,12 @@ __all__ = ["predict_planes", "predict_slice", "predict_volume"]
 
 
 def predict_planes(
-    model: UNet, planes: np.ndarray, *, batch_size: int = 4, device: str | torch.device = "cpu"
+    model: UNet,
+    planes: np.ndarray,
+    *,
+    batch_size: int = 4,
+    device: str | torch.device = "cpu",
+    tta: bool = False,
 ) -> np.ndarray:
     """Per-phase probabilities ``(N, K, H, W)`` of normalised ``(N, context, H, W)`` stacks.
 
@@ -44,7 +49,7 @@ def predict_planes(
                     mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
                     x = functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
                 x = x.contiguous(memory_format=torch.channels_last)
-                probability = torch.softmax(model(x), dim=1)[..., :height, :width]
+                probability = _forward(model, x, tta)[..., :height, :width]
                 out.append(probability.float().cpu().numpy())
     finally:
         model.train(was_training)
@@ -78,6 +83,20 @@ def predict_slice(model: UNet, card: ModelCard, volume, index: int, intensity=No
     return probability[0].argmax(axis=0).astype(np.uint8) + 1
 
 
+def _forward(model: UNet, x: torch.Tensor, tta: bool) -> torch.Tensor:
+    """Softmax probabilities; with ``tta`` the mean over the 8 rotations / flips of the plane."""
+    if not tta:
+        return torch.softmax(model(x), dim=1)
+    total = 0
+    for flip in (False, True):
+        view = x.flip(-1) if flip else x
+        for turns in range(4):
+            p = torch.softmax(model(torch.rot90(view, turns, dims=(-2, -1))), dim=1)
+            p = torch.rot90(p, -turns, dims=(-2, -1))
+            total = total + (p.flip(-1) if flip else p)
+    return total / 8
+
+
 def predict_volume(
     model: UNet,
     card: ModelCard,
@@ -86,6 +105,7 @@ def predict_volume(
     axis: int = 0,
     batch_size: int = 4,
     device: str = "cpu",
+    tta: bool = False,
 ) -> np.ndarray:
     """Phase labels (1..K, uint8) of every slice of ``volume`` along ``axis``.
 
@@ -113,7 +133,7 @@ def predict_volume(
         indices = np.arange(start, min(start + batch_size, data.shape[0]))
         around = indices[:, None] + np.arange(-radius, radius + 1)[None]
         stacks = data[mirror_index(around, data.shape[0])]  # (n, context, H, W)
-        probability = predict_planes(model, stacks, batch_size=batch_size, device=device)
+        probability = predict_planes(model, stacks, batch_size=batch_size, device=device, tta=tta)
         labels[indices] = probability.argmax(axis=1).astype(np.uint8) + 1
     labels = np.moveaxis(labels, 0, axis)
     return labels[0] if squeeze else labels

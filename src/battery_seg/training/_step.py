@@ -23,16 +23,20 @@ def training_step(
     weights: torch.Tensor,
     generator: torch.Generator,
     ramp: float,
+    *,
     teacher: torch.nn.Module | None = None,
+    retain: float = 0.0,
+    mean_teacher: torch.nn.Module | None = None,
 ) -> float:
     """Sample, augment, forward, backward, step; return the loss.
 
     Unpainted patches (``config.unlabelled_patches``) share the batch, so batch-norm statistics
     describe the whole volume rather than the painted slices only. With a consistency weight
-    (times ``ramp`` in [0, 1]), the network's own confident prediction on a geometry-only view
-    of each unpainted patch is the target for the intensity-augmented view. With a ``teacher``
+    (times ``ramp`` in [0, 1]), the confident prediction of the ``mean_teacher`` (the running
+    average of the weights, in eval mode; else the network itself) on a geometry-only view of
+    each unpainted patch is the target for the intensity-augmented view. With a ``teacher``
     (the frozen start model of a fine-tuning run), its probabilities are soft targets for the
-    unpainted pixels, weighted by ``config.retain_weight``.
+    unpainted pixels, weighted by ``retain``.
     """
     device = weights.device
     images, labels = sampler.sample(config.batch_size)
@@ -54,10 +58,11 @@ def training_step(
     y = y.to(device)
     # unpainted patches carry no labels, so only painted voxels enter this term
     loss = painted_loss(logits, y, weights, dice_weight=config.dice_weight)
-    if teacher is not None and config.retain_weight > 0:
-        loss = loss + config.retain_weight * _retain(teacher, inputs, logits, y == 0)
+    if teacher is not None and retain > 0:
+        loss = loss + retain * _retain(teacher, inputs, logits, y == 0)
     if teacher_view is not None:
-        loss = loss + consistency * _consistency(model, teacher_view, logits[-n_unpainted:])
+        judge = mean_teacher if mean_teacher is not None else model
+        loss = loss + consistency * _consistency(judge, teacher_view, logits[-n_unpainted:])
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -74,8 +79,11 @@ def _retain(teacher, inputs: torch.Tensor, logits: torch.Tensor, unpainted: torc
 
 def _consistency(model, teacher_view: torch.Tensor, student_logits: torch.Tensor):
     """Cross-entropy to the confident teacher predictions (mean over all pixels)."""
+    was_training = model.training
+    model.eval()
     with torch.no_grad():
         view = teacher_view.to(student_logits.device).contiguous(memory_format=torch.channels_last)
         confidence, target = torch.softmax(model(view), dim=1).max(dim=1)
+    model.train(was_training)
     per_pixel = functional.cross_entropy(student_logits, target, reduction="none")
     return (per_pixel * (confidence > CONFIDENCE)).mean()

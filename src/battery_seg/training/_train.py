@@ -26,14 +26,16 @@ from ..jobs import Job, Progress, run_job
 from ..model import ModelCard, UNet, save_model
 from ._config import TrainConfig
 from ._data import PreparedData, as_pairs, prepare_data
-from ._init import Start, initial_model
+from ._init import Start, initial_model, resolve_init
 from ._loss import resolve_phase_weights
 from ._predict import predict_planes
 from ._samples import PatchSampler
 from ._step import training_step
+from ._transfer import head_rows, map_head, stroke_agreement
 from ._validation import confusion, iou_from_confusion
+from ._validation_notes import validation_notes
 
-__all__ = ["TrainResult", "train", "train_job"]
+__all__ = ["TrainResult", "describe_iou", "train", "train_job"]
 
 _TOLERANCE = 0.005  # IoU differences smaller than this are ties (broken by validation loss)
 
@@ -111,17 +113,19 @@ def train_job(
     config.check()
     started = time.perf_counter()
     pairs = as_pairs(pairs)
+    config = resolve_init(config, pairs)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     start = initial_model(config)
-    model, card = start.model, start.card
     data = yield from prepare_data(
-        pairs, start.phases, card.normalization, config, card.context, rng
+        pairs, start.phases, start.card.normalization, config, start.card.context, rng
     )
+    start, adoption = _adopt(start, data, config)
+    model, card = start.model, start.card
     weights = resolve_phase_weights(
         config.phase_weights, card.phases, data.train_counts, config.weight_cap
     )
-    loop = _Loop(start, config, data, weights, rng, started)
+    loop = _Loop(start, config, data, weights, rng, started, adoption)
     loop.preview = preview
     try:
         history = yield from loop.run()
@@ -149,7 +153,14 @@ class _Loop:
     """The optimisation loop and its best-model bookkeeping."""
 
     def __init__(
-        self, start: Start, config: TrainConfig, data: PreparedData, weights, rng, started: float
+        self,
+        start: Start,
+        config: TrainConfig,
+        data: PreparedData,
+        weights,
+        rng,
+        started: float,
+        adoption: dict,
     ) -> None:
         model, card = start.model, start.card
         self.model, self.card, self.config, self.data = model, card, config, data
@@ -166,8 +177,11 @@ class _Loop:
             model.parameters(), lr=config.peak_learning_rate, weight_decay=1e-4
         )
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.teacher = _teacher(model, config) if start.keeps_head else None
+        self.adoption = adoption
+        self.retain = config.retain_weight * adoption.get("trust", 0.0)
+        self.teacher = _teacher(model) if self.retain > 0 else None
         self.validation = _validation_regions(data, model.config.receptive_radius)
+        self.val_notes = validation_notes(data.crops, card.phases.names)
         self.best_state = copy.deepcopy(model.state_dict())
         self.best_score = (-math.inf, math.inf)
         self.best_epoch = self.epoch = self.steps = 0
@@ -244,7 +258,9 @@ class _Loop:
             self.weights,
             self.generator,
             ramp,
-            self.teacher,
+            teacher=self.teacher,
+            retain=self.retain,
+            mean_teacher=self.averaged if self.averaged is not self.model else None,
         )
         if self.averaged is not self.model:
             _update_average(self.averaged, self.model, self.steps)
@@ -276,6 +292,7 @@ class _Loop:
             "loss": loss,
             "val_loss": val_loss,
             "val_iou": iou,
+            "val_notes": self.val_notes,
             "best": improved,
             "lr": self.learning_rate(),
             "seconds": time.perf_counter() - self.started,
@@ -287,10 +304,38 @@ class _Loop:
         save_model(self.config.output, self.averaged, card)
 
 
-def _teacher(model: UNet, config: TrainConfig) -> UNet | None:
-    """A frozen copy of the start model, whose output layer is kept (see retain_weight)."""
-    if config.retain_weight <= 0:
-        return None
+def _adopt(start: Start, data: PreparedData, config: TrainConfig) -> tuple[Start, dict]:
+    """Judge the start model on the training strokes; fill a new output layer from its own.
+
+    Returns the start with its final network and what was found: the start model's balanced
+    accuracy on the strokes (``agreement``), how much of it to keep away from them (``trust``,
+    0..1) and, for a new output layer, which of its phases each phase took (``phase_map``).
+    """
+    if start.source is None:
+        return start, {}
+    n_phases = len(start.phases)
+    agreement = stroke_agreement(start.source, data.crops, n_phases, device=_device(config.device))
+    if start.keeps_head:
+        rows = list(range(n_phases))
+        adoption = {}
+    else:
+        rows = head_rows(start.source_phases, start.phases, agreement)
+        model = map_head(start.source, n_phases, rows)
+        start = start._replace(model=model.train())
+        names = start.source_phases.names
+        adoption = {
+            "phase_map": {
+                p: (names[j] if j is not None else None)
+                for p, j in zip(start.phases.names, rows, strict=True)
+            }
+        }
+    adoption["agreement"] = round(agreement.accuracy(rows), 4)
+    adoption["trust"] = round(agreement.trust(rows), 4)
+    return start, adoption
+
+
+def _teacher(model: UNet) -> UNet:
+    """A frozen copy of the start model (see retain_weight)."""
     teacher = copy.deepcopy(model).eval()
     for parameter in teacher.parameters():
         parameter.requires_grad_(False)
@@ -356,8 +401,16 @@ def _validate(model, regions, card: ModelCard, device) -> tuple[dict[str, float]
     return iou_from_confusion(matrix, card.phases.names), float(np.concatenate(log_losses).mean())
 
 
+def describe_iou(val_iou: dict[str, float], notes: dict[str, str], digits: int = 2) -> str:
+    """``"pore 0.97, cbd 1.00 (easy strokes ...)"``: each IoU with what it cannot say."""
+    return ", ".join(
+        f"{name} {iou:.{digits}f}" + (f" ({notes[name]})" if notes.get(name) else "")
+        for name, iou in val_iou.items()
+    )
+
+
 def _summary(record: dict) -> str:
-    scores = ", ".join(f"{name} {iou:.2f}" for name, iou in record["val_iou"].items())
+    scores = describe_iou(record["val_iou"], record.get("val_notes", {}))
     best = " (best)" if record["best"] else ""
     return f"epoch {record['epoch']}: loss {record['loss']:.3f}; val IoU {scores or '-'}{best}"
 
@@ -380,8 +433,10 @@ def _provenance(loop: _Loop) -> dict:
         "best_epoch": loop.best_epoch,
         "steps": loop.steps,
         "best_val_iou": dict(loop.best_iou_by_phase),
+        "validation_notes": {k: v for k, v in loop.val_notes.items() if v},
         "training_seconds": round(time.perf_counter() - loop.started, 1),
         "init": loop.init_label,
+        "start_model": dict(loop.adoption),
         "seed": config.seed,
         "stopped_by": loop.stopped_by or None,
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
