@@ -126,5 +126,5 @@ def test_validation_notes_say_when_the_iou_means_little():
     one = np.zeros_like(val)
     one[40:42, 2:30] = 1
     notes = validation_notes([_crop(one, train_, flat)], ("pore", "graphite"))
-    assert notes["pore"].startswith("few held back (1 stroke")
+    assert notes["pore"].startswith("few held back: 1 stroke")
     assert notes["graphite"] == "no strokes held back"

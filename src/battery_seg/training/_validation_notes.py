@@ -38,7 +38,7 @@ def validation_notes(crops: list[Crop], names: tuple[str, ...]) -> dict[str, str
     >>> val = np.zeros((8, 8), np.uint8); val[7, :2], val[7, 6:] = 1, 2
     >>> crop = Crop("v", 0, 0, (0, 0), image, train, val)
     >>> validation_notes([crop], ("pore", "graphite"))["pore"]
-    'few held back (1 stroke, 2 voxels)'
+    'few held back: 1 stroke, 2 voxels'
     """
     n = len(names)
     voxels, strokes = np.zeros(n, np.int64), np.zeros(n, np.int64)
@@ -61,9 +61,9 @@ def validation_notes(crops: list[Crop], names: tuple[str, ...]) -> dict[str, str
             notes[name] = "no strokes held back"
         elif strokes[k] < MIN_STROKES or voxels[k] < MIN_VOXELS:
             plural = "stroke" if strokes[k] == 1 else "strokes"
-            notes[name] = f"few held back ({strokes[k]} {plural}, {voxels[k]} voxels)"
+            notes[name] = f"few held back: {strokes[k]} {plural}, {voxels[k]} voxels"
         elif easy[k] >= EASY_IOU:
-            notes[name] = f"easy strokes (a grey threshold scores {easy[k]:.2f} too)"
+            notes[name] = f"easy strokes: a grey threshold scores {easy[k]:.2f} too"
         else:
             notes[name] = ""
     return notes
