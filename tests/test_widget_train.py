@@ -198,8 +198,9 @@ def test_the_start_model_defaults_to_the_train_config_default(make_napari_viewer
     widget._output.value = tmp_path / "model.pt"
     assert widget.config().init == TrainConfig().init
     choices, value = start_choices("auto")  # a default the dock does not know by name
-    assert value == "auto" and choices[0] == ("auto (the default)", "auto")
-    assert start_choices(None)[1] == "scratch" and start_choices("fast")[1] == "fast"
+    assert value == "auto" and choices[0] == ("auto: the bundled model for the image", "auto")
+    assert start_choices(None)[1] == TrainConfig().init
+    assert start_choices("scratch")[1] == "scratch" and start_choices("fast")[1] == "fast"
 
 
 @pytest.mark.gui
@@ -253,3 +254,27 @@ def test_new_strokes_layer_knows_the_phases(make_napari_viewer):
     row = widget.add_pair()  # a new pair offers painted layers first, the dense truth last
     assert [x.name for x in row.labels_box.choices] == ["anode strokes", "strokes", "truth"]
     assert row.labels_box.value.name == "anode strokes"
+
+
+@pytest.mark.gui
+def test_the_dock_says_when_the_validation_iou_means_little(make_napari_viewer, qtbot, tmp_path):
+    from battery_seg.phantom import make_sample
+
+    sample = make_sample((12, 48, 48), seed=0)
+    viewer = make_napari_viewer()
+    viewer.add_image(sample.image, name="anode", scale=SCALE)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Train from labels")
+    strokes = widget.new_strokes_layer()
+    painted = np.zeros(sample.labels.shape, np.uint8)
+    for value in range(1, 5):  # one short stroke per phase: nothing worth holding back
+        z, y, x = (a[:6] for a in np.nonzero(sample.labels[6:7] == value))
+        painted[z + 6, y, x] = value
+    strokes.data_setitem(np.nonzero(painted), painted[np.nonzero(painted)])
+    widget._epochs.value = 1
+    widget._output.value = tmp_path / "model.pt"
+    widget.extra_settings = dict(patch_size=32, batch_size=4, steps_per_epoch=2)
+    widget.controls.run_button.native.click()
+    qtbot.waitUntil(lambda: widget.controls.worker is None, timeout=120_000)
+    assert widget.result is not None, widget.controls.status
+    assert not widget.validation_note.native.isHidden()  # shown beside the IoU curves
+    assert "cbd: few held back: 1 stroke" in widget.validation_note.value

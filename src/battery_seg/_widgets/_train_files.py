@@ -20,7 +20,7 @@ from ..training import TrainConfig
 __all__ = ["BUNDLED", "FILE", "MODELS_FOLDER", "SCRATCH", "model_output", "start_choices"]
 
 SCRATCH, FILE = "scratch", "model file"
-BUNDLED = ("default", "fast")
+BUNDLED = ("default", "fast", "2d")  # battery_seg.model.BUNDLED_MODELS, without torch
 MODELS_FOLDER = Path.home() / "battery-seg-models"  # when the image's folder is not writable
 
 
@@ -36,7 +36,8 @@ def start_choices(default: Any = None) -> tuple[list[tuple[str, str]], str]:
     ]
     value = SCRATCH if TrainConfig(init=default).from_scratch else str(default)
     if value not in [v for _, v in choices]:  # e.g. an automatic pick of a bundled model
-        choices.insert(0, (f"{value} (the default)", value))
+        label = "auto: the bundled model for the image" if value == "auto" else f"{value} (default)"
+        choices.insert(0, (label, value))
     return choices, value
 
 

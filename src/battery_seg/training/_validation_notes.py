@@ -60,8 +60,8 @@ def validation_notes(crops: list[Crop], names: tuple[str, ...]) -> dict[str, str
         if voxels[k] == 0:
             notes[name] = "no strokes held back"
         elif strokes[k] < MIN_STROKES or voxels[k] < MIN_VOXELS:
-            plural = "stroke" if strokes[k] == 1 else "strokes"
-            notes[name] = f"few held back: {strokes[k]} {plural}, {voxels[k]} voxels"
+            s, v = int(strokes[k]), int(voxels[k])
+            notes[name] = f"few held back: {s} stroke{'s' * (s != 1)}, {v} voxel{'s' * (v != 1)}"
         elif easy[k] >= EASY_IOU:
             notes[name] = f"easy strokes: a grey threshold scores {easy[k]:.2f} too"
         else:
