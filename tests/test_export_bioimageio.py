@@ -21,7 +21,9 @@ from battery_seg.phantom import make_sample
 from battery_seg.training import TrainConfig, TrainingPair, simulate_strokes, train
 
 # Small, but trained enough (60 steps) to tell phases apart, so equal labels mean something.
-TINY = dict(base_channels=8, depth=2, patch_size=32, batch_size=4, steps_per_epoch=15, epochs=4)
+TINY = dict(
+    init=None, base_channels=8, depth=2, patch_size=32, batch_size=4, steps_per_epoch=15, epochs=4
+)
 VOXEL = (0.5, 0.4, 0.4)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
