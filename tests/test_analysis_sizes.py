@@ -98,7 +98,9 @@ def test_local_thickness_matches_porespy_on_the_nmc_volume(shared_data):
     for value in (0, 85):  # pore, NMC
         mask = labels == value
         ours = size_distribution(mask, (0.39, 0.39, 0.39))
-        radius = porespy.filters.local_thickness(mask)[mask]
+        # whole-voxel spheres as ours (PoreSpy 3.2's default smooth=True trims their tips and
+        # reports one radius step less at some percentiles: D50 of the pore 2.34 against 3.12 µm)
+        radius = porespy.filters.local_thickness(mask, smooth=False)[mask]
         sizes, counts = np.unique(2 * 0.39 * radius, return_counts=True)
         theirs = percentile_sizes(sizes, counts, (10, 50, 90))
         assert ours.d50 == pytest.approx(theirs[1], rel=0.03)

@@ -132,8 +132,14 @@ def test_a_gpu_that_is_not_there_is_refused_by_every_job(files, model, tmp_path,
     ):
         _, err = run_cli(capsys, *args, "--device", "cuda")
         assert "sees no CUDA GPU" in err
-    _, err = run_cli(capsys, "stats", labels, "--device", "tpu")
-    assert "Unknown device 'tpu'" in err
+    from battery_seg.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:  # argparse: the usage and the choices
+        main(["stats", str(labels), "--device", "tpu"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'tpu' (choose from auto, cpu, cuda or cuda:N)" in err
+    assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
 
