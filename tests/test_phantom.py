@@ -273,7 +273,7 @@ def test_shading_is_smooth(small):
     ],
 )
 def test_invalid_input_gives_an_actionable_error(make):
-    with pytest.raises(BatterySegError, match=r"\w+ .*(must|needs|outside)"):
+    with pytest.raises(BatterySegError, match=r"\w+ .*(must|needs|outside|give)"):
         make()
 
 

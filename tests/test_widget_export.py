@@ -29,6 +29,7 @@ def test_train_export_and_use_the_package(make_napari_viewer, qtbot, tmp_path):
     viewer.add_labels(painted, name="strokes", scale=SCALE)
     _, train = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Train from labels")
     model = tmp_path / "painted.pt"
+    train._start.value = "scratch"  # a tiny new network (TINY), quick to train and export
     train._epochs.value = 2
     train._output.value = model
     train.extra_settings = dict(TINY)
