@@ -31,7 +31,7 @@ from ..checks import output_lock
 from ..errors import BatterySegError
 from ..jobs import Progress
 from ..phases import PhaseSet
-from ..training import CONTEXTS, TrainConfig, TrainingPair, train_job
+from ..training import CONTEXTS, TrainConfig, TrainingPair
 from ._jobs import JobControls
 from ._layout import PhaseLegend, ScrollingDock, Section
 from ._model import MODEL_FILTER
@@ -300,6 +300,8 @@ class TrainWidget(ScrollingDock):
 
         def run_job():  # a generator function, so the worker is a GeneratorWorker
             with output_lock(config.output):  # one run at a time writes a model file
+                from ..training import train_job  # torch: only once Train is pressed
+
                 return (yield from train_job(pairs, config, preview=preview))
 
         worker = self.controls.start(
