@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .._bundled import BUNDLED_MODELS
 from ..errors import BatterySegError
 from ..io._atomic import free_path
 from ..training import TrainConfig
@@ -20,7 +21,7 @@ from ..training import TrainConfig
 __all__ = ["BUNDLED", "FILE", "MODELS_FOLDER", "SCRATCH", "model_output", "start_choices"]
 
 SCRATCH, FILE = "scratch", "model file"
-BUNDLED = ("default", "fast", "2d")  # battery_seg.model.BUNDLED_MODELS, without torch
+BUNDLED = BUNDLED_MODELS
 MODELS_FOLDER = Path.home() / "battery-seg-models"  # when the image's folder is not writable
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit
 
+from .._bundled import BUNDLED_MODELS
 from ..errors import BatterySegError
 from ..export import DEFAULT_LICENSE, ExportConfig, export_job
 from ._jobs import JobControls
@@ -35,7 +36,7 @@ class ExportWidget(Container):
     def __init__(self, viewer: napari.viewer.Viewer) -> None:
         self._viewer = viewer
         self._model = ComboBox(
-            label="model", choices=["default", "fast", _FROM_FILE], value=_FROM_FILE
+            label="model", choices=[*BUNDLED_MODELS, _FROM_FILE], value=_FROM_FILE
         )
         self._model_file = FileEdit(label="model file", mode="r", filter=MODEL_FILTER)
         self._name = LineEdit(label="name", tooltip="name on bioimage.io; empty = automatic")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, SpinBox
 
+from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL, THIN_MODEL
 from ..errors import BatterySegError
 from ..inference import SegmentConfig, SegmentResult, segment_job
 from ..jobs import Progress
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SegmentWidget"]
 
-_DEFAULT, _FAST, _2D, _FROM_FILE = "default", "fast", "2d", "from file"
+_FROM_FILE = "from file"
 _MODEL_TIP = (
     "default: the most accurate bundled model · fast: about 2x faster, CBD a little "
     "less accurate · 2d: slice by slice, for single images and stacks of unrelated slices "
@@ -61,8 +62,8 @@ class SegmentWidget(ScrollingDock):
         self._image = ComboBox(label="image", choices=self._image_layers)
         self._model = ComboBox(
             label="model",
-            choices=[_DEFAULT, _FAST, _2D, _FROM_FILE],
-            value=_DEFAULT,
+            choices=[*BUNDLED_MODELS, _FROM_FILE],
+            value=DEFAULT_MODEL,
             tooltip=_MODEL_TIP,
         )
         self._model_file = FileEdit(
@@ -194,12 +195,12 @@ class SegmentWidget(ScrollingDock):
     def _on_image_changed(self, _value: Any = None) -> None:
         """A 2D image (or a stack thinner than the 2.5D models' five slices) gets the 2D model."""
         image = self._image.value
-        if image is None or self._model.value not in (_DEFAULT, _FAST):
+        if image is None or self._model.value not in set(BUNDLED_MODELS) - {THIN_MODEL}:
             return
         spatial = image.ndim - (1 if getattr(image, "rgb", False) else 0)
         shape = image.data[0].shape if getattr(image, "multiscale", False) else image.data.shape
         if spatial < 3 or shape[spatial - 3] < 5:
-            self._model.value = _2D
+            self._model.value = THIN_MODEL
             self.controls.set_status(
                 f"{image.name} has fewer slices than the 2.5D models need: the 2D model is chosen."
             )

@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL
 from ..checks import check_output, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
@@ -46,13 +47,6 @@ __all__ = [
 
 FORMAT = "battery-seg-model"
 FORMAT_VERSION = 1
-DEFAULT_MODEL = "default"
-#: Models shipped with the package, by the name that stands for them wherever a model path goes
-#: (all trained by scripts/train_default_model.py on synthetic Si-graphite anodes): "default",
-#: 2.5D U-Net of 12 base channels, the most accurate; "fast", 8 base channels, about twice as
-#: fast; "2d", the default model's 2D sibling (one slice of context) for single slices and
-#: stacks of unrelated slices.
-BUNDLED_MODELS = (DEFAULT_MODEL, "fast", "2d")
 
 
 @dataclass
