@@ -118,6 +118,7 @@ class AnalyseWidget(ScrollingDock):
         self.profiles = Section("Profiles", [], labels=False)
         self.sizes = Section("Size distributions", [], labels=False)
         self.sizes.append_native(self.size_histograms.canvas)
+        self.sizes.visible = False  # shown with a result that has size distributions
         self.compare = CompareSection(viewer, self._compare_source)
         self.named_sections = {
             "input": Section(
@@ -293,6 +294,7 @@ class AnalyseWidget(ScrollingDock):
             self.tables[table.title] = widget
         self._plot_profiles(result)
         self.size_histograms.show(result)
+        self.sizes.visible = not self.size_histograms.canvas.isHidden()
         self.cell_model.button.enabled = True
         self._add_mask_layers(result)
         self._set_exports_enabled(True)
