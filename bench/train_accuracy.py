@@ -150,7 +150,7 @@ def run_unet(image, painted, names, case: str, args) -> tuple[np.ndarray, float,
     start = time.perf_counter()
 
     def show(event):
-        if event.data and args.verbose:
+        if event.data and "epoch" in event.data and args.verbose:
             print(f"  {event.message} [{event.data['seconds']:.0f} s]", flush=True)
 
     if slices and args.init:  # each slice a volume of its own: no false neighbours

@@ -53,6 +53,20 @@ def test_train_writes_a_model_and_prints_each_epoch(files, tmp_path, capsys):
     assert "strokes.tif" in card.provenance["data"][0]["name"]
 
 
+def test_strokes_on_one_slice_are_noted_and_training_goes_on(files, tmp_path, capsys):
+    sample = make_sample((10, 48, 48), seed=2)  # the image of ``files``
+    painted = simulate_strokes(sample.labels, slices=[4], fraction=0.05, seed=1)
+    tifffile.imwrite(tmp_path / "one.tif", painted)
+    before = (tmp_path / "one.tif").read_bytes()
+    output = tmp_path / "model.pt"
+    args = ["train", str(files / "image.tif"), str(tmp_path / "one.tif"), "-o", str(output)]
+    code = main([*args, "--context", "1", *FAST])
+    err = capsys.readouterr().err
+    assert code == 0 and output.exists()
+    assert "note: " in err and "every stroke is on slice z=4 of 10" in err
+    assert (tmp_path / "one.tif").read_bytes() == before
+
+
 def test_two_pairs_name_value_phases_and_fine_tuning(files, tmp_path, capsys):
     first = tmp_path / "first.pt"
     image, foreign = str(files / "image.tif"), str(files / "foreign.tif")

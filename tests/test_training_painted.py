@@ -8,7 +8,7 @@ import pytest
 
 from battery_seg.errors import BatterySegError
 from battery_seg.phases import PhaseSet
-from battery_seg.training._painted import read_painted, stroke_ids
+from battery_seg.training._painted import one_slice_note, read_painted, stroke_ids
 
 NMC = PhaseSet.parse("nmc")
 
@@ -96,3 +96,15 @@ def test_stroke_ids_follow_26_connectivity_and_phase():
     assert ids[2] != ids[0]  # two voxels away from both
     assert len({ids[2], ids[3], ids[4]}) == 3  # touching voxels of different phases split
     assert ids.tolist() == [0, 0, 1, 2, 3]
+
+
+def test_strokes_on_one_slice_of_a_volume_are_noted_with_slices_to_paint():
+    labels = np.zeros((40, 16, 16), np.uint8)
+    labels[20, 2, 2:8], labels[20, 9, 3:9] = 1, 2
+    note = one_slice_note(read_painted(labels, NMC, "strokes"))
+    assert note.startswith("strokes: every stroke is on slice z=20 of 40")
+    assert "z=10, z=30" in note  # slices away from the painted one
+    labels[31, 4, 4:9] = 3  # a second painted slice: nothing to say
+    assert one_slice_note(read_painted(labels, NMC, "strokes")) == ""
+    assert one_slice_note(read_painted(labels[20], NMC, "slice")) == ""  # a 2D image
+    assert one_slice_note(read_painted(labels[18:23], NMC, "thin")) == ""  # 5 slices

@@ -278,3 +278,7 @@ def test_the_dock_says_when_the_validation_iou_means_little(make_napari_viewer, 
     assert widget.result is not None, widget.controls.status
     assert not widget.validation_note.native.isHidden()  # shown beside the IoU curves
     assert "cbd: few held back: 1 stroke" in widget.validation_note.value
+    # every stroke on one slice: said for the whole run, the painting left as it was
+    assert "every stroke is on slice z=6 of 12" in widget.validation_note.value
+    assert widget.result.card.provenance["data_notes"]
+    np.testing.assert_array_equal(strokes.data, painted)

@@ -118,6 +118,7 @@ class TrainWidget(ScrollingDock):
         )
         self.controls = JobControls("Train", "Train from labels")
         self.plot = TrainingPlot()
+        self._data_notes = ""  # notes about the painting, from the start of a run
         self.validation_note = Label(value="")
         self.validation_note.native.setWordWrap(True)
         self.validation_note.visible = False
@@ -293,6 +294,7 @@ class TrainWidget(ScrollingDock):
         self.result, self.model_path = None, None
         self._segment.enabled = self._export.enabled = False
         self.plot.reset(config.phase_set())
+        self._data_notes = ""
         self.show_validation_note("")
         self._started_at = time.time()
         image = self.pair_rows[0].image_box.value
@@ -312,8 +314,13 @@ class TrainWidget(ScrollingDock):
     def _on_progress(self, event: Progress) -> None:
         if not event.data:
             return
+        if "notes" in event.data:  # about the painting, shown for the whole run
+            self._data_notes = " ".join(event.data["notes"])
+            self.show_validation_note(self._data_notes)
+            return
         self.plot.add_epoch(event.data)
-        self.show_validation_note(_validation_note(event.data))
+        notes = [n for n in (_validation_note(event.data), self._data_notes) if n]
+        self.show_validation_note("\n".join(notes))
         if event.data.get("preview") is not None:
             self.slice_preview.show(event.data["preview"])
 

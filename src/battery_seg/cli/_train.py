@@ -227,7 +227,10 @@ def _run_training(job, config) -> int:
                 except StopIteration as stop:
                     result = stop.value
                     break
-                if event.data:
+                if event.data and "notes" in event.data:
+                    for note in event.data["notes"]:
+                        progress.write(f"battery-seg train: note: {note}", file=sys.stderr)
+                elif event.data:
                     last_saved = event.data["epoch"] if event.data["best"] else last_saved
                     progress.write(_epoch_line(event.data))
                 progress(event)

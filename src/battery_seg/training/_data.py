@@ -12,7 +12,7 @@ from ..jobs import Job, Progress
 from ..model import Normalization, estimate_intensity_range
 from ..phases import PhaseSet
 from ._config import TrainConfig, TrainingPair
-from ._painted import NothingPaintedError, as_volume, read_painted
+from ._painted import NothingPaintedError, as_volume, one_slice_note, read_painted
 from ._samples import Crop, build_crops, unlabelled_regions
 from ._validation import split_strokes
 
@@ -31,6 +31,7 @@ class PreparedData:
     val_counts: np.ndarray
     sources: list[dict] = field(default_factory=list)
     unlabelled: list[np.ndarray] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def painted_counts(self) -> np.ndarray:
@@ -72,7 +73,7 @@ def prepare_data(
     A pair without painted voxels (or with ``labels=None``) is an unpainted image: it only feeds
     unpainted patches (``config.unlabelled_patches``); at least one pair must be painted.
     """
-    crops, train_counts, val_counts, sources, unlabelled = [], 0, 0, [], []
+    crops, train_counts, val_counts, sources, unlabelled, notes = [], 0, 0, [], [], []
     unpainted: list[tuple[TrainingPair, object, object]] = []
     nothing: NothingPaintedError | None = None
     n = len(phases)
@@ -96,6 +97,8 @@ def prepare_data(
             nothing = nothing or exc
             unpainted.append((pair, image, intensity))
             continue
+        if note := one_slice_note(painted):
+            notes.append(note)
         held = split_strokes(
             painted.values, painted.stroke, painted.coords, config.validation_fraction, rng
         )
@@ -122,7 +125,7 @@ def prepare_data(
             unlabelled += _regions(image, [0], intensity, context, config, rng)
         sources.append(_source(pair, image.shape, np.zeros(n, int), phases, intensity))
     data = PreparedData(
-        crops, np.asarray(train_counts), np.asarray(val_counts), sources, unlabelled
+        crops, np.asarray(train_counts), np.asarray(val_counts), sources, unlabelled, notes
     )
     check_phases_painted(data.painted_counts, phases, pairs, config.train_missing_phases)
     return data

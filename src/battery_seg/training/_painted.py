@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 
-__all__ = ["PaintedVoxels", "as_volume", "read_painted", "stroke_ids"]
+__all__ = ["PaintedVoxels", "as_volume", "one_slice_note", "read_painted", "stroke_ids"]
 
 _SLAB_VOXELS = 16_000_000
 
@@ -125,6 +125,47 @@ def read_painted(labels, phases: PhaseSet, name: str) -> PaintedVoxels:
         )
     stroke = stroke_ids(coords_all, values_all, shape)
     return PaintedVoxels(name, shape, coords_all, values_all, stroke)
+
+
+_AXES = ("z", "y", "x")
+_MIN_SLICES = 8  # thinner stacks: painting one slice of them is painting most of the volume
+
+
+def one_slice_note(painted: PaintedVoxels) -> str:
+    """A note when every stroke of a 3D volume lies on one slice ("" otherwise).
+
+    The model then sees one slice's grey levels and texture only, and its held-back strokes
+    come from the same slice, so the validation IoU says nothing about the other slices (grey
+    level and texture drift with depth in real tomograms). Training goes on; the note says so
+    and names slices to paint.
+
+    Examples
+    --------
+    >>> coords = np.array([[5, 1, 1], [5, 3, 4]])
+    >>> painted = PaintedVoxels("v", (40, 8, 8), coords, np.array([1, 2]), np.array([0, 1]))
+    >>> one_slice_note(painted)[:47]
+    'v: every stroke is on slice z=5 of 40; the mode'
+    """
+    if painted.shape[0] < _MIN_SLICES or len(painted.coords) == 0:
+        return ""  # a slice or a thin stack
+    for axis, size in enumerate(painted.shape):
+        if size < _MIN_SLICES:
+            continue
+        at = np.unique(painted.coords[:, axis])
+        if at.size != 1:
+            continue
+        index = int(at[0])
+        others = [q * size // 4 for q in (1, 2, 3) if abs(q * size // 4 - index) > size // 8]
+        name = _AXES[axis]
+        where = ", ".join(f"{name}={o}" for o in others[:2])
+        return (
+            f"{painted.name}: every stroke is on slice {name}={index} of {size}; the model "
+            "learns that slice only and its validation IoU is measured on it too, so it says "
+            "nothing about other depths (grey levels drift through a tomogram). Paint a few "
+            f"strokes on one or two more slices ({where}) and train again for a model that "
+            "holds through the volume."
+        )
+    return ""
 
 
 def stroke_ids(coords: np.ndarray, values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -102,7 +102,9 @@ def train_job(
     ------
     Progress
         After each step (``message`` says epoch and step) and after each epoch with ``data =
-        {"epoch", "loss", "val_loss", "val_iou", "best", "lr", "seconds"}``.
+        {"epoch", "loss", "val_loss", "val_iou", "best", "lr", "seconds"}``; before the first
+        step, when the painting calls for it, once with ``data = {"notes": [...]}`` (e.g. every
+        stroke of a 3D volume on one slice).
 
     Raises
     ------
@@ -120,6 +122,8 @@ def train_job(
     data = yield from prepare_data(
         pairs, start.phases, start.card.normalization, config, start.card.context, rng
     )
+    if data.notes:  # before the long part, so a user can stop and paint more
+        yield Progress(0, 1000, data.notes[0], {"notes": list(data.notes)})
     start, adoption = _adopt(start, data, config)
     model, card = start.model, start.card
     weights = resolve_phase_weights(
@@ -434,6 +438,7 @@ def _provenance(loop: _Loop) -> dict:
         "steps": loop.steps,
         "best_val_iou": dict(loop.best_iou_by_phase),
         "validation_notes": {k: v for k, v in loop.val_notes.items() if v},
+        "data_notes": list(data.notes),
         "training_seconds": round(time.perf_counter() - loop.started, 1),
         "init": loop.init_label,
         "start_model": dict(loop.adoption),
