@@ -1,4 +1,4 @@
-"""Network alone on the CPU: PyTorch float32, OpenVINO float32 and OpenVINO int8 (NNCF), side by side.
+"""The network alone on the CPU: PyTorch float32, OpenVINO float32 and int8 (NNCF) side by side.
 
 Answers two questions of the CPU throughput work with figures from one run on this machine:
 
