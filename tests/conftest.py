@@ -64,12 +64,17 @@ def save_dock(tmp_path):
             section.set_expanded(True)
         QApplication.processEvents()
         body = widget.body.native
-        body.resize(body.width(), body.sizeHint().height())
-        QApplication.processEvents()
         target = Path(os.environ.get("BATTERY_SEG_SCREENSHOT_DIR", tmp_path))
         target.mkdir(parents=True, exist_ok=True)
         path = target / f"{name}.png"
-        assert body.grab().save(str(path)), path
+        for _ in range(3):  # a first grab polishes widgets never shown (tables refit their rows)
+            height = body.sizeHint().height()
+            body.resize(body.width(), height)
+            QApplication.processEvents()
+            image = body.grab()
+            if body.sizeHint().height() == height:
+                break
+        assert image.save(str(path)), path
         return path
 
     return _save

@@ -19,6 +19,16 @@ def _shown(table) -> dict[str, list[str]]:
     }
 
 
+def _hidden_rows(table) -> int:
+    """How many rows of a shown table lie (partly) outside its viewport."""
+    native = table.native
+    height = native.viewport().height()
+    return sum(
+        native.rowViewportPosition(r) + native.rowHeight(r) > height
+        for r in range(native.rowCount())
+    )
+
+
 def _probabilities(labels: np.ndarray, k: int) -> np.ndarray:
     from scipy import ndimage
 
@@ -98,6 +108,10 @@ def test_analyse_widget_runs_and_shows_table_plots_and_masks(
     viewer.reset_view()
     save_screenshot(viewer, "analyse_widget")
     save_dock(widget, "dock_analyse")
+    # every row of every table is in view once shown (the dock scrolls, the tables do not)
+    assert {title: _hidden_rows(t) for title, t in widget.tables.items()} == dict.fromkeys(
+        widget.tables, 0
+    )
 
 
 @pytest.mark.gui

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from magicgui.widgets import Container, Label, PushButton, TextEdit, Widget
-from qtpy.QtCore import QSize, Qt
+from qtpy.QtCore import QEvent, QObject, QSize, Qt
 from qtpy.QtGui import QTextOption
 from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy, QStyledItemDelegate, QTextEdit
 
@@ -214,7 +214,30 @@ def show_table(widget: Any, table: Any) -> None:
     native.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
     native.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
     native.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
-    height = native.horizontalHeader().height() + native.verticalHeader().length()
-    height += 2 * native.frameWidth() + native.horizontalScrollBar().sizeHint().height()
-    native.setFixedHeight(height + 8)
+    _fit_rows(native)
+    # Headers and rows take their final heights (two-line column titles, the style's fonts)
+    # only once the table is shown: fit again then, so no row hides behind the scroll bar.
+    if not hasattr(native, "_row_fitter"):
+        native._row_fitter = _RowFitter(native)
+        native.installEventFilter(native._row_fitter)
     native.setToolTip(table.title)
+
+
+def _fit_rows(native: Any) -> None:
+    """A fixed height that shows the header, every row and the horizontal scroll bar."""
+    native.resizeRowsToContents()
+    header = max(native.horizontalHeader().height(), native.horizontalHeader().sizeHint().height())
+    rows = sum(native.rowHeight(r) for r in range(native.rowCount()))
+    bar = native.horizontalScrollBar().sizeHint().height()
+    native.setFixedHeight(header + rows + bar + 2 * native.frameWidth() + 4)
+
+
+class _RowFitter(QObject):
+    """Refits a table's height when it is shown or its style or font changes."""
+
+    _EVENTS = (QEvent.Show, QEvent.StyleChange, QEvent.FontChange, QEvent.Polish)
+
+    def eventFilter(self, watched: Any, event: Any) -> bool:
+        if event.type() in self._EVENTS:
+            _fit_rows(watched)
+        return False
