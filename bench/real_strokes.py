@@ -4,7 +4,9 @@ What a user gets from ``battery-seg train`` with no flags (the default recipe), 
 from scratch, the bundled default model fine-tuned the plain way (``--init default``), and a
 random forest on multiscale filter features (the ilastik / Weka approach), all from exactly the
 same simulated strokes (:func:`battery_seg.training.simulate_strokes`), scored by per-phase IoU
-against the full manual / true labels of voxels no stroke touched.
+against the full manual / true labels of voxels no stroke touched. ``untrained`` scores the
+bundled default model as it is (cases with its phases only: the phantom): where fine-tuning
+starts from.
 
 Cases
 -----
@@ -28,6 +30,7 @@ prints the table of a results file. Usage::
 
     python bench/real_strokes.py --cases lrcs-a lrcs-b --methods default forest --efforts 1%
     python bench/real_strokes.py --cases nmc3d --methods default forest --efforts 1%x3 --tau
+    python bench/real_strokes.py --cases phantom --methods untrained default --efforts 1%x3
     python bench/real_strokes.py --table
 """
 
@@ -46,7 +49,7 @@ from train_accuracy import LRCS, LRCS_VOLUMES, filter_features, iou, predict_for
 
 ROOT = Path(__file__).resolve().parents[1]
 NMC = (ROOT / ".." / "shared" / "data" / "nmc_electrode_polaron_256.tiff").resolve()
-METHODS = ("default", "scratch", "finetune", "forest")
+METHODS = ("default", "scratch", "finetune", "forest", "untrained")
 EFFORTS = {"0.1%": (0.001, 1), "1%": (0.01, 1), "10%": (0.1, 1), "1%x3": (0.01, 3), "slice": (1, 1)}
 
 
@@ -131,6 +134,20 @@ def run_unet(method, images, painted, names, is_2d, args):
     return predicted, seconds, result.card.provenance
 
 
+def run_untrained(images, names, args):
+    """The bundled ``default`` model as it is, no training: what fine-tuning starts from (only
+    for cases with its phases)."""
+    from battery_seg.model import load_model
+    from battery_seg.training import predict_volume
+
+    network, card = load_model("default")
+    if card.phases.names != tuple(names):
+        raise SystemExit(f"untrained: the default model predicts {card.phases.names}, not {names}")
+    start = time.perf_counter()
+    predicted = [predict_volume(network, card, im) for im in images]
+    return predicted, time.perf_counter() - start, {"init": "default, not trained"}
+
+
 def run_forest(images, painted, is_2d, args):
     start = time.perf_counter()
     if is_2d:
@@ -168,7 +185,7 @@ def score(case, method, effort, images, truths, painted, predicted, names, secon
         "method": method + (f"+{args.tag}" if args.tag and method != "forest" else ""),
         "effort": effort,
         "seed": args.seed,
-        "steps": args.steps if method != "forest" else None,
+        "steps": args.steps if method not in ("forest", "untrained") else None,
         "painted_voxels": int(sum((p > 0).sum() for p in painted)),
         "mean_iou": round(float(np.nanmean(scores)), 4),
         "iou": {n: round(float(s), 4) for n, s in zip(names, scores, strict=True)},
@@ -208,7 +225,7 @@ def table(path: Path) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", nargs="+", default=["lrcs-a", "lrcs-b"])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS[:4]), choices=METHODS)
     parser.add_argument("--efforts", nargs="+", default=["1%"], choices=list(EFFORTS))
     parser.add_argument("--steps", type=int, default=600, help="optimiser steps (25 per epoch)")
     parser.add_argument("--seed", type=int, default=0)
@@ -233,6 +250,8 @@ def main(argv=None) -> int:
             for method in args.methods:
                 if method == "forest":
                     predicted, seconds, extra = run_forest(images, painted, is_2d, args)
+                elif method == "untrained":
+                    predicted, seconds, extra = run_untrained(images, names, args)
                 else:
                     predicted, seconds, extra = run_unet(
                         method, images, painted, names, is_2d, args
