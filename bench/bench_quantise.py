@@ -38,11 +38,12 @@ def _stacks(card, seed: int, size: int, slices: int) -> np.ndarray:
     return np.ascontiguousarray(data[mirror_index(around, slices)], dtype=np.float32)
 
 
-def _time(call, tiles: np.ndarray, batch: int, repeats: int) -> tuple[float, np.ndarray]:
-    """Best-of-``repeats`` seconds for all tiles, and the labels."""
+def _time(call, tiles: np.ndarray, args) -> tuple[float, np.ndarray]:
+    """Best-of-``args.repeats`` seconds for all tiles in batches, and the labels."""
+    batch = args.batch
     call(tiles[:batch])  # warm-up (first-call set-up is not throughput)
     best, labels = np.inf, None
-    for _ in range(repeats):
+    for _ in range(args.repeats):
         start = time.perf_counter()
         out = [call(tiles[i : i + batch]) for i in range(0, len(tiles), batch)]
         best = min(best, time.perf_counter() - start)
@@ -54,7 +55,7 @@ def measure(name: str, args) -> None:
     import openvino as ov
     import torch
 
-    from battery_seg.inference._backends import _converted
+    from battery_seg.inference._backends import OpenVINOPredictor, _converted, cpu_settings
     from battery_seg.inference._predictor import Predictor, fuse_batchnorm
     from battery_seg.model import load_model
 
@@ -62,25 +63,13 @@ def measure(name: str, args) -> None:
     network, card = load_model(name)
     tiles = _stacks(card, seed=3, size=args.size, slices=args.slices)
     voxels = tiles.shape[0] * args.size * args.size
-    rows = {}
-    predictor = Predictor(network, "cpu", "float32")
-    rows["torch float32"] = _time(predictor, tiles, args.batch, args.repeats)
-    fused = fuse_batchnorm(network.eval())
-    model = _converted(fused, card.context, None)
-    core = ov.Core()
-    settings = {
-        "PERFORMANCE_HINT": "LATENCY",
-        "INFERENCE_NUM_THREADS": args.threads,
-        "INFERENCE_PRECISION_HINT": "f32",
+    fused = fuse_batchnorm(network.eval())  # as segment converts it for OpenVINO
+    rows = {
+        "torch float32": _time(Predictor(network, "cpu", "float32"), tiles, args),
+        "openvino float32": _time(
+            OpenVINOPredictor(fused, card.context, None, args.threads), tiles, args
+        ),
     }
-
-    def runner(compiled):
-        request = compiled.create_infer_request()
-        return lambda x: request.infer({0: x})[0].copy()
-
-    rows["openvino float32"] = _time(
-        runner(core.compile_model(model, "CPU", settings)), tiles, args.batch, args.repeats
-    )
     note = ""
     if importlib.util.find_spec("nncf") is None:
         note = "int8: skipped (pip install nncf)"
@@ -90,15 +79,15 @@ def measure(name: str, args) -> None:
         calibration = _stacks(card, seed=11, size=args.size, slices=args.slices)  # not measured
         start = time.perf_counter()
         quantised = nncf.quantize(
-            model,
+            _converted(fused, card.context, None),
             nncf.Dataset([calibration[i : i + 1] for i in range(len(calibration))]),
             subset_size=len(calibration),
             preset=nncf.QuantizationPreset.MIXED,
         )
         note = f"int8 quantisation took {time.perf_counter() - start:.1f} s"
-        rows["openvino int8"] = _time(
-            runner(core.compile_model(quantised, "CPU", settings)), tiles, args.batch, args.repeats
-        )
+        compiled = ov.Core().compile_model(quantised, "CPU", cpu_settings(args.threads))
+        request = compiled.create_infer_request()
+        rows["openvino int8"] = _time(lambda x: request.infer({0: x})[0].copy(), tiles, args)
     reference = rows["torch float32"][1]
     base = rows["openvino float32"][0]
     print(

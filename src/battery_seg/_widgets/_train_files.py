@@ -18,10 +18,9 @@ from ..errors import BatterySegError
 from ..io._atomic import free_path
 from ..training import TrainConfig
 
-__all__ = ["BUNDLED", "FILE", "MODELS_FOLDER", "SCRATCH", "model_output", "start_choices"]
+__all__ = ["FILE", "MODELS_FOLDER", "SCRATCH", "model_output", "start_choices"]
 
 SCRATCH, FILE = "scratch", "model file"
-BUNDLED = BUNDLED_MODELS
 MODELS_FOLDER = Path.home() / "battery-seg-models"  # when the image's folder is not writable
 
 
@@ -32,7 +31,7 @@ def start_choices(default: Any = None) -> tuple[list[tuple[str, str]], str]:
         default = TrainConfig().init
     choices = [
         ("scratch (new model)", SCRATCH),
-        *[(f"{name} model (bundled)", name) for name in BUNDLED],
+        *[(f"{name} model (bundled)", name) for name in BUNDLED_MODELS],
         ("model file", FILE),
     ]
     value = SCRATCH if TrainConfig(init=default).from_scratch else str(default)

@@ -27,6 +27,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from .._bundled import BUNDLED_MODELS
 from ..checks import output_lock
 from ..errors import BatterySegError
 from ..jobs import Progress
@@ -38,7 +39,7 @@ from ._model import MODEL_FILTER
 from ._pairs import PairList
 from ._preview import SlicePreview
 from ._strokes import new_strokes_layer
-from ._train_files import BUNDLED, FILE, MODELS_FOLDER, SCRATCH, model_output, start_choices
+from ._train_files import FILE, MODELS_FOLDER, SCRATCH, model_output, start_choices
 from ._train_plot import TrainingPlot
 
 if TYPE_CHECKING:
@@ -229,7 +230,7 @@ class TrainWidget(ScrollingDock):
             source = self._init()
         except BatterySegError:
             return
-        if source is None or not (source in BUNDLED or Path(source).exists()):
+        if source is None or not (source in BUNDLED_MODELS or Path(source).exists()):
             return
         from ..model import load_card  # torch: only once a model is chosen
 

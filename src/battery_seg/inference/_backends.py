@@ -29,6 +29,7 @@ __all__ = [
     "CPU_LOCK",
     "OpenVINOPredictor",
     "cache_folder",
+    "cpu_settings",
     "openvino_available",
 ]
 
@@ -104,6 +105,15 @@ def _save_atomically(model: Any, path: Path) -> None:
         pass  # a read-only cache only costs the conversion next time
 
 
+def cpu_settings(threads: int) -> dict:
+    """How the network is compiled for the CPU: one call at a time, all ``threads``, float32."""
+    return {
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_NUM_THREADS": int(threads),
+        "INFERENCE_PRECISION_HINT": "f32",
+    }
+
+
 class OpenVINOPredictor:
     """Callable mapping ``(N, C, H, W)`` float32 tiles to ``(N, K, H, W)`` probabilities."""
 
@@ -118,13 +128,7 @@ class OpenVINOPredictor:
         if key is not None:
             core.set_property({"CACHE_DIR": str(cache_folder() / "openvino" / "compiled")})
         self.compiled = core.compile_model(
-            _converted(network, in_channels, key),
-            "CPU",
-            {
-                "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_NUM_THREADS": int(threads),
-                "INFERENCE_PRECISION_HINT": "f32",
-            },
+            _converted(network, in_channels, key), "CPU", cpu_settings(threads)
         )
         self.request = self.compiled.create_infer_request()
         self.device = torch.device("cpu")
