@@ -4,7 +4,10 @@ What a user gets from ``battery-seg train`` with no flags (the default recipe), 
 from scratch, the bundled default model fine-tuned the plain way (``--init default``), and a
 random forest on multiscale filter features (the ilastik / Weka approach), all from exactly the
 same simulated strokes (:func:`battery_seg.training.simulate_strokes`), scored by per-phase IoU
-against the full manual / true labels of voxels no stroke touched. ``untrained`` scores the
+against the full manual / true labels of voxels no stroke touched. ``forest-norm`` is the same
+forest on each image scaled by its own 0.5 / 99.5 percentiles, as the U-Nets see it (on the 2D
+LRCS slices that is a per-slice normalisation the raw forest does not get; on a single volume it
+changes nothing). ``untrained`` scores the
 bundled default model as it is (cases with its phases only: the phantom): where fine-tuning
 starts from.
 
@@ -23,7 +26,9 @@ phantom
     ``battery_seg.phantom.make_sample`` 128³ with randomised, unseen imaging (seed 7).
 
 Efforts (share of the painted slices' pixels): ``0.1%``, ``1%``, ``10%`` of one slice, ``1%x3``
-(1 % of three slices), ``slice`` (one whole slice labelled).
+(1 % of three slices), ``slice`` (one whole slice labelled). ``half`` is no painting effort but a
+ceiling: every voxel of the first half of the volume (3D cases) or of the slices (2D) labelled,
+scored on the other half: what a method reaches with all the labels it could be given.
 
 Each run appends one JSON line to ``--results`` (default ``bench/real_strokes.jsonl``); ``--table``
 prints the table of a results file. Usage::
@@ -49,8 +54,15 @@ from train_accuracy import LRCS, LRCS_VOLUMES, filter_features, iou, predict_for
 
 ROOT = Path(__file__).resolve().parents[1]
 NMC = (ROOT / ".." / "shared" / "data" / "nmc_electrode_polaron_256.tiff").resolve()
-METHODS = ("default", "scratch", "finetune", "forest", "untrained")
-EFFORTS = {"0.1%": (0.001, 1), "1%": (0.01, 1), "10%": (0.1, 1), "1%x3": (0.01, 3), "slice": (1, 1)}
+METHODS = ("default", "scratch", "finetune", "forest", "forest-norm", "untrained")
+EFFORTS = {
+    "0.1%": (0.001, 1),
+    "1%": (0.01, 1),
+    "10%": (0.1, 1),
+    "1%x3": (0.01, 3),
+    "slice": (1, 1),
+    "half": (1, None),  # a ceiling: the first half fully labelled
+}
 
 
 def load(case: str):
@@ -91,6 +103,13 @@ def paint(truths, effort: str, is_2d: bool, seed: int):
     from battery_seg.training import simulate_strokes
 
     fraction, slices = EFFORTS[effort]
+    if slices is None:  # the first half of the slices / of the volume, every voxel
+        if is_2d:
+            half = (len(truths) + 1) // 2
+            return [t.copy() if k < half else np.zeros_like(t) for k, t in enumerate(truths)]
+        painted = np.zeros_like(truths[0])
+        painted[: len(painted) // 2] = truths[0][: len(painted) // 2]
+        return [painted]
     if is_2d:
         painted = [np.zeros_like(t) for t in truths]
         for k in range(slices):
@@ -148,8 +167,10 @@ def run_untrained(images, names, args):
     return predicted, time.perf_counter() - start, {"init": "default, not trained"}
 
 
-def run_forest(images, painted, is_2d, args):
+def run_forest(images, painted, is_2d, args, normalise=False):
     start = time.perf_counter()
+    if normalise:  # each image by its own percentiles, as the U-Nets' input
+        images = [scaled(im) for im in images]
     if is_2d:
         painted_ids = [k for k, p in enumerate(painted) if p.any()]
         features = [filter_features(images[k]) for k in painted_ids]
@@ -162,6 +183,11 @@ def run_forest(images, painted, is_2d, args):
         forest = random_forest(features, painted[0], args.seed, args.threads)
         predicted = [predict_forest(forest, features)]
     return predicted, time.perf_counter() - start, {}
+
+
+def scaled(image: np.ndarray) -> np.ndarray:
+    low, high = np.percentile(image, [0.5, 99.5])
+    return (image.astype(np.float32) - low) / max(high - low, 1e-6)
 
 
 def tortuosity(mask: np.ndarray) -> float:
@@ -182,10 +208,10 @@ def score(case, method, effort, images, truths, painted, predicted, names, secon
     scores = iou(truth, pred, len(names))
     row = {
         "case": case,
-        "method": method + (f"+{args.tag}" if args.tag and method != "forest" else ""),
+        "method": method + (f"+{args.tag}" if args.tag and not method.startswith("forest") else ""),
         "effort": effort,
         "seed": args.seed,
-        "steps": args.steps if method not in ("forest", "untrained") else None,
+        "steps": None if method.startswith("forest") or method == "untrained" else args.steps,
         "painted_voxels": int(sum((p > 0).sum() for p in painted)),
         "mean_iou": round(float(np.nanmean(scores)), 4),
         "iou": {n: round(float(s), 4) for n, s in zip(names, scores, strict=True)},
@@ -248,8 +274,9 @@ def main(argv=None) -> int:
         for effort in args.efforts:
             painted = paint(truths, effort, is_2d, args.seed)
             for method in args.methods:
-                if method == "forest":
-                    predicted, seconds, extra = run_forest(images, painted, is_2d, args)
+                if method.startswith("forest"):
+                    normalise = method == "forest-norm"
+                    predicted, seconds, extra = run_forest(images, painted, is_2d, args, normalise)
                 elif method == "untrained":
                     predicted, seconds, extra = run_untrained(images, names, args)
                 else:

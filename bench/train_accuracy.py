@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LRCS = (ROOT / ".." / "shared" / "data" / "lrcs_nanoxct").resolve()
 LRCS_VOLUMES = {"lrcs-a": (1, 100, 200, 300, 400), "lrcs-b": (103, 360, 510, 738, 929, 1098)}
 SIGMAS = (0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
+MAX_FOREST_VOXELS = 300_000  # more labelled voxels than this train on a random subset
 
 
 def filter_features(image: np.ndarray) -> np.ndarray:
@@ -65,8 +66,12 @@ def random_forest(features: np.ndarray, painted: np.ndarray, seed: int, threads:
     from sklearn.ensemble import RandomForestClassifier
 
     mask = painted > 0
+    x, y = features[mask], painted[mask]
+    if len(y) > MAX_FOREST_VOXELS:  # dense labels (a ceiling run): a random subset
+        keep = np.random.default_rng(seed).choice(len(y), MAX_FOREST_VOXELS, replace=False)
+        x, y = x[keep], y[keep]
     forest = RandomForestClassifier(n_estimators=100, n_jobs=threads, random_state=seed)
-    forest.fit(features[mask], painted[mask])
+    forest.fit(x, y)
     return forest
 
 
