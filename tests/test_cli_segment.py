@@ -222,3 +222,23 @@ def test_bundled_models_by_name(tmp_path, capsys, image):
     assert main(["segment", source, "-o", str(tmp_path / "x.tif"), "--model", "quick"]) == 2
     err = capsys.readouterr().err
     assert "Model file quick does not exist" in err and "bundled model (default, fast, 2d)" in err
+
+
+def test_a_stack_of_unrelated_images_is_noted_for_models_that_read_neighbours(tmp_path, capsys):
+    import tifffile
+    from scipy import ndimage
+
+    noise = np.random.default_rng(1).normal(size=SHAPE)
+    for name, sigma in (("slices.tif", (0, 3, 3)), ("volume.tif", 3)):  # unrelated; a volume
+        grey = ndimage.gaussian_filter(noise, sigma)
+        grey = (grey - grey.min()) / np.ptp(grey) * 60_000
+        tifffile.imwrite(tmp_path / name, grey.astype(np.uint16), photometric="minisblack")
+    slices, volume, out = str(tmp_path / "slices.tif"), str(tmp_path / "volume.tif"), ["-o"]
+    assert main(["segment", slices, *out, str(tmp_path / "a.tif"), "--model", "fast"]) == 0
+    text = capsys.readouterr().out
+    assert "note: neighbouring slices of the input look unrelated" in text
+    assert "reads 5 neighbouring slices" in text and "--model 2d" in text
+    assert main(["segment", slices, *out, str(tmp_path / "b.tif"), "--model", "2d"]) == 0
+    assert "look unrelated" not in capsys.readouterr().out  # one slice at a time: nothing mixed
+    assert main(["segment", volume, *out, str(tmp_path / "c.tif"), "--model", "fast"]) == 0
+    assert "look unrelated" not in capsys.readouterr().out

@@ -67,6 +67,23 @@ def test_strokes_on_one_slice_are_noted_and_training_goes_on(files, tmp_path, ca
     assert (tmp_path / "one.tif").read_bytes() == before
 
 
+def test_a_stack_of_unrelated_slices_trains_the_2d_model_and_says_so(tmp_path, capsys):
+    sample = make_sample((64, 48, 48), seed=4)  # every 20th slice: unrelated images
+    image, labels = sample.image[::20], sample.labels[::20]
+    tifffile.imwrite(tmp_path / "slices.tif", image, photometric="minisblack")
+    strokes = simulate_strokes(labels, slices=[1], seed=0)
+    tifffile.imwrite(tmp_path / "strokes.tif", strokes, photometric="minisblack")
+    output = tmp_path / "model.pt"
+    args = ["train", str(tmp_path / "slices.tif"), str(tmp_path / "strokes.tif")]
+    assert main([*args, "-o", str(output), *FAST]) == 0
+    err = capsys.readouterr().err
+    assert "note: Neighbouring slices look unrelated in labels '" in err
+    assert "slices.tif' (" in err
+    assert "--init default" in err
+    _, card = load_model(output)
+    assert card.context == 1 and card.provenance["init"] == "2d"
+
+
 def test_two_pairs_name_value_phases_and_fine_tuning(files, tmp_path, capsys):
     first = tmp_path / "first.pt"
     image, foreign = str(files / "image.tif"), str(files / "foreign.tif")

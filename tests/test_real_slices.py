@@ -69,6 +69,7 @@ def test_segment_dock_picks_the_2d_model_for_a_single_slice(make_napari_viewer, 
     _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Segment volume")
     assert widget._model.value == "2d", widget.controls.status
     assert "2D model is chosen" in widget.controls.status
+    assert widget._model_info.value == "1 slice (from the model)"
     widget._device.value = "cpu"
     widget.controls.run_button.native.click()
     qtbot.waitUntil(
@@ -78,3 +79,20 @@ def test_segment_dock_picks_the_2d_model_for_a_single_slice(make_napari_viewer, 
     assert layer.data.shape == image.shape
     np.testing.assert_array_equal(layer.scale, (0.5, 0.5))
     assert layer.name == "slice 100 phases (2d)"
+
+
+@pytest.mark.gui
+def test_segment_dock_picks_the_2d_model_for_a_stack_of_far_apart_slices(
+    make_napari_viewer, shared_data
+):
+    slices = np.stack([_slice(shared_data, n)[0] for n in (1, 100, 200, 300, 400)])
+    viewer = make_napari_viewer()
+    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Segment volume")
+    viewer.add_image(slices, name="five slices")
+    widget._image.value = viewer.layers["five slices"]
+    assert widget._model.value == "2d", widget.controls.status
+    assert "five slices looks like unrelated slices" in widget.controls.status
+    widget._model.value = "default"
+    viewer.add_image(np.cumsum(slices, axis=0), name="a volume")  # neighbours alike
+    widget._image.value = viewer.layers["a volume"]
+    assert widget._model.value == "default"

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from battery_seg.checks import slice_correlation
 from battery_seg.errors import BatterySegError
 from battery_seg.model import UNet, UNetConfig
 from battery_seg.phantom import make_sample
@@ -34,7 +35,7 @@ def test_auto_start_picks_the_bundled_model_that_suits_the_data():
     one_slice = np.zeros((1, 16, 16))
 
     def pick(pairs, **settings):
-        return resolve_init(TrainConfig(**settings), [TrainingPair(i, i) for i in pairs]).init
+        return resolve_init(TrainConfig(**settings), [TrainingPair(i, i) for i in pairs])[0].init
 
     assert TrainConfig().init == "auto"
     assert pick([volume]) == "default"
@@ -42,6 +43,45 @@ def test_auto_start_picks_the_bundled_model_that_suits_the_data():
     assert pick([volume], context=1) == pick([volume], context=3) == "2d"
     assert pick([volume, flat]) == "default" and pick([flat], context=7) == "default"
     assert pick([volume], init=None) is None and pick([volume], init="fast") == "fast"
+
+
+def test_auto_start_reads_a_stack_of_unrelated_slices_one_slice_at_a_time():
+    rng = np.random.default_rng(0)
+    unrelated = rng.normal(size=(6, 64, 64))  # separate images: neighbours do not correlate
+    volume = make_sample((12, 64, 64), seed=2).image  # a tomogram: they do (0.8 here)
+    assert slice_correlation(unrelated) < 0.1 < 0.6 < slice_correlation(volume)
+    assert np.isnan(slice_correlation(np.zeros((4, 8, 8))))  # constant slices: cannot tell
+
+    def pick(*images, **settings):
+        pairs = [TrainingPair(image, image, f"image {k}") for k, image in enumerate(images)]
+        config, notes = resolve_init(TrainConfig(**settings), pairs)
+        return config.init, notes
+
+    init, notes = pick(unrelated)
+    assert init == "2d" and len(notes) == 1
+    assert "image 0 (" in notes[0] and "--init default" in notes[0]
+    assert pick(volume) == ("default", [])
+    assert pick(unrelated, volume) == ("default", [])  # one real volume: the 2.5D model
+    assert pick(unrelated, unrelated[0]) == ("2d", notes)  # with a 2D image: still 2D
+    assert pick(unrelated, context=5) == ("default", [])  # an asked-for context wins
+    assert pick(unrelated, init="default") == ("default", [])
+    assert pick(np.zeros((8, 16, 16))) == ("default", [])
+
+
+def test_training_on_unrelated_slices_says_it_treats_them_as_2d_images():
+    # four far-apart slices of a phantom, stacked as one image (as the LRCS slices ship)
+    sample = make_sample((64, 64, 64), seed=3)
+    image, labels = sample.image[::20], sample.labels[::20]
+    painted = simulate_strokes(labels, slices=[0], fraction=0.05, seed=0)
+    before = painted.copy()
+    events = []
+    result = train([(image, painted, "slices")], TrainConfig(**QUICK), on_progress=events.append)
+    card = result.card
+    assert card.context == 1 and card.provenance["init"] == "2d"
+    notes = [e.data["notes"] for e in events if e.data and "notes" in e.data]
+    assert notes and "slices (" in notes[0][0] and "unrelated" in notes[0][0]
+    assert card.provenance["data_notes"] == notes[0]
+    np.testing.assert_array_equal(painted, before)
 
 
 def test_a_2d_image_fine_tunes_the_bundled_2d_model_by_default(sample):

@@ -193,17 +193,25 @@ class SegmentWidget(ScrollingDock):
         return path
 
     def _on_image_changed(self, _value: Any = None) -> None:
-        """A 2D image (or a stack thinner than the 2.5D models' five slices) gets the 2D model."""
+        """A 2D image, a stack thinner than the 2.5D models' five slices or a stack of unrelated
+        slices gets the 2D model."""
+        from ..checks import unrelated_slices
+
         image = self._image.value
         if image is None or self._model.value not in set(BUNDLED_MODELS) - {THIN_MODEL}:
             return
         spatial = image.ndim - (1 if getattr(image, "rgb", False) else 0)
-        shape = image.data[0].shape if getattr(image, "multiscale", False) else image.data.shape
-        if spatial < 3 or shape[spatial - 3] < 5:
-            self._model.value = THIN_MODEL
-            self.controls.set_status(
-                f"{image.name} has fewer slices than the 2.5D models need: the 2D model is chosen."
+        data = image.data[0] if getattr(image, "multiscale", False) else image.data
+        if spatial < 3 or data.shape[spatial - 3] < 5:
+            why = "has fewer slices than the 2.5D models need"
+        elif spatial == 3 and (r := unrelated_slices(data)) is not None:
+            why = (
+                f"looks like unrelated slices (neighbours correlate {r:.2f}; a tomogram's 0.6-0.9)"
             )
+        else:
+            return
+        self._model.value = THIN_MODEL
+        self.controls.set_status(f"{image.name} {why}: the 2D model is chosen.")
 
     def _on_model_changed(self, _value: Any = None) -> None:
         from ..model import load_card
@@ -216,7 +224,8 @@ class SegmentWidget(ScrollingDock):
             self._legend.show_phases(None)
             return
         self._phases = card.phases
-        self._model_info.value = f"{card.context} slices (from the model)"
+        slices = "slice" if card.context == 1 else "slices"
+        self._model_info.value = f"{card.context} {slices} (from the model)"
         self._legend.show_phases(card.phases)
 
     def _on_output_changed(self, _value: Any = None) -> None:

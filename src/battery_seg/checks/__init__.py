@@ -8,6 +8,8 @@
   volume, block, tile batch, patch batch or table needs, checked before it is allocated, with a
   refusal that names the figure.
 * **Values** (:func:`check_voxel_size`, :func:`check_device`, :func:`resolve_device`).
+* **Slices** (:func:`unrelated_slices`): a stack of unrelated images is not a tomogram, so a
+  model that reads neighbouring slices would mix them.
 * **Text** (:func:`printable`, :func:`csv_safe`, :func:`os_error_message`): names from files are
   safe on a terminal and in a spreadsheet; an ``OSError`` becomes one line naming the file.
 
@@ -42,12 +44,14 @@ from ._sizes import (
     format_bytes,
     network_bytes,
 )
+from ._slices import UNRELATED, slice_correlation, unrelated_slices
 from ._text import csv_safe, os_error_message, printable
 from ._values import DEVICES, check_device, check_voxel_size, resolve_device
 
 __all__ = [
     "DEVICES",
     "MAX_CHUNKS",
+    "UNRELATED",
     "available_memory",
     "check_declared_shape",
     "check_device",
@@ -66,4 +70,6 @@ __all__ = [
     "printable",
     "register_input",
     "resolve_device",
+    "slice_correlation",
+    "unrelated_slices",
 ]

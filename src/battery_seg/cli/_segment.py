@@ -54,8 +54,9 @@ def add_parser(subparsers) -> None:
         default=None,
         metavar="MODEL",
         help="model file (.pt) from 'battery-seg train', a bioimage.io package (.zip, folder "
-        "or rdf.yaml) from 'battery-seg export', or a bundled model: 'default' (the default) "
-        "or 'fast' (about 2x faster, CBD a little less accurate)",
+        "or rdf.yaml) from 'battery-seg export', or a bundled model: 'default' (the default), "
+        "'fast' (about 2x faster, CBD a little less accurate) or '2d' (one slice at a time: "
+        "single slices and stacks of unrelated images)",
     )
     add(
         "--context",
@@ -165,7 +166,22 @@ def run(args: argparse.Namespace) -> int:
         progress.status("loading the model, estimating the intensity range")
         result = run_job(segment_job(volume, config), progress)
     _summary(result, volume)
+    if result.context > 1 and args.axis == "z" and not args.triplanar:
+        _unrelated_note(volume.data, result.context)
     return 0
+
+
+def _unrelated_note(data, context: int) -> None:
+    """Say so when the model read neighbouring slices of a stack of unrelated images."""
+    from ..checks import UNRELATED, unrelated_slices
+
+    if (r := unrelated_slices(data)) is not None:
+        print(
+            f"note: neighbouring slices of the input look unrelated (their grey levels correlate "
+            f"{r:.2f}, below {UNRELATED}; a tomogram's 0.6-0.9), but the model reads {context} "
+            "neighbouring slices and mixed them: for separate images, segment with --model 2d "
+            "(one slice at a time)."
+        )
 
 
 def interrupted(args: argparse.Namespace) -> str:

@@ -69,7 +69,8 @@ def add_parser(subparsers) -> None:
         metavar="MODEL",
         default="auto",
         help="where training starts: 'auto' (default: the bundled model that suits the data, "
-        "'2d' for 2D images and --context 1 or 3, else 'default'), a bundled model ('default', "
+        "'2d' for 2D images, stacks of unrelated slices and --context 1 or 3, else 'default'), "
+        "a bundled model ('default', "
         "'fast', '2d'), a model file (.pt, or a bioimage.io package from 'battery-seg "
         "export'), or 'scratch' for a new network; with other --phases than the model's, its "
         "features are kept and a new output layer starts from its rows",

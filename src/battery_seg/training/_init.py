@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
+from ..checks import UNRELATED, unrelated_slices
 from ..errors import BatterySegError
 from ..model import (
     BUNDLED_MODELS,
@@ -48,18 +49,33 @@ def model_phases(phases: PhaseSet) -> PhaseSet:
     return PhaseSet(tuple(replace(p, source_value=None) for p in phases), preset=phases.preset)
 
 
-def resolve_init(config: TrainConfig, pairs: list[TrainingPair]) -> TrainConfig:
-    """``config`` with ``init="auto"`` replaced by the bundled model that suits the data.
+def resolve_init(config: TrainConfig, pairs: list[TrainingPair]) -> tuple[TrainConfig, list[str]]:
+    """``config`` with ``init="auto"`` replaced by the bundled model that suits the data, and
+    notes that say why when the choice is not the obvious one.
 
-    2D images (or single slices), and contexts of 1 or 3 slices, start from the 2D model (a
-    context of 3 widens it exactly); volumes otherwise from the default 2.5D model.
+    2D images (or single slices), stacks of unrelated slices (see
+    :func:`~battery_seg.checks.slice_correlation`) and contexts of 1 or 3 slices start from the
+    2D model (a context of 3 widens it exactly); volumes otherwise from the default 2.5D model,
+    which reads 5 neighbouring slices.
     """
     if config.init is None or str(config.init).strip().lower() != AUTO:
-        return config
-    flat = all(len(p.image.shape) == 2 or p.image.shape[0] == 1 for p in pairs)
+        return config, []
+    stacks = [p for p in pairs if len(p.image.shape) == 3 and p.image.shape[0] > 1]
+    unrelated = [(p.name, r) for p in stacks if (r := unrelated_slices(p.image)) is not None]
+    notes = []
+    if config.context is None and stacks and len(unrelated) == len(stacks):
+        names = ", ".join(f"{n or 'the image'} ({r:.2f})" for n, r in unrelated)
+        notes.append(
+            f"Neighbouring slices look unrelated in {names}: their grey levels correlate "
+            f"below {UNRELATED} (a tomogram's neighbouring slices 0.6-0.9), so each slice is "
+            f"treated as an image of its own: training starts from the bundled {FLAT_MODEL} "
+            "model, which reads one slice at a time. If this is one continuous volume, start "
+            f"from the {DEFAULT_MODEL} model instead (--init {DEFAULT_MODEL})."
+        )
+        return replace(config, init=FLAT_MODEL), notes
     small_context = config.context is not None and config.context < 5
-    name = FLAT_MODEL if small_context or (config.context is None and flat) else DEFAULT_MODEL
-    return replace(config, init=name)
+    name = FLAT_MODEL if small_context or (config.context is None and not stacks) else DEFAULT_MODEL
+    return replace(config, init=name), notes
 
 
 def initial_model(config: TrainConfig) -> Start:

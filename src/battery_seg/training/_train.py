@@ -104,7 +104,7 @@ def train_job(
         After each step (``message`` says epoch and step) and after each epoch with ``data =
         {"epoch", "loss", "val_loss", "val_iou", "best", "lr", "seconds"}``; before the first
         step, when the painting calls for it, once with ``data = {"notes": [...]}`` (e.g. every
-        stroke of a 3D volume on one slice).
+        stroke of a 3D volume on one slice, a stack of unrelated slices given to ``init="auto"``).
 
     Raises
     ------
@@ -115,13 +115,14 @@ def train_job(
     config.check()
     started = time.perf_counter()
     pairs = as_pairs(pairs)
-    config = resolve_init(config, pairs)
+    config, init_notes = resolve_init(config, pairs)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     start = initial_model(config)
     data = yield from prepare_data(
         pairs, start.phases, start.card.normalization, config, start.card.context, rng
     )
+    data.notes[:0] = init_notes
     if data.notes:  # before the long part, so a user can stop and paint more
         yield Progress(0, 1000, data.notes[0], {"notes": list(data.notes)})
     start, adoption = _adopt(start, data, config)
