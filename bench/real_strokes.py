@@ -30,6 +30,10 @@ Efforts (share of the painted slices' pixels): ``0.1%``, ``1%``, ``10%`` of one 
 ceiling: every voxel of the first half of the volume (3D cases) or of the slices (2D) labelled,
 scored on the other half: what a method reaches with all the labels it could be given.
 
+``--stack`` gives the U-Nets the LRCS slices as one stacked image, as a user who keeps them in
+one file has them (one intensity range for all; ``init auto`` must see that the slices are
+unrelated); such rows are named ``lrcs-a-stack`` / ``lrcs-b-stack``.
+
 Each run appends one JSON line to ``--results`` (default ``bench/real_strokes.jsonl``); ``--table``
 prints the table of a results file. Usage::
 
@@ -130,15 +134,17 @@ def run_unet(method, images, painted, names, is_2d, args):
     from battery_seg.training import TrainConfig, predict_volume, train
 
     init = {"default": "auto", "scratch": "scratch", "finetune": "default"}[method]
-    config = TrainConfig(
-        phases=",".join(names),
-        init=init,
-        epochs=args.steps // 25,
-        patience=None,
-        seed=args.seed,
-        **json.loads(args.cfg),
-    )
-    if is_2d:
+    settings = {
+        "phases": ",".join(names),
+        "init": init,
+        "epochs": args.steps // 25,
+        "patience": None,
+        "seed": args.seed,
+    }
+    config = TrainConfig(**{**settings, **json.loads(args.cfg)})  # --cfg may set init too
+    if is_2d and args.stack:  # the slices as one file, the way a user may have them
+        pairs = [(np.stack(images), np.stack(painted), "stack")]
+    elif is_2d:
         pairs = [
             (im, p, f"slice {k}")
             for k, (im, p) in enumerate(zip(images, painted, strict=True))
@@ -149,7 +155,10 @@ def run_unet(method, images, painted, names, is_2d, args):
     start = time.perf_counter()
     result = train(pairs, config)
     seconds = time.perf_counter() - start
-    predicted = [predict_volume(result.model, result.card, im) for im in images]
+    if is_2d and args.stack:
+        predicted = list(predict_volume(result.model, result.card, np.stack(images)))
+    else:
+        predicted = [predict_volume(result.model, result.card, im) for im in images]
     return predicted, seconds, result.card.provenance
 
 
@@ -207,7 +216,8 @@ def score(case, method, effort, images, truths, painted, predicted, names, secon
         truth, pred = truths[0][untouched], predicted[0][untouched]
     scores = iou(truth, pred, len(names))
     row = {
-        "case": case,
+        "case": case
+        + ("-stack" if args.stack and is_2d and not method.startswith("forest") else ""),
         "method": method + (f"+{args.tag}" if args.tag and not method.startswith("forest") else ""),
         "effort": effort,
         "seed": args.seed,
@@ -257,6 +267,12 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tau", action="store_true", help="pore tortuosity (3D cases)")
+    parser.add_argument(
+        "--stack",
+        action="store_true",
+        help="U-Nets get the LRCS slices as one stacked image (one file, one intensity range), "
+        "not as separate images",
+    )
     parser.add_argument("--cfg", default="{}", help="TrainConfig overrides (JSON) for U-Nets")
     parser.add_argument("--tag", default="", help="names the overrides in the results")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "real_strokes.jsonl")
