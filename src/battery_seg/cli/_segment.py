@@ -175,7 +175,11 @@ def _unrelated_note(data, context: int) -> None:
     """Say so when the model read neighbouring slices of a stack of unrelated images."""
     from ..checks import UNRELATED, unrelated_slices
 
-    if (r := unrelated_slices(data)) is not None:
+    try:
+        r = unrelated_slices(data)
+    except OSError:  # the input went away after it was segmented: an advice is not worth an error
+        return
+    if r is not None:
         print(
             f"note: neighbouring slices of the input look unrelated (their grey levels correlate "
             f"{r:.2f}, below {UNRELATED}; a tomogram's 0.6-0.9), but the model reads {context} "
