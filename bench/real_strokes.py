@@ -195,8 +195,10 @@ def run_forest(images, painted, is_2d, args, normalise=False):
 
 
 def scaled(image: np.ndarray) -> np.ndarray:
-    low, high = np.percentile(image, [0.5, 99.5])
-    return (image.astype(np.float32) - low) / max(high - low, 1e-6)
+    """``image`` normalised exactly as the bundled models' input is."""
+    from battery_seg.model.normalization import estimate_intensity_range, normalize
+
+    return normalize(image, estimate_intensity_range(image))
 
 
 def tortuosity(mask: np.ndarray) -> float:

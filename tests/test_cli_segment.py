@@ -242,3 +242,15 @@ def test_a_stack_of_unrelated_images_is_noted_for_models_that_read_neighbours(tm
     assert "look unrelated" not in capsys.readouterr().out  # one slice at a time: nothing mixed
     assert main(["segment", volume, *out, str(tmp_path / "c.tif"), "--model", "fast"]) == 0
     assert "look unrelated" not in capsys.readouterr().out
+
+
+def test_the_api_result_carries_the_unrelated_slices_note():
+    from scipy import ndimage
+
+    noise = np.random.default_rng(2).normal(size=SHAPE)
+    separate = ndimage.gaussian_filter(noise, (0, 3, 3)).astype(np.float32)  # slice by slice
+    notes = segment(separate, SegmentConfig(model="fast", tile=48)).notes
+    assert len(notes) == 1 and "reads 5 neighbouring slices" in notes[0]
+    assert segment(separate, SegmentConfig(model="2d", tile=48)).notes == []
+    along_y = np.moveaxis(separate, 1, 0)  # the same images, now slices along y
+    assert segment(along_y, SegmentConfig(model="fast", tile=48, axis="y")).notes == notes

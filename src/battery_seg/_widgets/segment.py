@@ -195,7 +195,7 @@ class SegmentWidget(ScrollingDock):
     def _on_image_changed(self, _value: Any = None) -> None:
         """A 2D image, a stack thinner than the 2.5D models' five slices or a stack of unrelated
         slices gets the 2D model."""
-        from ..checks import unrelated_slices
+        from ..checks import correlation_evidence, unrelated_slices
 
         image = self._image.value
         if image is None or self._model.value not in set(BUNDLED_MODELS) - {THIN_MODEL}:
@@ -205,9 +205,7 @@ class SegmentWidget(ScrollingDock):
         if spatial < 3 or data.shape[spatial - 3] < 5:
             why = "has fewer slices than the 2.5D models need"
         elif spatial == 3 and (r := unrelated_slices(data)) is not None:
-            why = (
-                f"looks like unrelated slices (neighbours correlate {r:.2f}; a tomogram's 0.6-0.9)"
-            )
+            why = f"looks like unrelated slices {correlation_evidence(r)}"
         else:
             return
         self._model.value = THIN_MODEL
@@ -336,7 +334,8 @@ class SegmentWidget(ScrollingDock):
         self._add_maps(result)
         seconds = result.timing.get("seconds", 0.0)
         where = f" → {result.labels}" if isinstance(result.labels, Path) else ""
-        self.controls.set_status(f"Done in {seconds:.1f} s{where}.")
+        notes = "".join(f" Note: {note}" for note in result.notes)
+        self.controls.set_status(f"Done in {seconds:.1f} s{where}.{notes}")
 
     def _add_maps(self, result: SegmentResult) -> None:
         labels = self.labels_layer

@@ -44,7 +44,7 @@ from ._sizes import (
     format_bytes,
     network_bytes,
 )
-from ._slices import UNRELATED, slice_correlation, unrelated_slices
+from ._slices import UNRELATED, correlation_evidence, slice_correlation, unrelated_slices
 from ._text import csv_safe, os_error_message, printable
 from ._values import DEVICES, check_device, check_voxel_size, resolve_device
 
@@ -60,6 +60,7 @@ __all__ = [
     "check_not_input",
     "check_output",
     "check_voxel_size",
+    "correlation_evidence",
     "csv_safe",
     "forget_input",
     "format_bytes",

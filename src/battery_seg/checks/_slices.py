@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["UNRELATED", "slice_correlation", "unrelated_slices"]
+__all__ = ["UNRELATED", "correlation_evidence", "slice_correlation", "unrelated_slices"]
 
 # Neighbouring slices of a tomogram correlate 0.65-0.93 (the shared real and imaged volumes, noisy
 # phantoms included); slices of unrelated images (far apart in a volume, separate files) about 0.
@@ -44,3 +44,12 @@ def unrelated_slices(image) -> float | None:
     """The neighbouring-slice correlation of ``image`` when it is below :data:`UNRELATED`."""
     r = slice_correlation(image)
     return r if r < UNRELATED else None
+
+
+def correlation_evidence(r: float) -> str:
+    """The figures behind calling slices unrelated, for notes and status lines.
+
+    >>> correlation_evidence(-0.031)
+    "(their grey levels correlate -0.03, below 0.2; a tomogram's 0.6-0.9)"
+    """
+    return f"(their grey levels correlate {r:.2f}, below {UNRELATED}; a tomogram's 0.6-0.9)"

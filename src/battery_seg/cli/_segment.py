@@ -166,26 +166,9 @@ def run(args: argparse.Namespace) -> int:
         progress.status("loading the model, estimating the intensity range")
         result = run_job(segment_job(volume, config), progress)
     _summary(result, volume)
-    if result.context > 1 and args.axis == "z" and not args.triplanar:
-        _unrelated_note(volume.data, result.context)
+    for note in result.notes:
+        print(f"note: {note}")
     return 0
-
-
-def _unrelated_note(data, context: int) -> None:
-    """Say so when the model read neighbouring slices of a stack of unrelated images."""
-    from ..checks import UNRELATED, unrelated_slices
-
-    try:
-        r = unrelated_slices(data)
-    except OSError:  # the input went away after it was segmented: an advice is not worth an error
-        return
-    if r is not None:
-        print(
-            f"note: neighbouring slices of the input look unrelated (their grey levels correlate "
-            f"{r:.2f}, below {UNRELATED}; a tomogram's 0.6-0.9), but the model reads {context} "
-            "neighbouring slices and mixed them: for separate images, segment with --model 2d "
-            "(one slice at a time)."
-        )
 
 
 def interrupted(args: argparse.Namespace) -> str:

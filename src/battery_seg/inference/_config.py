@@ -209,7 +209,8 @@ class SegmentResult:
     ``None`` when not requested. ``precision`` and ``backend`` say how the network ran.
     ``timing`` holds ``seconds``, ``compute_seconds``, ``voxels_per_second``, ``blocks``,
     ``blocks_resumed`` and, on a cluster, ``bytes_received`` (what the workers sent back to this
-    process, pickled).
+    process, pickled). ``notes`` says what the user may want to change (e.g. a model that reads
+    neighbouring slices run over a stack of unrelated images).
     """
 
     labels: np.ndarray | Path
@@ -223,6 +224,7 @@ class SegmentResult:
     precision: str = "float32"
     backend: str = "torch"
     timing: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def output(self) -> Path | None:

@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_disk, check_memory, check_output, output_lock
+from ..checks import (
+    check_disk,
+    check_memory,
+    check_output,
+    correlation_evidence,
+    output_lock,
+    unrelated_slices,
+)
 from ..cluster import ClusterSession, RunStats, open_session
 from ..errors import BatterySegError
 from ..gpu_memory import release_gpu_memory
@@ -96,6 +103,7 @@ def _segment(
 ) -> Job[SegmentResult]:
     model = prepare_model(config)
     plan = plan_job(volume, config, model)
+    notes = _stack_notes(volume, plan)
     sink = _open_sink(volume, config, model, plan)
     if session is not None:
         _check_cluster_paths(session, volume, sink)
@@ -151,7 +159,22 @@ def _segment(
     }
     if session is not None:
         timing["bytes_received"] = float(stats.bytes_received)
-    return _result(outputs, volume, config, model, plan, timing)
+    return _result(outputs, volume, config, model, plan, timing, notes)
+
+
+def _stack_notes(volume: InputVolume, plan: Plan) -> list[str]:
+    """A note when a model that reads neighbouring slices runs over a stack of unrelated
+    images (it mixes them; the 2D model reads one slice at a time)."""
+    if plan.context == 1 or len(plan.axes) != 1:
+        return []
+    data = np.moveaxis(volume.data, plan.axes[0], 0)  # the slices the model reads together
+    if (r := unrelated_slices(data)) is None:
+        return []
+    return [
+        f"neighbouring slices of the input look unrelated {correlation_evidence(r)}, but the "
+        f"model reads {plan.context} neighbouring slices and mixed them: for separate images, "
+        "segment with the 2d model (--model 2d), which reads one slice at a time."
+    ]
 
 
 def _check_cluster_paths(
@@ -190,6 +213,7 @@ def _result(
     model: PreparedModel,
     plan: Plan,
     timing: dict[str, float],
+    notes: list[str],
 ) -> SegmentResult:
     labels, probabilities, uncertainty = outputs
     return SegmentResult(
@@ -204,6 +228,7 @@ def _result(
         precision=plan.precision,
         backend=plan.backend,
         timing=timing,
+        notes=notes,
     )
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from ..checks import UNRELATED, unrelated_slices
+from ..checks import correlation_evidence, unrelated_slices
 from ..errors import BatterySegError
 from ..model import (
     BUNDLED_MODELS,
@@ -64,14 +64,14 @@ def resolve_init(config: TrainConfig, pairs: list[TrainingPair]) -> tuple[TrainC
     unrelated = [(p.name, r) for p in stacks if (r := unrelated_slices(p.image)) is not None]
     notes = []
     if config.context is None and stacks and len(unrelated) == len(stacks):
-        names = ", ".join(f"{n or 'the image'} ({r:.2f})" for n, r in unrelated)
-        notes.append(
-            f"Neighbouring slices look unrelated in {names}: their grey levels correlate "
-            f"below {UNRELATED} (a tomogram's neighbouring slices 0.6-0.9), so each slice is "
-            f"treated as an image of its own: training starts from the bundled {FLAT_MODEL} "
-            "model, which reads one slice at a time. If this is one continuous volume, start "
-            f"from the {DEFAULT_MODEL} model instead (--init {DEFAULT_MODEL})."
-        )
+        notes += [
+            f"Neighbouring slices look unrelated in {name or 'the image'} "
+            f"{correlation_evidence(r)}, so each slice is treated as an image of its own: "
+            f"training starts from the bundled {FLAT_MODEL} model, which reads one slice at a "
+            f"time. If this is one continuous volume, start from the {DEFAULT_MODEL} model "
+            f"instead (--init {DEFAULT_MODEL})."
+            for name, r in unrelated
+        ]
         return replace(config, init=FLAT_MODEL), notes
     small_context = config.context is not None and config.context < 5
     name = FLAT_MODEL if small_context or (config.context is None and not stacks) else DEFAULT_MODEL
