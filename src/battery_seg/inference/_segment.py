@@ -103,7 +103,6 @@ def _segment(
 ) -> Job[SegmentResult]:
     model = prepare_model(config)
     plan = plan_job(volume, config, model)
-    notes = _stack_notes(volume, plan)
     sink = _open_sink(volume, config, model, plan)
     if session is not None:
         _check_cluster_paths(session, volume, sink)
@@ -159,6 +158,7 @@ def _segment(
     }
     if session is not None:
         timing["bytes_received"] = float(stats.bytes_received)
+    notes = _stack_notes(volume, plan)  # after the blocks: start-up reads stay two
     return _result(outputs, volume, config, model, plan, timing, notes)
 
 
