@@ -17,16 +17,29 @@ Examples
 ('pore', 'silicon', 'cbd', 'graphite')
 """
 
+from ._cathode import CathodeParams, make_cathode, random_cathode_params
+from ._ct import CTParams, phase_materials, random_ct_params, simulate_ct
+from ._fibsem import FIBSEMParams, random_fibsem_params, simulate_fibsem
 from ._imaging import XCTParams, random_xct_params, simulate_xct
 from ._sample import Sample, make_sample
 from ._structure import AnodeParams, make_anode
 
 __all__ = [
     "AnodeParams",
+    "CTParams",
+    "CathodeParams",
+    "FIBSEMParams",
     "Sample",
     "XCTParams",
     "make_anode",
+    "make_cathode",
     "make_sample",
+    "phase_materials",
+    "random_cathode_params",
+    "random_ct_params",
+    "random_fibsem_params",
     "random_xct_params",
+    "simulate_ct",
+    "simulate_fibsem",
     "simulate_xct",
 ]
