@@ -91,3 +91,72 @@ def test_the_walk_sees_imports_inside_functions_and_relative_ones():
 def test_every_import_of_our_code_resolves(path):
     problems = [why for why in (unresolved(*found) for found in own_imports(path)) if why]
     assert not problems, f"{path.relative_to(PACKAGE_ROOT)}:\n" + "\n".join(problems)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> our modules it imports (at any depth, TYPE_CHECKING blocks included)."""
+    modules = {_module_name(path)[0]: path for path in SOURCES}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets = set()
+        for _, target, name in own_imports(path):
+            submodule = f"{target}.{name}"
+            targets.add(submodule if name and submodule in modules else target)
+        graph[module] = targets & set(modules) - {module}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected groups of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = set()
+                while True:
+                    member = stack.pop()
+                    group.add(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    circles.append(group)
+    return circles
+
+
+def test_no_import_circle_between_packages_nor_in_checks_io_and_inference():
+    def package(module: str) -> str:
+        is_package = (PACKAGE_ROOT / "/".join(module.split(".")[1:]) / "__init__.py").is_file()
+        return module if is_package else module.rpartition(".")[0]
+
+    circles = _circles(_import_graph())
+    across = [sorted(group) for group in circles if len({package(m) for m in group}) > 1]
+    assert not across, across
+    rooms = ("battery_seg.checks", "battery_seg.io", "battery_seg.inference")
+    inside = [sorted(group) for group in circles if any(m.startswith(rooms) for m in group)]
+    assert not inside, inside
+
+
+def test_the_shared_names_import_nothing_of_ours():
+    assert own_imports(PACKAGE_ROOT / "names.py") == []
+    assert _circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [{"a", "b"}]

@@ -25,12 +25,11 @@ from typing import Any
 from .. import __version__
 from ..checks import check_output, check_voxel_size
 from ..errors import BatterySegError
+from ..names import LABELS_ARRAY, PARTIAL_SUFFIX, battery_seg_attrs
 from ..phases import PhaseSet
 from ._atomic import remove, replace_path, temp_sibling, write_json_atomic
 from ._ome import image_label_attrs, multiscales_attrs
-from ._zarr import PARTIAL_SUFFIX, battery_seg_attrs
 
-LABELS_ARRAY = "0"
 STORE_VERSION = 1
 _RECORDS = ".battery_seg"
 _DONE = "done"
