@@ -98,7 +98,8 @@ def test_segment_an_imagej_stack_with_axes_zyx(imagej_stack, volume, tmp_path, c
 
 def test_info_and_stats_take_axes(imagej_stack, capsys):
     assert main(["info", str(imagej_stack), "--axes", "ZYX"]) == 0
-    assert "8 × 40 × 36 (Z, Y, X)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "8 × 40 × 36 (Z, Y, X)" in out and "file axes:" in out and "CYX" in out
     assert "--axes" in _help("stats") and "--axes" in _help("train")
 
 
