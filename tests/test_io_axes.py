@@ -120,3 +120,17 @@ def test_napari_reader_opens_an_imagej_channels_stack_as_one_volume(imagej_stack
     assert kind == "image"
     np.testing.assert_array_equal(np.asarray(data), volume)
     assert tuple(attributes["scale"]) == pytest.approx((0.5, 0.25, 0.25))
+
+
+def test_train_reads_labels_saved_the_same_way_with_the_same_axes(tmp_path, volume):
+    import argparse
+
+    from battery_seg.cli._train import _open_labels
+
+    labels = (volume % 3 + 1).astype(np.uint8)
+    path = tmp_path / "strokes.tif"
+    tifffile.imwrite(path, labels, imagej=True)  # CYX, as the image
+    args = argparse.Namespace(axes="ZYX", channel=None, timepoint=None)
+    np.testing.assert_array_equal(_open_labels(path, args).data.compute(), labels)
+    with pytest.raises(BatterySegError, match="--axes ZYX"):
+        _open_labels(path, argparse.Namespace(axes=None, channel=None, timepoint=None))
