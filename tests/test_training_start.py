@@ -110,10 +110,27 @@ def test_new_output_rows_come_from_the_same_name_or_the_most_predicted_phase():
 
 
 def test_trust_follows_how_well_the_start_model_labels_the_strokes():
-    good = Agreement(np.array([[95, 5], [5, 95]]))
-    assert good.accuracy([0, 1]) == pytest.approx(0.95) and good.trust([0, 1]) == 1.0
-    poor = Agreement(np.array([[60, 40], [45, 55]]))
-    assert poor.trust([0, 1]) == pytest.approx((0.575 - 0.5) / 0.4)
+    """As the training guide states it: a start model that labels the strokes with a balanced
+    accuracy of 0.9 or more is kept at full weight, one that labels them at chance not at all;
+    the accuracy is scikit-learn's balanced accuracy, so a rare phase counts as much as pore."""
+    from sklearn.metrics import balanced_accuracy_score, confusion_matrix
+
+    rng = np.random.default_rng(0)
+    painted = rng.choice(3, size=20_000, p=[0.7, 0.25, 0.05])  # a rare phase, as CBD is
+    trusts = {}
+    for noise in (0.0, 0.1, 0.45, 0.7, 1.0):  # share of strokes labelled at random
+        guess = np.where(rng.random(painted.size) < noise, rng.integers(0, 3, painted.size), -1)
+        predicted = np.where(guess >= 0, guess, painted)
+        agreement = Agreement(confusion_matrix(painted, predicted, labels=[0, 1, 2]))
+        expected = balanced_accuracy_score(painted, predicted)
+        assert agreement.accuracy([0, 1, 2]) == pytest.approx(expected)
+        trusts[noise] = agreement.trust([0, 1, 2])
+    assert trusts[0.0] == trusts[0.1] == 1.0  # balanced accuracy 1 and ~0.93
+    assert trusts[1.0] == 0.0  # chance
+    assert 0.0 < trusts[0.45] < 1.0 and trusts[0.45] > trusts[0.7]  # ~0.7 and ~0.53
+    # everything labelled as the majority phase: 70 % of the painted voxels right, yet chance
+    majority = Agreement(confusion_matrix(painted, np.zeros_like(painted), labels=[0, 1, 2]))
+    assert majority.trust([0, 1, 2]) == 0.0
     # two phases on one start phase: the start model cannot tell them apart
     merged = Agreement(np.array([[100, 0], [100, 0]]))
     assert merged.accuracy([0, 0]) == 0.5 and merged.trust([0, 0]) == 0.0

@@ -352,7 +352,35 @@ def test_gpu_memory_goes_back_when_training_ends(monkeypatch, sample, cancel):
     assert alive == [0]
 
 
-def test_release_gpu_memory_without_cuda_does_nothing():
+def test_release_gpu_memory_without_cuda_does_nothing(monkeypatch):
+    import subprocess
+    import sys
+
+    from battery_seg import gpu_memory
+
+    # in a process that never imported torch: nothing to release, and torch is not imported
+    code = (
+        "import sys; from battery_seg.gpu_memory import release_gpu_memory; "
+        "print(release_gpu_memory(), 'torch' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["False", "False"]
+    if torch.cuda.is_initialized():
+        pytest.skip("this process has initialised CUDA")
+    # torch imported, CUDA never initialised: neither a collection nor a cache release runs
+    calls = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("empty_cache"))
+    monkeypatch.setattr(gpu_memory.gc, "collect", lambda *a: calls.append("collect"))
+    assert gpu_memory.release_gpu_memory() is False
+    assert calls == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_release_gpu_memory_hands_cached_blocks_back():
     from battery_seg.gpu_memory import release_gpu_memory
 
-    assert release_gpu_memory() is torch.cuda.is_initialized()
+    block = torch.ones(2**24, device="cuda")  # 64 MiB, kept in PyTorch's cache when freed
+    del block
+    assert torch.cuda.memory_reserved() >= 2**26
+    assert release_gpu_memory() is True
+    assert torch.cuda.memory_reserved() == 0

@@ -127,6 +127,33 @@ def test_run_paints_blocks_into_a_labels_layer(
 
 
 @pytest.mark.gui
+def test_an_imagej_stack_saved_as_channels_segments_as_one_volume(
+    make_napari_viewer, qtbot, phantom_model, tmp_path
+):
+    import tifffile
+
+    from battery_seg.inference import segment
+    from battery_seg.phantom import make_sample
+
+    sample = make_sample((8, 64, 64), seed=0)
+    path = tmp_path / "scan.tif"
+    tifffile.imwrite(path, sample.image, imagej=True)  # ImageJ reads its 8 planes as channels
+    viewer = make_napari_viewer()
+    [image] = viewer.open(path, plugin="napari-battery-seg")  # one volume, not 8 layers
+    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Segment volume")
+    widget.set_model(phantom_model)
+    widget._tile.value = 64
+    widget._device.value = "cpu"
+    assert widget._image.value is image and image.data.shape == (8, 64, 64)
+    widget.controls.run_button.native.click()
+    qtbot.waitUntil(
+        lambda: widget.result is not None and not widget.controls.running, timeout=120_000
+    )
+    expected = segment(sample.image, widget.config()).labels
+    np.testing.assert_array_equal(viewer.layers["scan phases (phantom)"].data, expected)
+
+
+@pytest.mark.gui
 def test_cancel_removes_the_half_painted_layer(make_napari_viewer, qtbot, phantom_model):
     viewer, widget, _ = _open(make_napari_viewer, (96, 64, 64), phantom_model)  # 6 blocks
     widget.controls.run_button.native.click()

@@ -97,7 +97,7 @@ def read_volume(path: str | list[str]) -> list[LayerData]:
     """Layer data for ``path``: one Image (one per channel / time point) or Labels layer,
     lazily backed."""
     from .io import open_volume
-    from .io._common import ChannelChoiceError, DatasetChoiceError
+    from .io._common import SLICES_NOT_CHANNELS, ChannelChoiceError, DatasetChoiceError
 
     path = path[0] if isinstance(path, (list, tuple)) else path
     try:
@@ -109,6 +109,9 @@ def read_volume(path: str | list[str]) -> list[LayerData]:
             dict(zip(exc.choices, combination, strict=True))
             for combination in itertools.product(*(range(n) for n in exc.choices.values()))
         ]
+        if exc.axes is not None and exc.choices["channel"] > SLICES_NOT_CHANNELS:
+            # a 3D stack saved as channels (ImageJ): one volume, its planes read as slices
+            return [layer_data(open_volume(path, axes=exc.axes))]
         if len(picks) > _MAX_LAYERS:
             raise
         return [layer_data(open_volume(path, **pick)) for pick in picks]

@@ -27,6 +27,7 @@ from magicgui.widgets import (
 from ..analysis import AnalysisConfig, AnalysisResult, analyse_job, default_networks, save_mask
 from ..analysis._config import parse_roi
 from ..errors import BatterySegError
+from ..names import DEVICES
 from ..phases import PhaseSet
 from ._compare import CompareSection
 from ._jobs import JobControls
@@ -72,7 +73,7 @@ class AnalyseWidget(ScrollingDock):
         self._tortuosity = CheckBox(text="tortuosity (TauFactor)", value=False)
         self._networks = LineEdit(label="tortuosity of", value="")
         self._convention = ComboBox(label="convention", choices=["taufactor", "percolating"])
-        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
+        self._device = ComboBox(label="device", choices=list(DEVICES), value="auto")
         self._scheduler = LineEdit(
             label="scheduler",
             value="",

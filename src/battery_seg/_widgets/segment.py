@@ -20,6 +20,7 @@ from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL, THIN_MODEL
 from ..errors import BatterySegError
 from ..inference import SegmentConfig, SegmentResult, segment_job
 from ..jobs import Progress
+from ..names import DEVICES, LABELS_ARRAY
 from ._jobs import JobControls
 from ._layout import PhaseLegend, ScrollingDock, Section, WrappedLabel
 from ._model import MODEL_FILTER, chosen_model
@@ -76,7 +77,7 @@ class SegmentWidget(ScrollingDock):
             label="tile size", value=0, min=0, max=4096, step=16, tooltip=_TILE_TIP
         )
         self._tile.native.setSpecialValueText("auto")
-        self._device = ComboBox(label="device", choices=["auto", "cpu", "cuda"], value="auto")
+        self._device = ComboBox(label="device", choices=list(DEVICES), value="auto")
         self._scheduler = LineEdit(label="scheduler", value="", tooltip=_SCHEDULER_TIP)
         self._probabilities = CheckBox(text="per-phase probabilities", value=False)
         self._uncertainty = ComboBox(label="uncertainty", choices=["none", "entropy", "margin"])
@@ -303,7 +304,7 @@ class SegmentWidget(ScrollingDock):
         if store is not None:  # an OME-Zarr output: show the store being written
             import zarr
 
-            array = zarr.open_array(str(Path(store) / "0"), mode="r")
+            array = zarr.open_array(str(Path(store) / LABELS_ARRAY), mode="r")
             if self.labels_layer is None:
                 self._open_layer(self._run_image, array)
             else:

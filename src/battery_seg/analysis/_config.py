@@ -9,12 +9,12 @@ from typing import Any
 from ..checks import check_device, check_voxel_size, resolve_device
 from ..cluster import ClusterOptions
 from ..errors import BatterySegError
+from ..names import AXES
 from ..phases import PhaseSet
 from ._roles import check_cbd_diffusivity, parse_conductivity, pore_phases
 
 __all__ = ["AXES", "AnalysisConfig", "Network", "axis_index", "default_networks", "parse_roi"]
 
-AXES = ("z", "y", "x")
 CONVENTIONS = ("taufactor", "percolating")
 
 

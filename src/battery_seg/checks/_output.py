@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import BatterySegError
+from ..names import battery_seg_attrs
 
 __all__ = [
     "check_not_input",
@@ -127,8 +128,6 @@ def _same_kind(kind: str, found: str) -> bool:
 
 
 def _is_our_store(path: Path) -> bool:
-    from ..io._zarr import battery_seg_attrs
-
     return battery_seg_attrs(path) is not None
 
 

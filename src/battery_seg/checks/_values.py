@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from ..errors import BatterySegError
+from ..names import CUDA_INDEX, DEVICES
 
 __all__ = ["DEVICES", "check_device", "check_voxel_size", "resolve_device"]
-
-DEVICES = ("auto", "cpu", "cuda")
-_CUDA_INDEX = re.compile(r"^cuda:\d+$")
 
 
 def check_voxel_size(voxel_size: Any, where: str = "") -> tuple[float, float, float]:
@@ -54,7 +51,7 @@ def check_device(device: Any) -> str:
     'cuda:1'
     """
     name = str(device).strip().lower()
-    if name not in DEVICES and not _CUDA_INDEX.match(name):
+    if name not in DEVICES and not CUDA_INDEX.match(name):
         raise BatterySegError(
             f"Unknown device {device!r}; use auto (CUDA when available), cpu, cuda or cuda:N."
         )

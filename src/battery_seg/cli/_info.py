@@ -101,7 +101,7 @@ def describe(volume: Any) -> list[str]:
     ours = volume.metadata.get("battery_seg") or {}
     if ours and not ours.get("complete", True):
         lines.append(("status", "partially written (an interrupted or running segmentation)"))
-    for key in ("axes", "channel", "timepoint", "voxel_size_note"):
+    for key in ("axes", "file_axes", "channel", "timepoint", "voxel_size_note"):
         if key in volume.metadata:
             lines.append((key.replace("_", " "), str(volume.metadata[key])))
     width = max(len(k) for k, _ in lines) + 2

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import re
+
+from ..names import CUDA_INDEX, DEVICE_METAVAR, DEVICES
 
 __all__ = ["DEVICES", "add_device_argument", "add_front_face_argument", "device"]
-
-DEVICES = ("auto", "cpu", "cuda")
-_CUDA_N = re.compile(r"^cuda:\d+$")
 
 
 def device(text: str) -> str:
     """argparse type: one of :data:`DEVICES` or ``cuda:N`` (a GPU by number)."""
-    if text in DEVICES or _CUDA_N.match(text):
+    if text in DEVICES or CUDA_INDEX.match(text):
         return text
     raise argparse.ArgumentTypeError(
         f"invalid choice: {text!r} (choose from {', '.join(DEVICES)} or cuda:N)"
@@ -26,7 +24,7 @@ def add_device_argument(parser: argparse.ArgumentParser, what: str) -> None:
         "--device",
         type=device,
         default="auto",
-        metavar="{auto,cpu,cuda,cuda:N}",
+        metavar=DEVICE_METAVAR,
         help=f"where {what} runs (default auto: CUDA when available, else the CPU)",
     )
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..checks import output_kind
+from ..names import BACKENDS
 from ._cluster import add_cluster_arguments, cluster_fields
 from ._options import add_device_argument
 from ._volume import add_selection_arguments, check_outputs, open_input
@@ -114,7 +115,7 @@ def add_parser(subparsers) -> None:
     add_device_argument(parser, "the network")
     add(
         "--backend",
-        choices=("auto", "torch", "openvino"),
+        choices=BACKENDS,
         default="auto",
         help="how the network runs on the CPU (default auto: OpenVINO when installed and it keeps "
         "the labels, for volumes of 8 Mvoxel or more; else PyTorch)",

@@ -179,13 +179,15 @@ def _open_pairs(paths: list[Path], args: argparse.Namespace):
 
 
 def _open_labels(path: Path, args: argparse.Namespace):
-    """A labels file: as it is, or with --channel / --timepoint where it has those axes too."""
+    """A labels file: as it is, or with --axes / --channel / --timepoint where it needs them."""
     from ..io import open_volume
     from ..io._common import ChannelChoiceError
 
     try:
         return open_volume(path)
     except ChannelChoiceError as exc:
+        if args.axes is not None:
+            return open_volume(path, axes=args.axes)
         picks = {"channel": args.channel, "timepoint": args.timepoint}
         return open_volume(path, **{k: v for k, v in picks.items() if k in exc.choices})
 

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..names import BACKENDS
+
 __all__ = [
     "BACKENDS",
     "CPU_LOCK",
@@ -33,7 +35,6 @@ __all__ = [
     "openvino_available",
 ]
 
-BACKENDS = ("auto", "torch", "openvino")
 CPU_LOCK = threading.Lock()
 """Held around every network call on the CPU: one at a time, each with all the cores."""
 

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import BatterySegError
+from ._block_spec import Block, BlockJob, PassInput, VolumeRegion, check_finite
 from ._device import block_outputs_on_device
-from ._predictor import InMemoryModel, ModelFile, get_predictor
+from ._predictor import get_predictor
 from ._tiling import AxisGrid, blend_planes
 
 if TYPE_CHECKING:
@@ -45,22 +45,6 @@ _BLOCK_VOXELS = 4 * 2**20
 _MAX_PLANE_SIDE = 2048
 _CANCELLED: set[str] = set()
 _CANCEL_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class Block:
-    """One box of the output volume; ``key`` names it in a store's completion records."""
-
-    index: tuple[int, int, int]
-    box: tuple[slice, slice, slice]
-
-    @property
-    def key(self) -> str:
-        return ".".join(str(i) for i in self.index)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(s.stop - s.start for s in self.box)  # type: ignore[return-value]
 
 
 def default_block_shape(
@@ -93,45 +77,6 @@ def plan_blocks(shape: tuple[int, ...], block_shape: tuple[int, ...]) -> list[Bl
     return blocks
 
 
-class VolumeRegion:
-    """A box of the input volume, read when the task runs.
-
-    A dask volume is sliced (and culled) when the task is built; a NumPy volume is kept as a view
-    and only the box's voxels are pickled when a task goes to another process.
-    """
-
-    def __init__(self, volume: Any, box: tuple[slice, ...]) -> None:
-        if hasattr(volume, "dask"):
-            import dask
-
-            (self.source,) = dask.optimize(volume[box])
-            self.box: tuple[slice, ...] | None = None
-        else:
-            self.source, self.box = volume, box
-
-    def read(self) -> np.ndarray:
-        data = self.source if self.box is None else self.source[self.box]
-        if hasattr(data, "dask"):
-            data = data.compute(scheduler="sync", optimize_graph=False)  # culled when built
-        return np.asarray(data)
-
-    def __getstate__(self) -> dict:
-        if self.box is None:  # a culled dask graph: cheap to send, read where the task runs
-            return dict(self.__dict__)
-        return {"source": np.ascontiguousarray(self.source[self.box]), "box": (slice(None),)}
-
-
-@dataclass(frozen=True)
-class PassInput:
-    """What one slicing-axis pass over one block reads."""
-
-    axis: int
-    region: VolumeRegion
-    plane_index: np.ndarray  # planes of region (along axis) feeding the network, mirrored at ends
-    pad: tuple[int, int]  # mirror padding after the two in-plane axes (one short tile)
-    window: tuple[tuple[int, int], tuple[int, int]]  # output region, in-plane coordinates
-
-
 def pass_input(
     volume: Any, block: Block, axis: int, context: int, grids: tuple[AxisGrid, AxisGrid]
 ) -> PassInput:
@@ -161,25 +106,6 @@ def pass_input(
     )
 
 
-@dataclass(frozen=True)
-class BlockJob:
-    """Settings shared by every block of a job (small and picklable)."""
-
-    job_id: str
-    model: ModelFile | InMemoryModel
-    device: str
-    precision: str
-    context: int
-    n_phases: int
-    grids: dict[int, tuple[AxisGrid, AxisGrid]]
-    intensity: IntensityRange
-    batch_size: int = 4
-    probabilities: bool = False
-    uncertainty: str = "none"
-    store: Any = None  # battery_seg.io.LabelStore, or None to return the arrays
-    backend: str = "torch"
-
-
 @dataclass
 class BlockResult:
     """Outcome of one block; arrays are ``None`` when they went into the store."""
@@ -197,16 +123,6 @@ def set_cancelled(job_id: str, cancelled: bool) -> None:
     """Mark ``job_id`` cancelled (its blocks that have not started return at once) or not."""
     with _CANCEL_LOCK:
         (_CANCELLED.add if cancelled else _CANCELLED.discard)(job_id)
-
-
-def check_finite(raw: np.ndarray, block: Block) -> None:
-    """Refuse NaN / infinite voxels, naming the block they are in."""
-    if raw.dtype.kind == "f" and not np.isfinite(raw).all():
-        where = ", ".join(f"{s.start}:{s.stop}" for s in block.box)
-        raise BatterySegError(
-            f"The image holds NaN or infinite voxels near block [{where}] (z, y, x). Replace them "
-            "(for example with the reconstruction's background value) and run again."
-        )
 
 
 def read_stack(spec: PassInput, intensity: IntensityRange, block: Block) -> np.ndarray:

@@ -16,12 +16,11 @@ import numpy as np
 from ..checks import check_device
 from ..cluster import ClusterOptions
 from ..errors import BatterySegError
+from ..names import AXES, BACKENDS
 from ..phases import PhaseSet
-from ._backends import BACKENDS
 
 __all__ = ["AXES", "SegmentConfig", "SegmentResult"]
 
-AXES = ("z", "y", "x")
 _PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _UNCERTAINTY = ("none", "entropy", "margin")
 _STORE_SUFFIXES = (".zarr",)

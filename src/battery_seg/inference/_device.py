@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._block_spec import Block, BlockJob, PassInput, check_finite
 from ._tiling import ArrayOps, blend_planes
 
 if TYPE_CHECKING:
     import torch
 
-    from ._blocks import Block, BlockJob, PassInput
 
 __all__ = ["block_outputs_on_device"]
 
@@ -62,8 +62,6 @@ def _read_stack(spec: PassInput, job: BlockJob, block: Block, device: Any) -> to
     """The normalised ``(planes + context - 1, H, W)`` float32 stack of one pass, on the device."""
     import torch
     import torch.nn.functional as F
-
-    from ._blocks import check_finite
 
     raw = spec.region.read()
     check_finite(raw, block)

@@ -186,7 +186,7 @@ def _check_cluster_paths(
     store = sink.store
     if store is None:
         return
-    from ..io._store import LABELS_ARRAY
+    from ..names import LABELS_ARRAY
 
     try:
         for folder in (store.partial_path / LABELS_ARRAY, store.partial_path / ".battery_seg"):

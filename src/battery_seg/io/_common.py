@@ -17,6 +17,9 @@ from ..errors import BatterySegError
 # pattern of slab-wise segmentation and statistics and of napari's slice view.
 TARGET_CHUNK_BYTES = 64 * 2**20
 MAX_SLAB_SLICES = 32
+# A stack with more channels than this and no Z axis is more likely the slices of one volume
+# saved as channels (a 3D stack written for ImageJ by tifffile) than a multi-channel image.
+SLICES_NOT_CHANNELS = 5
 
 MICROMETRE = "µm"
 PIXEL = "pixel"
@@ -158,7 +161,7 @@ def guess_axes(shape: tuple[int, ...]) -> tuple[str, bool]:
     return "Q" * (ndim - 3) + "ZYX", True
 
 
-def _axis_listing(axes: str, shape: tuple[int, ...]) -> str:
+def axis_listing(axes: str, shape: tuple[int, ...]) -> str:
     return ", ".join(f"{a} ({n})" for a, n in zip(axes, shape, strict=True))
 
 
@@ -166,12 +169,14 @@ class ChannelChoiceError(BatterySegError):
     """The file holds several channels or time points and none was chosen.
 
     ``choices`` maps ``"channel"`` / ``"timepoint"`` to how many there are, so that a caller
-    (the napari reader) can open each channel itself.
+    (the napari reader) can open each channel itself; ``axes`` is the reading that takes a
+    channels-only stack without Z as slices (``"ZYX"`` for ``CYX``), or None.
     """
 
-    def __init__(self, message: str, choices: dict[str, int]):
+    def __init__(self, message: str, choices: dict[str, int], axes: str | None = None):
         super().__init__(message)
         self.choices = choices
+        self.axes = axes
 
 
 class DatasetChoiceError(BatterySegError):
@@ -206,19 +211,47 @@ def _pick(
     )
 
 
-def _ask_for_choice(axes: str, ndim: int, needed: dict[str, int], where: str, listing: str):
+def slices_reading(axes: str, shape: tuple[int, ...], needed: dict[str, int]) -> str | None:
+    """The axes that read a channels-only stack without Z as slices (``CYX`` -> ``ZYX``)."""
+    if "Z" in axes or set(needed) != {"channel"}:
+        return None
+    channel_axis = next(a for a, n in zip(axes, shape, strict=True) if a in "CS" and n > 1)
+    return axes.replace(channel_axis, "Z", 1)
+
+
+def _ask_for_choice(
+    axes: str, shape: tuple[int, ...], needed: dict[str, int], where: str, listing: str
+):
+    slices = slices_reading(axes, shape, needed)
+    as_slices = (
+        f" If the {needed['channel']} planes are slices of one volume, read it with "
+        f"axes='{slices}' (--axes {slices})."
+        if slices
+        else ""
+    )
     if "S" in axes and needed.get("channel"):
         raise ChannelChoiceError(
             f"{where} is an RGB colour image (axes {listing}). Segmentation needs one grey value "
             "per voxel: convert it to greyscale (Fiji: Image > Type > 8-bit) or pick one colour "
-            "with channel=0, 1 or 2 (--channel on the command line).",
+            "with channel=0, 1 or 2 (--channel on the command line)." + as_slices,
             needed,
+            slices,
+        )
+    if slices and needed["channel"] > SLICES_NOT_CHANNELS:
+        count = needed["channel"]
+        raise ChannelChoiceError(
+            f"{where} has axes {listing}: {count} channels and no Z, as a 3D stack saved for "
+            f"ImageJ as channels has. Read its planes as slices with axes='{slices}' (--axes "
+            f"{slices} on the command line), or pick one with channel=N (0..{count - 1}).",
+            needed,
+            slices,
         )
     asks = " and ".join(f"{g}=N (0..{n - 1})" for g, n in needed.items())
     raise ChannelChoiceError(
-        f"{where} is a {ndim}D stack with axes {listing}; pick one volume with "
-        f"{asks} (--{' and --'.join(needed)} on the command line).",
+        f"{where} is a {len(shape)}D stack with axes {listing}; pick one volume with "
+        f"{asks} (--{' and --'.join(needed)} on the command line)." + as_slices,
         needed,
+        slices,
     )
 
 
@@ -237,7 +270,7 @@ def spatial_index(
     and the argument to pass when a channel or time point must be chosen.
     """
     axes = normalize_axes(axes)
-    listing = _axis_listing(axes, shape) + (
+    listing = axis_listing(axes, shape) + (
         " (assumed: the file does not name its axes)" if guessed else ""
     )
     picks = {"channel": channel, "timepoint": timepoint}
@@ -255,7 +288,7 @@ def spatial_index(
                 needed[group] = size
         index.append(_pick(axis, size, group, picks[group] if group else None, where, listing))
     if needed:
-        _ask_for_choice(axes, len(shape), needed, where, listing)
+        _ask_for_choice(axes, shape, needed, where, listing)
     for group, pick in picks.items():
         if pick is not None and group not in used:
             raise BatterySegError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..names import LABELS_ARRAY
 from ..phases import PhaseSet
 
 NGFF_VERSION = "0.4"
@@ -45,7 +46,7 @@ def multiscales_attrs(
                 "version": NGFF_VERSION,
                 "name": name,
                 "axes": axes,
-                "datasets": [{"path": "0", "coordinateTransformations": scale}],
+                "datasets": [{"path": LABELS_ARRAY, "coordinateTransformations": scale}],
             }
         ]
     }

@@ -25,12 +25,11 @@ from typing import Any
 from .. import __version__
 from ..checks import check_output, check_voxel_size
 from ..errors import BatterySegError
+from ..names import LABELS_ARRAY, OUR_ATTRIBUTES, PARTIAL_SUFFIX, battery_seg_attrs
 from ..phases import PhaseSet
 from ._atomic import remove, replace_path, temp_sibling, write_json_atomic
 from ._ome import image_label_attrs, multiscales_attrs
-from ._zarr import PARTIAL_SUFFIX, battery_seg_attrs
 
-LABELS_ARRAY = "0"
 STORE_VERSION = 1
 _RECORDS = ".battery_seg"
 _DONE = "done"
@@ -210,7 +209,7 @@ class LabelStore:
                 {
                     **multiscales_attrs(name, self.voxel_size, self.unit),
                     **image_label_attrs(self.phases),
-                    "battery_seg": self._metadata(False),
+                    OUR_ATTRIBUTES: self._metadata(False),
                 }
             )
             self._new_array(root, LABELS_ARRAY, self.shape, "uint8", self.chunks, ["z", "y", "x"])
@@ -327,7 +326,7 @@ class LabelStore:
             )
         attrs_file = partial / ".zattrs"
         attrs = json.loads(attrs_file.read_text(encoding="utf-8"))
-        attrs["battery_seg"]["complete"] = True
+        attrs[OUR_ATTRIBUTES]["complete"] = True
         write_json_atomic(attrs_file, attrs)
         replace_path(partial, self.path)
         remove(self.path / _RECORDS)

@@ -17,6 +17,7 @@ import numpy as np
 from ..checks import check_voxel_size, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
+from ._axes import read_with_axes
 from ._common import MICROMETRE, PIXEL, RawVolume, spatial_index, to_micrometre
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
@@ -236,6 +237,7 @@ def open_volume(
     voxel_size: Any = None,
     channel: int | None = None,
     timepoint: int | None = None,
+    axes: str | None = None,
     allow_partial: bool = False,
 ) -> Volume:
     """Open a volume lazily: only metadata is read.
@@ -251,6 +253,11 @@ def open_volume(
         Overrides the file's voxel size (in µm).
     channel, timepoint : int, optional
         Which channel (or RGB colour) and time point of a 4D/5D stack to open.
+    axes : str, optional
+        How the file's axes are read, one letter per axis in the file's order (``Z``, ``Y``,
+        ``X``, ``C`` channel, ``T`` time, ``S`` colour sample), instead of the names the file
+        gives them: ``"ZYX"`` for a 3D stack saved for ImageJ as channels (``CYX``) or a
+        3-slice stack taken for an RGB image.
     allow_partial : bool
         Open a label store that is still being written (for live display).
 
@@ -272,10 +279,13 @@ def open_volume(
     >>> vol.data.shape, vol.voxel_size, vol.unit  # doctest: +SKIP
     ((1200, 2048, 2048), (0.5, 0.325, 0.325), 'µm')
     >>> vol = open_volume("scan.h5:/exchange/data", voxel_size=0.65)  # doctest: +SKIP
+    >>> vol = open_volume("imagej_stack.tif", axes="ZYX")  # doctest: +SKIP
     """
     file, inner = split_address(path)
     where = f"{file}:{inner}" if inner else str(file)
     raw = read_raw(file, inner, allow_partial=allow_partial)
+    if axes is not None:
+        raw = read_with_axes(raw, axes, where)
     index, remaining = spatial_index(
         raw.axes,
         tuple(raw.levels[0].shape),

@@ -18,6 +18,7 @@ import numpy as np
 from .. import __version__
 from ..checks import check_disk, check_voxel_size
 from ..errors import BatterySegError
+from ..names import LABELS_ARRAY, OUR_ATTRIBUTES
 from ..phases import PhaseSet
 from ._atomic import check_output, remove, replace_path, temp_sibling
 from ._common import MICROMETRE, PIXEL
@@ -210,13 +211,13 @@ def write_image(
         root = zarr.open_group(store=str(building), mode="w", zarr_format=2)
         root.attrs.update(multiscales_attrs(path.name.removesuffix(".zarr"), voxel_size, unit))
         # marks the store as ours, so that --overwrite may replace it
-        root.attrs["battery_seg"] = {
+        root.attrs[OUR_ATTRIBUTES] = {
             "software": f"napari-battery-seg {__version__}",
             "kind": "image",
         }
         chunks = tuple(min(c, n) for c, n in zip(DEFAULT_LABEL_CHUNKS, image.shape, strict=True))
         array = root.create_array(
-            "0",
+            LABELS_ARRAY,
             shape=image.shape,
             chunks=chunks,
             dtype=image.dtype,

@@ -8,11 +8,11 @@ opens that array; otherwise the error lists the arrays and how to address one
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import BatterySegError
+from ..names import PARTIAL_SUFFIX, battery_seg_attrs
 from ._common import DatasetChoiceError, RawVolume, guess_axes, nd_chunks
 from ._lazy import file_token, lazy_dask
 from ._ome import (
@@ -23,23 +23,7 @@ from ._ome import (
     scale_of,
 )
 
-PARTIAL_SUFFIX = ".partial"
 _MAX_LISTED = 12
-
-
-def battery_seg_attrs(store: Path) -> dict[str, Any] | None:
-    """Our ``battery_seg`` root attributes of a store (v2 or v3), or None if it has none."""
-    for name, key in ((".zattrs", None), ("zarr.json", "attributes")):
-        file = Path(store) / name
-        if file.is_file():
-            try:
-                attrs = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                return None
-            attrs = attrs.get(key, {}) if key else attrs
-            value = attrs.get("battery_seg")
-            return value if isinstance(value, dict) else None
-    return None
 
 
 def partial_error(store: Path) -> BatterySegError:

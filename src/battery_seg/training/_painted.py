@@ -13,6 +13,7 @@ from itertools import product
 import numpy as np
 
 from ..errors import BatterySegError
+from ..names import AXES
 from ..phases import PhaseSet
 
 __all__ = ["PaintedVoxels", "as_volume", "one_slice_note", "read_painted", "stroke_ids"]
@@ -127,7 +128,6 @@ def read_painted(labels, phases: PhaseSet, name: str) -> PaintedVoxels:
     return PaintedVoxels(name, shape, coords_all, values_all, stroke)
 
 
-_AXES = ("z", "y", "x")
 _MIN_SLICES = 8  # thinner stacks: painting one slice of them is painting most of the volume
 
 
@@ -156,7 +156,7 @@ def one_slice_note(painted: PaintedVoxels) -> str:
             continue
         index = int(at[0])
         others = [q * size // 4 for q in (1, 2, 3) if abs(q * size // 4 - index) > size // 8]
-        name = _AXES[axis]
+        name = AXES[axis]
         where = ", ".join(f"{name}={o}" for o in others[:2])
         return (
             f"{painted.name}: every stroke is on slice {name}={index} of {size}; the model "
