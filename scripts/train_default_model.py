@@ -176,6 +176,23 @@ def _channel_map(key: str, dim: int, old: int, new: int) -> np.ndarray:
     return np.arange(old)
 
 
+def epoch_printer(seconds: float):
+    """A training progress callback that prints an epoch's loss and validation IoU at most
+    every ``seconds``."""
+    last = [0.0]
+
+    def report(event) -> None:
+        if event.data and time.perf_counter() - last[0] > seconds:
+            last[0] = time.perf_counter()
+            ious = " ".join(f"{k} {v:.3f}" for k, v in event.data["val_iou"].items())
+            print(
+                f"epoch {event.data['epoch']}: loss {event.data['loss']:.4f}  val {ious}",
+                flush=True,
+            )
+
+    return report
+
+
 def iou_per_phase(truth: np.ndarray, predicted: np.ndarray, names) -> dict[str, float]:
     scores = {}
     for value, name in enumerate(names, start=1):
@@ -283,18 +300,7 @@ def main() -> None:
             output=args.output,
             overwrite=True,
         )
-        last = [0.0]
-
-        def report(event) -> None:
-            if event.data and time.perf_counter() - last[0] > 30:
-                last[0] = time.perf_counter()
-                ious = " ".join(f"{k} {v:.3f}" for k, v in event.data["val_iou"].items())
-                print(
-                    f"epoch {event.data['epoch']}: loss {event.data['loss']:.4f}  val {ious}",
-                    flush=True,
-                )
-
-        result = train(pairs, config, on_progress=report)
+        result = train(pairs, config, on_progress=epoch_printer(30))
         model, card = result.model, result.card
         card.provenance["purpose"] = (
             f"battery-seg bundled model {args.output.stem!r}: synthetic Si-graphite anodes, "

@@ -16,47 +16,16 @@ import numpy as np
 from scipy import ndimage
 
 from ._fields import smooth_noise
-from ._materials import MATERIALS
+from ._materials import ELEMENTS, MATERIALS
 
 __all__ = ["FIBSEMParams", "random_fibsem_params", "simulate_fibsem"]
 
-# mean atomic number of each material, by mass (what the backscatter yield follows)
-_Z = {
-    "C": 6,
-    "H": 1,
-    "O": 8,
-    "F": 9,
-    "Li": 3,
-    "Ni": 28,
-    "Mn": 25,
-    "Co": 27,
-    "Fe": 26,
-    "P": 15,
-    "Si": 14,
-    "N": 7,
-    "Cl": 17,
-}
-_A = {
-    "C": 12.0,
-    "H": 1.0,
-    "O": 16.0,
-    "F": 19.0,
-    "Li": 6.9,
-    "Ni": 58.7,
-    "Mn": 54.9,
-    "Co": 58.9,
-    "Fe": 55.8,
-    "P": 31.0,
-    "Si": 28.1,
-    "N": 14.0,
-    "Cl": 35.5,
-}
-
 
 def _backscatter(material: str) -> float:
+    """Backscatter yield of a material from its mass-weighted mean atomic number."""
     formula, _ = MATERIALS[material]
-    mass = {e: n * _A[e] for e, n in formula.items()}
-    z = sum(m * _Z[e] for e, m in mass.items()) / sum(mass.values())
+    mass = {e: n * ELEMENTS[e][1] for e, n in formula.items()}
+    z = sum(m * ELEMENTS[e][0] for e, m in mass.items()) / sum(mass.values())
     return -0.0254 + 0.016 * z - 1.86e-4 * z**2 + 8.3e-7 * z**3
 
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 from functools import cache
 
-import numpy as np
-
-__all__ = ["MATERIALS", "electron_density", "linear_attenuation"]
+__all__ = ["ELEMENTS", "MATERIALS", "linear_attenuation"]
 
 # element: (Z, atomic mass, K-edge in keV)
-_ELEMENTS = {
+ELEMENTS = {
     "H": (1, 1.008, 0.0),
     "Li": (3, 6.94, 0.0),
     "C": (6, 12.011, 0.0),
@@ -53,7 +51,7 @@ MATERIALS: dict[str, tuple[dict[str, float], float]] = {
 
 
 def _element_mass_attenuation(element: str, energy: float) -> float:
-    z, mass, edge = _ELEMENTS[element]
+    z, mass, edge = ELEMENTS[element]
     photo = _PHOTO * z**3.4 / energy**3
     if energy < edge:
         photo /= _EDGE_JUMP
@@ -65,21 +63,7 @@ def _element_mass_attenuation(element: str, energy: float) -> float:
 def linear_attenuation(material: str, energy: float) -> float:
     """Linear attenuation coefficient (1/cm) of a named material at ``energy`` keV."""
     formula, density = MATERIALS[material]
-    masses = {e: n * _ELEMENTS[e][1] for e, n in formula.items()}
+    masses = {e: n * ELEMENTS[e][1] for e, n in formula.items()}
     total = sum(masses.values())
     per_mass = sum(m / total * _element_mass_attenuation(e, energy) for e, m in masses.items())
     return float(density * per_mass)
-
-
-@cache
-def electron_density(material: str) -> float:
-    """Electrons per cm³ divided by Avogadro's number (mol/cm³): what phase contrast sees."""
-    formula, density = MATERIALS[material]
-    electrons = sum(n * _ELEMENTS[e][0] for e, n in formula.items())
-    mass = sum(n * _ELEMENTS[e][1] for e, n in formula.items())
-    return float(density * electrons / mass)
-
-
-def mixture(parts: dict[str, float], energy: float) -> float:
-    """Attenuation (1/cm) of a porous mixture: volume share of each material, summed."""
-    return float(np.sum([share * linear_attenuation(m, energy) for m, share in parts.items()]))
