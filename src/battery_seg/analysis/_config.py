@@ -47,11 +47,11 @@ class Network:
         """``NAME=PHASE+PHASE+...`` or a single phase name."""
         name, _, members = spec.strip().partition("=")
         name = name.strip()
-        parts = tuple(p.strip() for p in (members or name).split("+") if p.strip())
-        if not name or not parts:
+        parts = tuple(p.strip() for p in (members or name).split("+"))
+        if not name or not all(parts) or len(set(parts)) != len(parts):
             raise BatterySegError(
-                f"Cannot read the transport network {spec!r}; write a phase name (pore) or "
-                "NAME=PHASE+PHASE (solid=graphite+silicon+cbd)."
+                f"Cannot read the transport network {spec!r} (an empty or repeated name); write "
+                "a phase name (pore) or NAME=PHASE+PHASE (solid=graphite+silicon+cbd)."
             )
         return cls(name, parts)
 
@@ -196,11 +196,22 @@ class AnalysisConfig:
         if self.networks is not None:
             nets = tuple(n if isinstance(n, Network) else Network.parse(n) for n in self.networks)
             set_(self, "networks", nets)
+            names = [n.name for n in nets]
+            if len(set(names)) != len(names):
+                raise BatterySegError(
+                    f"Two transport networks share a name in {', '.join(names)}; give each "
+                    "--network its own NAME=."
+                )
         for network in self.transport_networks:
             for name in network.phases:
                 self.phases.value_of(name)  # raises with the list of phases
         if self.roi is not None:
             set_(self, "roi", _check_roi(self.roi))
+        if not self.max_solve_seconds > 0:
+            raise BatterySegError(
+                f"The time limit of a tortuosity solve must be positive, got "
+                f"{self.max_solve_seconds / 60:g} minutes (--max-minutes)."
+            )
         if self.conv_crit <= 0 or self.iter_limit < 100:
             raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
         set_(self, "cbd_diffusivity", check_cbd_diffusivity(self.cbd_diffusivity, self.phases))

@@ -10,8 +10,9 @@
 * **Values** (:func:`check_voxel_size`, :func:`check_device`, :func:`resolve_device`).
 * **Slices** (:func:`unrelated_slices`): a stack of unrelated images is not a tomogram, so a
   model that reads neighbouring slices would mix them.
-* **Text** (:func:`printable`, :func:`csv_safe`, :func:`os_error_message`): names from files are
-  safe on a terminal and in a spreadsheet; an ``OSError`` becomes one line naming the file.
+* **Text** (:func:`printable`, :func:`clean_text`, :func:`csv_safe`, :func:`os_error_message`):
+  names from files are safe on a terminal and in a spreadsheet, text written into a package
+  carries no control characters; an ``OSError`` becomes one line naming the file.
 
 Every refusal is a :class:`~battery_seg.errors.BatterySegError` whose message names the problem
 and the fix. This package imports nothing heavy (torch only inside :func:`resolve_device`).
@@ -45,7 +46,7 @@ from ._sizes import (
     network_bytes,
 )
 from ._slices import UNRELATED, correlation_evidence, slice_correlation, unrelated_slices
-from ._text import csv_safe, os_error_message, printable
+from ._text import clean_text, csv_safe, os_error_message, printable
 from ._values import DEVICES, check_device, check_voxel_size, resolve_device
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "check_not_input",
     "check_output",
     "check_voxel_size",
+    "clean_text",
     "correlation_evidence",
     "csv_safe",
     "forget_input",
