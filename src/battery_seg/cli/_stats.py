@@ -246,15 +246,12 @@ def run(args: argparse.Namespace) -> int:
         raise BatterySegError("--pybamm names the same file as --json or --csv; give another name.")
     outputs = [(args.json, "json"), (args.csv, "csv"), (args.pybamm, "json")]
     check_outputs(outputs, args.overwrite, [args.labels, args.probabilities])
-    if args.pybamm is not None and args.axis not in ("z", "all"):
-        raise BatterySegError(
-            "--pybamm needs the through-thickness axis z for the Bruggeman coefficients; "
-            "use --axis z or --axis all."
-        )
     with ProgressPrinter("stats") as progress:
         progress.status(f"opening {args.labels}")
         volume, phases = open_labels(args)
         config = build_config(args, volume, phases)
+        if args.pybamm is not None:
+            _check_pybamm(volume, config, args.electrode)
         probabilities = open_probabilities(args.probabilities) if args.probabilities else None
         result = analyse(
             volume, config, probabilities=probabilities, on_progress=_Printer(progress)
@@ -274,6 +271,15 @@ def run(args: argparse.Namespace) -> int:
         write_cell_parameters(result, args.pybamm, args.electrode, overwrite=args.overwrite)
         print(f"wrote {args.pybamm}")
     return 0
+
+
+def _check_pybamm(volume, config, electrode: str) -> None:
+    """What --pybamm needs (voxel size, phases, electrode, thickness), before any work."""
+    from ..analysis._cellmodel import check_cell_request
+    from ..analysis._fractions import encoded_view
+
+    box = encoded_view(volume.data, config.phases, config.roi).shape  # lazy: reads nothing
+    check_cell_request(config, tuple(int(n) for n in box), electrode)
 
 
 def open_probabilities(path: str):
