@@ -28,7 +28,7 @@ from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL
 from ..checks import check_output, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
-from ._package import is_package, read_package
+from ._package import is_package, read_package, truncated_zip
 from .normalization import Normalization
 from .unet import UNet, UNetConfig
 
@@ -274,6 +274,11 @@ def _load_checkpoint(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors all mean "not a usable file"
+        if truncated_zip(path):
+            raise BatterySegError(
+                f"{path} is truncated or damaged: it starts as a zip file but its end (the "
+                "table of contents) is missing. Copy, download or export it again."
+            ) from None
         if path.suffix.lower() == ".zip":
             raise BatterySegError(
                 f"{path} is a zip file without an rdf.yaml: not a bioimage.io model package. "
