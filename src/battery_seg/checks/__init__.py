@@ -7,6 +7,8 @@
 * **Sizes** (:func:`check_memory`, :func:`check_disk`, :func:`check_declared_shape`): what a
   volume, block, tile batch, patch batch or table needs, checked before it is allocated, with a
   refusal that names the figure.
+* **Files** (:func:`check_regular`, :func:`check_dataset`): an input that is a named pipe, a
+  device or a socket is refused before it is opened; a dataset must be a 2D-5D numeric array.
 * **Values** (:func:`check_voxel_size`, :func:`check_device`, :func:`resolve_device`).
 * **Slices** (:func:`unrelated_slices`): a stack of unrelated images is not a tomogram, so a
   model that reads neighbouring slices would mix them.
@@ -15,7 +17,7 @@
   carries no control characters; an ``OSError`` becomes one line naming the file.
 
 Every refusal is a :class:`~battery_seg.errors.BatterySegError` whose message names the problem
-and the fix. This package imports nothing heavy (torch only inside :func:`resolve_device`).
+and the fix. This package imports nothing heavy (NumPy; torch only inside :func:`resolve_device`).
 
 Examples
 --------
@@ -28,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+from ._files import check_dataset, check_regular
 from ._output import (
     check_not_input,
     check_output,
@@ -54,12 +57,14 @@ __all__ = [
     "MAX_CHUNKS",
     "UNRELATED",
     "available_memory",
+    "check_dataset",
     "check_declared_shape",
     "check_device",
     "check_disk",
     "check_memory",
     "check_not_input",
     "check_output",
+    "check_regular",
     "check_voxel_size",
     "clean_text",
     "correlation_evidence",

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..checks import check_memory, printable, register_input
+from ..checks import check_memory, check_regular, printable, register_input
 from ..errors import BatterySegError
 from ._cluster import add_cluster_arguments, cluster_fields
 from ._options import add_device_argument, add_front_face_argument
@@ -286,6 +286,7 @@ def open_probabilities(path: str):
     """Per-phase probabilities (K, Z, Y, X): a Zarr array (``seg.zarr/probabilities`` as
     ``battery-seg segment --probabilities`` writes it) read lazily, or a 4D TIFF."""
     register_input(path)
+    check_regular(path, "probabilities")
     if Path(path).is_dir():
         import zarr
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import check_voxel_size, register_input
+from ..checks import check_regular, check_voxel_size, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from ._common import MICROMETRE, PIXEL, RawVolume, spatial_index, to_micrometre
@@ -160,6 +160,7 @@ def read_raw(path: Path, inner: str | None, *, allow_partial: bool) -> RawVolume
 
     if not path.exists():
         raise _missing(path)
+    check_regular(path, "volume")
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
         raise BatterySegError(
             f"{path} exists but cannot be read (permission denied). Ask its owner for read "

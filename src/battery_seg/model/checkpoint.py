@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL
-from ..checks import check_output, register_input
+from ..checks import check_output, check_regular, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from ._package import is_package, read_package, truncated_zip
@@ -219,6 +219,7 @@ def _read(path: str | os.PathLike | None) -> tuple[Path, dict, ModelCard]:
     """The checked payload of a checkpoint file or bioimage.io package and its card."""
     path = resolve_model_path(path)
     register_input(path)  # a model read here is an input: never the output of a training
+    check_regular(path, "model")
     if not path.exists():
         raise BatterySegError(
             f"Model file {path} does not exist. Give the path of a .pt file saved by "
