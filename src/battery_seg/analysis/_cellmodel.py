@@ -33,7 +33,13 @@ from ._particles import MIN_VOXELS
 from ._roles import active_phases, pore_phases
 from ._sizes import percentile_sizes
 
-__all__ = ["ELECTRODES", "cell_parameters", "check_cell_request", "write_cell_parameters"]
+__all__ = [
+    "ELECTRODES",
+    "cell_parameters",
+    "check_cell_fractions",
+    "check_cell_request",
+    "write_cell_parameters",
+]
 
 ELECTRODES = ("negative", "positive")
 _METRES = {"µm": 1e-6, "um": 1e-6, "micron": 1e-6, "nm": 1e-9, "mm": 1e-3, "m": 1.0}
@@ -157,13 +163,32 @@ def _efficiencies(result, pores: tuple[str, ...], notes: list[str]):
     return ionic, None if electronic is None else electronic.effective_diffusivity
 
 
-def _usable(porosity, active_fraction, thickness, radius, ionic) -> list[str]:
-    """Why a cell model could not run with these numbers (empty when it can)."""
+def _absent(porosity: float, active_fraction: float) -> list[str]:
     problems = []
     if porosity <= 0:
         problems.append("no pore voxels (porosity 0: no electrolyte)")
     if active_fraction <= 0:
         problems.append("no active-material voxels (active material volume fraction 0)")
+    return problems
+
+
+def _refuse(problems: list[str]) -> None:
+    if problems:
+        raise BatterySegError(
+            f"No cell-model parameters: {'; '.join(problems)}. A cell model cannot run with "
+            "this microstructure; check the labels and the phase set."
+        )
+
+
+def check_cell_fractions(phases, fractions: dict[str, float]) -> None:
+    """Refuse volume fractions without pore or without active material (before the solves)."""
+    porosity = sum(fractions[n] for n in pore_phases(phases))
+    _refuse(_absent(porosity, sum(fractions[n] for n in active_phases(phases))))
+
+
+def _usable(porosity, active_fraction, thickness, radius, ionic) -> list[str]:
+    """Why a cell model could not run with these numbers (empty when it can)."""
+    problems = _absent(porosity, active_fraction)
     if ionic is not None and ionic <= 0:
         problems.append("the pore phase does not percolate through the thickness (z)")
     if radius is not None and 2 * radius >= thickness:
@@ -192,12 +217,7 @@ def cell_parameters(result, electrode: str = "negative") -> dict[str, Any]:
     thickness = result.shape[0] * result.config.voxel_size[0]
     radius = _particle_radius(result, active, notes)
     ionic, electronic = _efficiencies(result, pores, notes)
-    problems = _usable(porosity, active_fraction, thickness, radius, ionic)
-    if problems:
-        raise BatterySegError(
-            f"No cell-model parameters: {'; '.join(problems)}. A cell model cannot run with "
-            "this microstructure; check the labels and the phase set."
-        )
+    _refuse(_usable(porosity, active_fraction, thickness, radius, ionic))
     thickness *= metres
     side, domain = electrode.capitalize(), f"{electrode.capitalize()} electrode"
     pybamm = {

@@ -123,6 +123,11 @@ class AnalysisConfig:
     keep_masks : bool
         Keep the through-connected mask of every transport network and axis in the result
         (the widget shows them as layers).
+    electrode : {"negative", "positive"} or None
+        Cell-model parameters will be made of the result for this electrode: what they need
+        (voxel size, phases, axis z, thickness) is checked before any work, and the volume
+        fractions (a pore and an active phase present) right after the counting, before the
+        solves.
     scheduler, workers, memory_limit, connect_timeout
         Where the chunked phase counting (volume fractions and profiles) runs, as in
         :class:`battery_seg.cluster.ClusterOptions`: a ``dask.distributed`` scheduler address
@@ -161,6 +166,7 @@ class AnalysisConfig:
     cbd_diffusivity: float | None = None
     conductivity: tuple[tuple[str, float], ...] | None = None
     keep_masks: bool = False
+    electrode: str | None = None
     scheduler: str | None = None
     workers: int | None = None
     memory_limit: str | int | None = None
@@ -216,6 +222,8 @@ class AnalysisConfig:
             raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
         set_(self, "cbd_diffusivity", check_cbd_diffusivity(self.cbd_diffusivity, self.phases))
         set_(self, "conductivity", parse_conductivity(self.conductivity, self.phases))
+        if self.electrode not in (None, "negative", "positive"):
+            raise BatterySegError(f"Electrode must be negative or positive: {self.electrode!r}.")
 
     @property
     def cluster_options(self) -> ClusterOptions:
@@ -262,6 +270,7 @@ class AnalysisConfig:
             "representativity": self.representativity,
             "cbd_diffusivity": self.cbd_diffusivity,
             "conductivity": None if self.conductivity is None else dict(self.conductivity),
+            "electrode": self.electrode,
         }
 
 

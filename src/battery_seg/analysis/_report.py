@@ -16,6 +16,7 @@ import numpy as np
 from ..cluster import open_session
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
+from ._cellmodel import check_cell_fractions, check_cell_request
 from ._config import AXES, AnalysisConfig
 from ._connectivity import Clusters
 from ._estimate import _available_memory
@@ -95,10 +96,14 @@ def analyse_job(
     encoded_lazy = encoded_view(labels, phases, config.roi)
     shape = tuple(int(s) for s in encoded_lazy.shape)
     check_transport_box(shape, config)
+    if config.electrode is not None:
+        check_cell_request(config, shape, config.electrode)
     in_memory = config.connectivity or config.tortuosity or needs_volume(config)
     if in_memory or probabilities is not None:
         _check_memory(shape, config)  # before the counting, not after it
     counts = yield from _count(labels, source, config, profile_axes, stages)
+    if config.electrode is not None:
+        check_cell_fractions(config.phases, counts.volume_fractions())  # before the solves
     result = AnalysisResult(config=config, shape=shape, counts=counts)
     if config.isotropic_default:
         result.notes.append("no voxel size in the metadata: assumed isotropic 1 voxel")

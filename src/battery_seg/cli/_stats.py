@@ -220,6 +220,7 @@ def build_config(args: argparse.Namespace, volume, phases):
         roi=parse_roi(args.roi),
         max_solve_seconds=60.0 * args.max_minutes,
         force=args.force,
+        electrode=args.electrode if args.pybamm is not None else None,
         **cluster_fields(args),
     )
 
@@ -250,8 +251,6 @@ def run(args: argparse.Namespace) -> int:
         progress.status(f"opening {args.labels}")
         volume, phases = open_labels(args)
         config = build_config(args, volume, phases)
-        if args.pybamm is not None:
-            _check_pybamm(volume, config, args.electrode)
         probabilities = open_probabilities(args.probabilities) if args.probabilities else None
         result = analyse(
             volume, config, probabilities=probabilities, on_progress=_Printer(progress)
@@ -271,15 +270,6 @@ def run(args: argparse.Namespace) -> int:
         write_cell_parameters(result, args.pybamm, args.electrode, overwrite=args.overwrite)
         print(f"wrote {args.pybamm}")
     return 0
-
-
-def _check_pybamm(volume, config, electrode: str) -> None:
-    """What --pybamm needs (voxel size, phases, electrode, thickness), before any work."""
-    from ..analysis._cellmodel import check_cell_request
-    from ..analysis._fractions import encoded_view
-
-    box = encoded_view(volume.data, config.phases, config.roi).shape  # lazy: reads nothing
-    check_cell_request(config, tuple(int(n) for n in box), electrode)
 
 
 def open_probabilities(path: str):
