@@ -94,7 +94,14 @@ def test_cli_compare_prints_one_table_and_writes_the_json(truth, tmp_path, capsy
     assert "IoU" in printed and "through z" in printed and "mean IoU" in printed
     assert "pore: through-connected fraction along z differs: 0.00 in the segmentation" in printed
     data = json.loads(out.read_text(encoding="utf-8"))
-    assert set(data) == {"phases", "mean_iou", "confusion"}
+    assert set(data) == {
+        "phases",
+        "mean_iou",
+        "confusion",
+        "fraction_base",
+        "scored_voxels",
+        "volume_fractions",
+    }
     assert set(data["phases"]["pore"]) == {"iou", "dice"}
     assert data["phases"]["silicon"] == {"iou": 1.0, "dice": 1.0}
     assert data["phases"]["cbd"]["iou"] == 0.0

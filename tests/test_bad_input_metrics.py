@@ -178,7 +178,7 @@ def test_an_empty_or_repeated_mask_phase_is_named(volumes, capsys, phase):
 
 
 def test_transport_through_one_slice_is_refused_before_the_work(volumes, capsys):
-    for option in (["--tortuosity"], ["--conductivity", "active=1"]):
+    for option in (["--cbd-diffusivity", "0.1"], ["--conductivity", "active=1"]):
         _, err = run_cli(capsys, "stats", volumes / "thin.tif", *option)
         assert "one voxel thick along z" in err
 

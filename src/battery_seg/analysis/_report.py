@@ -134,14 +134,15 @@ def analyse_job(
 
 
 def check_transport_box(shape: tuple[int, ...], config: AnalysisConfig) -> None:
-    """A transport solve needs two or more slices along its axis (checked before any work)."""
-    solves = config.tortuosity or config.cbd_diffusivity is not None or config.conductivity
+    """A multi-phase transport solve needs two or more slices along its axis (checked before
+    any work; TauFactor's multi-phase solver has no answer for one slice)."""
+    solves = config.cbd_diffusivity is not None or config.conductivity is not None
     thin = [AXES[a] for a in config.axis_indices if shape[a] < 2]
     if solves and thin:
         raise BatterySegError(
             f"The analysed box ({' x '.join(map(str, shape))} voxels) is one voxel thick along "
-            f"{', '.join(thin)}: no transport through it can be solved. Analyse a thicker box "
-            "or choose another --axis."
+            f"{', '.join(thin)}: no multi-phase transport (--cbd-diffusivity, --conductivity) "
+            "through it can be solved. Analyse a thicker box or choose another --axis."
         )
 
 
