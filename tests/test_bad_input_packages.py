@@ -147,3 +147,36 @@ def test_a_thin_stack_for_a_bundled_model_suggests_the_2d_model(tmp_path, capsys
     err = _segment(capsys, stack, tmp_path, "default")
     assert "--model 2d" in err and "'default' (bundled)" in err
     assert "default.pt" not in err and os.sep + "models" + os.sep not in err
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv", "--pybamm"])
+def test_a_folder_where_a_file_is_wanted_is_refused_before_the_work(tmp_path, capsys, option):
+    from battery_seg.io import write_labels
+
+    labels = write_labels(
+        tmp_path / "lab.tif", np.ones((4, 8, 8), np.uint8), phases="nmc", voxel_size=0.5
+    )
+    folder = tmp_path / "out"
+    folder.mkdir()  # empty: replacing it would lose nothing, but a file is not a folder
+    _, err = run_cli(capsys, "stats", labels, option, folder, "--overwrite")
+    assert "it is a folder" in err and "opening" not in err  # refused before reading anything
+    assert folder.is_dir() and not any(folder.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("resolution", "words"), [(1e-9, "outside 0.0001..10000 µm"), (1e9, "outside")]
+)
+def test_an_absurd_voxel_size_in_the_metadata_is_ignored_with_a_note(
+    tmp_path, capsys, resolution, words
+):
+    path = tmp_path / "odd.tif"
+    tifffile.imwrite(
+        path,
+        np.ones((4, 8, 8), np.uint8),
+        imagej=True,
+        metadata={"axes": "ZYX", "unit": "um"},
+        resolution=(resolution, resolution),
+    )
+    printed, _ = run_cli(capsys, "info", path, code=0)
+    assert words in printed and "ignored" in printed
+    assert "assumed isotropic" in printed
