@@ -190,3 +190,22 @@ def test_random_labels_with_every_metric_write_strict_json(tmp_path, capsys):
     args = ["--size-distribution", "--representativity", "--tortuosity", "--axis", "all"]
     run_cli(capsys, "stats", path, *args, "--json", out, code=0)
     strict_json(out)
+
+
+def test_a_box_thinner_than_its_particles_gives_no_cell_model(tmp_path, capsys):
+    """Two slices of wide discs: equivalent particle radius ~5 voxels, box 2 voxels thick."""
+    y, x = np.mgrid[:40, :40]
+    labels = np.ones((2, 40, 40), np.uint8)  # pore around the discs, through z everywhere
+    for cy, cx in ((10, 10), (10, 30), (30, 10), (30, 30)):
+        labels[:, (y - cy) ** 2 + (x - cx) ** 2 <= 64] = 4  # graphite discs of radius 8
+    labels[:, 20, 20] = 3
+    labels[:, 0, 0] = 2
+    path = write_labels(tmp_path / "flat.tif", labels, phases="si-graphite", voxel_size=VOXEL)
+    out = tmp_path / "cell.json"
+    from battery_seg.cli import main
+
+    assert main(["stats", str(path), "--pybamm", str(out)]) == 2  # known only after the sizes
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("battery-seg stats: error: No cell-model parameters")
+    assert "particle radius" in last and "exceeds the box's thickness" in last
+    assert not out.exists()

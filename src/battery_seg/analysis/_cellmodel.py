@@ -191,9 +191,9 @@ def _usable(porosity, active_fraction, thickness, radius, ionic) -> list[str]:
     problems = _absent(porosity, active_fraction)
     if ionic is not None and ionic <= 0:
         problems.append("the pore phase does not percolate through the thickness (z)")
-    if radius is not None and 2 * radius >= thickness:
+    if radius is not None and radius >= thickness:
         problems.append(
-            f"the particles (D50 {2 * radius:.3g}) are as thick as the box ({thickness:.3g}): "
+            f"the particle radius ({radius:.3g}) exceeds the box's thickness ({thickness:.3g}): "
             "it is not an electrode's thickness"
         )
     return problems
@@ -218,6 +218,11 @@ def cell_parameters(result, electrode: str = "negative") -> dict[str, Any]:
     radius = _particle_radius(result, active, notes)
     ionic, electronic = _efficiencies(result, pores, notes)
     _refuse(_usable(porosity, active_fraction, thickness, radius, ionic))
+    if radius is not None and 2 * radius >= thickness:
+        notes.append(
+            f"the box ({thickness:.3g} thick) holds less than one layer of particles (D50 "
+            f"{2 * radius:.3g}): thickness and transport describe a slice, not a whole electrode"
+        )
     thickness *= metres
     side, domain = electrode.capitalize(), f"{electrode.capitalize()} electrode"
     pybamm = {
