@@ -209,3 +209,17 @@ def test_a_box_thinner_than_its_particles_gives_no_cell_model(tmp_path, capsys):
     assert last.startswith("battery-seg stats: error: No cell-model parameters")
     assert "particle radius" in last and "exceeds the box's thickness" in last
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", [np.nan, 1.5, -0.1])
+def test_probabilities_outside_zero_to_one_are_refused(volumes, capsys, value):
+    import zarr
+
+    store = volumes / "probs.zarr"
+    probabilities = zarr.open_array(str(store), mode="w", shape=(4, 10, 24, 24), dtype="f4")
+    probabilities[:] = 0.25
+    probabilities[2, 3, 4, 5] = value
+    before = digest(store)
+    _, err = run_cli(capsys, "stats", volumes / "electrode.tif", "--probabilities", store)
+    assert "NaN or values outside [0, 1]" in err
+    assert digest(store) == before
