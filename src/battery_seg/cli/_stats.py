@@ -122,20 +122,22 @@ def add_parser(subparsers) -> None:
         type=float,
         metavar="D",
         help="also solve the electrolyte tortuosity with a porous CBD of relative "
-        "diffusivity D (e.g. 0.1; TauFactor's multiphase solver)",
+        "diffusivity D in (0, 1] (e.g. 0.1; TauFactor's multiphase solver)",
     )
     parser.add_argument(
         "--conductivity",
         metavar="NAME=S,...",
-        help="also solve the electronic tortuosity with these relative conductivities, "
-        "e.g. active=1,cbd=0.01 (active = every active phase)",
+        help="also solve the electronic tortuosity with these relative conductivities in "
+        "(0, 1], each phase once, e.g. active=1,cbd=0.01 (active = every active phase)",
     )
     parser.add_argument(
         "--pybamm",
         type=Path,
         metavar="OUT",
         help="write PyBaMM parameters (and a BPX fragment) of the electrode as JSON; "
-        "turns on --size-distribution and --tortuosity",
+        "turns on --size-distribution and --tortuosity; needs the voxel size, a pore and an "
+        "active phase and axis z (checked first); refused for a microstructure a cell model "
+        "cannot run with (no pore, no active material, no ionic path through z)",
     )
     parser.add_argument(
         "--electrode",
