@@ -56,7 +56,8 @@ def test_scores_match_hand_counts_and_chunks_do_not_matter(truth):
     assert whole.confusion[:, -1].sum() == 5
     assert any("unlabelled in the segmentation" in r for r in whole.remarks())
     segmented, referenced = whole.fractions()
-    assert segmented["pore"] == pytest.approx((predicted == 1).sum() / (predicted > 0).sum())
+    scored = reference > 0  # one base for both: the voxels the reference labels
+    assert segmented["pore"] == pytest.approx(((predicted == 1) & scored).sum() / scored.sum())
     assert referenced["pore"] == pytest.approx((reference == 1).sum() / (reference > 0).sum())
 
 
@@ -93,7 +94,14 @@ def test_cli_compare_prints_one_table_and_writes_the_json(truth, tmp_path, capsy
     assert "IoU" in printed and "through z" in printed and "mean IoU" in printed
     assert "pore: through-connected fraction along z differs: 0.00 in the segmentation" in printed
     data = json.loads(out.read_text(encoding="utf-8"))
-    assert set(data) == {"phases", "mean_iou", "confusion"}
+    assert set(data) == {
+        "phases",
+        "mean_iou",
+        "confusion",
+        "fraction_base",
+        "scored_voxels",
+        "volume_fractions",
+    }
     assert set(data["phases"]["pore"]) == {"iou", "dice"}
     assert data["phases"]["silicon"] == {"iou": 1.0, "dice": 1.0}
     assert data["phases"]["cbd"]["iou"] == 0.0

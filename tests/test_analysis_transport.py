@@ -81,8 +81,9 @@ def test_analyse_solves_porous_cbd_and_electronic_paths(three_phases):
 def test_bad_transport_settings_are_clear():
     with pytest.raises(BatterySegError, match="needs a pore and a CBD phase"):
         AnalysisConfig("pore,solid", cbd_diffusivity=0.1)
-    with pytest.raises(BatterySegError, match="positive number"):
-        AnalysisConfig("nmc", cbd_diffusivity=-1.0)
+    for outside in (-1.0, 0.0, 1.5):
+        with pytest.raises(BatterySegError, match=r"lies in \(0, 1\]"):
+            AnalysisConfig("nmc", cbd_diffusivity=outside)
     with pytest.raises(BatterySegError, match="NAME=VALUE"):
         AnalysisConfig("nmc", conductivity="active:1")
     with pytest.raises(BatterySegError, match="No phase 'copper'"):

@@ -81,7 +81,11 @@ def test_a_file_that_is_no_checkpoint_is_one_line(files, tmp_path, capsys, conte
     _, err = run_cli(
         capsys, "segment", files / "image.tif", "-o", tmp_path / "s.tif", "--model", bad
     )
-    assert str(bad) in err and ("corrupt" in err or "not a battery-seg model" in err)
+    assert str(bad) in err
+    if content.startswith(b"PK"):  # the start of a zip whose end is missing
+        assert "truncated" in err
+    else:
+        assert "corrupt" in err or "not a battery-seg model" in err
 
 
 def test_tiles_below_the_field_of_view_are_refused(tmp_path, capsys):

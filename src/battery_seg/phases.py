@@ -123,9 +123,15 @@ class PhaseSet:
             names = PRESETS[spec.lower()]
             phases = cls.from_names(names).phases
             return cls(phases, preset=spec.lower())
-        items = [s.strip() for s in spec.split(",") if s.strip()]
-        if not items:
+        items = [s.strip() for s in spec.split(",")]
+        if not any(items):
             raise BatterySegError(f"Empty phase list {spec!r}; {_SPEC_HELP}")
+        if not all(items):
+            number = items.index("") + 1
+            raise BatterySegError(
+                f"Phase list {spec!r} has an empty entry (number {number}, between two commas "
+                f"or at an end); remove it or name the phase; {_SPEC_HELP}"
+            )
         with_values = ["=" in s for s in items]
         if any(with_values) and not all(with_values):
             raise BatterySegError(

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BatterySegError
+from ..io._atomic import json_text
 from ..jobs import Job, Progress, run_job
 from ..phases import PhaseSet
 from ._config import AXES
@@ -84,15 +85,21 @@ class Comparison:
         return float(np.mean(scores)) if scores else math.nan
 
     def fractions(self) -> tuple[dict[str, float], dict[str, float]]:
-        """Volume fractions of the segmentation and of the reference (each of its own
-        labelled voxels)."""
-        segmented = self.joint[:, 1:].sum(axis=0)
-        reference = self.joint[1:, :].sum(axis=1)
+        """Volume fractions of the segmentation and of the reference on one base: the voxels
+        the reference labels (:attr:`scored`), so both are fractions of the same region (a
+        scored voxel the segmentation leaves unlabelled counts for neither of its phases)."""
+        scored = self.joint[1:]
+        base = max(self.scored, 1)
         names = self.phases.names
         return (
-            dict(zip(names, segmented / max(segmented.sum(), 1), strict=True)),
-            dict(zip(names, reference / max(reference.sum(), 1), strict=True)),
+            dict(zip(names, scored[:, 1:].sum(axis=0) / base, strict=True)),
+            dict(zip(names, scored.sum(axis=1) / base, strict=True)),
         )
+
+    @property
+    def scored(self) -> int:
+        """Voxels the reference labels: the base of every score and fraction."""
+        return int(self.joint[1:].sum())
 
     # -- outputs ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +110,11 @@ class Comparison:
         return {
             "phases": {n: {"iou": _json(iou[n]), "dice": _json(dice[n])} for n in iou},
             "mean_iou": _json(self.mean_iou),
+            "fraction_base": "voxels the reference labels",
+            "scored_voxels": self.scored,
+            "volume_fractions": dict(
+                zip(("segmentation", "reference"), self.fractions(), strict=True)
+            ),
             "confusion": {
                 name: {c: int(v) for c, v in zip(columns, row, strict=True)}
                 for name, row in zip(self.phases.names, self.confusion, strict=True)
@@ -111,9 +123,7 @@ class Comparison:
 
     def to_json(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write :meth:`to_dict` as JSON, atomically."""
-        import json
-
-        text = json.dumps(self.to_dict(), indent=2)
+        text = json_text(self.to_dict())
         write = lambda p: Path(p).write_text(text, encoding="utf-8")  # noqa: E731
         return atomic_write(path, write, overwrite=overwrite)
 
@@ -136,7 +146,10 @@ class Comparison:
             columns[f"{what}\ndiff."] = [*np.subtract(seg, ref), None]
         cells = [format_column(values, decimals=4) for values in columns.values()]
         rows = [list(row) for row in zip(*cells, strict=True)]
-        title = f"Segmentation (seg.) vs reference (ref.), all values {DIMENSIONLESS_NOTE}"
+        title = (
+            f"Segmentation (seg.) vs reference (ref.), all values {DIMENSIONLESS_NOTE}; "
+            f"fractions of the {self.scored:,} voxels the reference labels"
+        )
         return ResultTable(title, list(columns), [*names, "mean"], rows)
 
     def confusion_table(self) -> ResultTable:
@@ -173,8 +186,8 @@ class Comparison:
     def format_text(self) -> str:
         """The comparison table, the confusion table and the remarks as text."""
         parts = [text_table(self.table()), "", text_table(self.confusion_table())]
-        scored = int(self.joint[1:].sum())
-        parts.append(f"mean IoU {self.mean_iou:.4f} over {scored:,} voxels labelled in both")
+        scored = f"{self.scored:,} voxels the reference labels"
+        parts.append(f"mean IoU {self.mean_iou:.4f} over the {scored}")
         parts += [f"note: {remark}" for remark in self.remarks()]
         return "\n".join(parts)
 
@@ -195,6 +208,7 @@ def compare_job(
     reference_phases: PhaseSet | str | None = None,
     axes: Sequence[str] = (),
     front_face: str = "low",
+    names: tuple[str, str] = ("the segmentation", "the reference"),
 ) -> Job[Comparison]:
     """Compare ``segmentation`` with ``reference`` (label volumes of one shape), chunk-wise.
 
@@ -210,6 +224,8 @@ def compare_job(
     axes : sequence of "z", "y", "x"
         Also compare the through-connected fraction of every phase along these axes (both
         volumes are then loaded into memory).
+    names : (str, str)
+        How messages name the two volumes (e.g. ``"segmentation seg.tif"``).
 
     Examples
     --------
@@ -233,17 +249,18 @@ def compare_job(
             f"{tuple(np.shape(reference))}; compare label volumes of the same region."
         )
     yield Progress(0, 1, "Comparing with the reference")
-    ours = encoded_view(segmentation, phases)
+    ours = _encoded(segmentation, phases, names[0])
     order = [0, *[phases.value_of(n) for n in theirs.names], len(phases) + 1]
-    reference_encoded = encoded_view(reference, theirs).rechunk(ours.chunks)
+    reference_encoded = _encoded(reference, theirs, names[1]).rechunk(ours.chunks)
     reference_encoded = reference_encoded.map_blocks(
         lambda block: np.asarray(order, np.uint8)[block], dtype=np.uint8
     )
     joint = yield from _count_joint(ours, reference_encoded, len(phases))
     if joint[-1].any():
-        raise BatterySegError("Reference: " + unknown_values_message(reference, theirs))
+        raise BatterySegError(f"{_cap(names[1])}: {unknown_values_message(reference, theirs)}")
     if joint[:, -1].any():
-        raise BatterySegError("Segmentation: " + unknown_values_message(segmentation, phases))
+        raise BatterySegError(f"{_cap(names[0])}: {unknown_values_message(segmentation, phases)}")
+    _check_overlap(joint[:-1, :-1], names)
     result = Comparison(phases, joint[:-1, :-1])
     if axes:
         seg, ref = np.asarray(ours.compute()), np.asarray(reference_encoded.compute())
@@ -252,6 +269,32 @@ def compare_job(
             yield Progress(n + 1, len(axes), f"connectivity along {axis} compared")
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _cap(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _encoded(labels, phases: PhaseSet, name: str):
+    """:func:`encoded_view`, its refusals (a float or 2D volume) naming the volume."""
+    try:
+        return encoded_view(labels, phases)
+    except BatterySegError as exc:
+        raise BatterySegError(f"{_cap(name)}: {exc}") from None
+
+
+def _check_overlap(joint: np.ndarray, names: tuple[str, str]) -> None:
+    """A reference that labels nothing, or nothing the segmentation labels, scores nothing."""
+    if not joint[1:].any():
+        raise BatterySegError(
+            f"{_cap(names[1])} labels no voxel (every value is 0 = unlabelled), so there is "
+            "nothing to score; give the reference labels (painted or segmented by hand)."
+        )
+    if not joint[1:, 1:].any():
+        raise BatterySegError(
+            f"{_cap(names[0])} labels none of the {int(joint[1:].sum()):,} voxels "
+            f"{names[1]} labels: they do not overlap. Check that both show the same region."
+        )
 
 
 def _count_joint(ours, theirs, n_phases: int) -> Job[np.ndarray]:

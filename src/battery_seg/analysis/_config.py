@@ -47,11 +47,11 @@ class Network:
         """``NAME=PHASE+PHASE+...`` or a single phase name."""
         name, _, members = spec.strip().partition("=")
         name = name.strip()
-        parts = tuple(p.strip() for p in (members or name).split("+") if p.strip())
-        if not name or not parts:
+        parts = tuple(p.strip() for p in (members or name).split("+"))
+        if not name or not all(parts) or len(set(parts)) != len(parts):
             raise BatterySegError(
-                f"Cannot read the transport network {spec!r}; write a phase name (pore) or "
-                "NAME=PHASE+PHASE (solid=graphite+silicon+cbd)."
+                f"Cannot read the transport network {spec!r} (an empty or repeated name); write "
+                "a phase name (pore) or NAME=PHASE+PHASE (solid=graphite+silicon+cbd)."
             )
         return cls(name, parts)
 
@@ -123,6 +123,11 @@ class AnalysisConfig:
     keep_masks : bool
         Keep the through-connected mask of every transport network and axis in the result
         (the widget shows them as layers).
+    electrode : {"negative", "positive"} or None
+        Cell-model parameters will be made of the result for this electrode: what they need
+        (voxel size, phases, axis z, thickness) is checked before any work, and the volume
+        fractions (a pore and an active phase present) right after the counting, before the
+        solves.
     scheduler, workers, memory_limit, connect_timeout
         Where the chunked phase counting (volume fractions and profiles) runs, as in
         :class:`battery_seg.cluster.ClusterOptions`: a ``dask.distributed`` scheduler address
@@ -161,6 +166,7 @@ class AnalysisConfig:
     cbd_diffusivity: float | None = None
     conductivity: tuple[tuple[str, float], ...] | None = None
     keep_masks: bool = False
+    electrode: str | None = None
     scheduler: str | None = None
     workers: int | None = None
     memory_limit: str | int | None = None
@@ -196,15 +202,28 @@ class AnalysisConfig:
         if self.networks is not None:
             nets = tuple(n if isinstance(n, Network) else Network.parse(n) for n in self.networks)
             set_(self, "networks", nets)
+            names = [n.name for n in nets]
+            if len(set(names)) != len(names):
+                raise BatterySegError(
+                    f"Two transport networks share a name in {', '.join(names)}; give each "
+                    "--network its own NAME=."
+                )
         for network in self.transport_networks:
             for name in network.phases:
                 self.phases.value_of(name)  # raises with the list of phases
         if self.roi is not None:
             set_(self, "roi", _check_roi(self.roi))
+        if not self.max_solve_seconds > 0:
+            raise BatterySegError(
+                f"The time limit of a tortuosity solve must be positive, got "
+                f"{self.max_solve_seconds / 60:g} minutes (--max-minutes)."
+            )
         if self.conv_crit <= 0 or self.iter_limit < 100:
             raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
         set_(self, "cbd_diffusivity", check_cbd_diffusivity(self.cbd_diffusivity, self.phases))
         set_(self, "conductivity", parse_conductivity(self.conductivity, self.phases))
+        if self.electrode not in (None, "negative", "positive"):
+            raise BatterySegError(f"Electrode must be negative or positive: {self.electrode!r}.")
 
     @property
     def cluster_options(self) -> ClusterOptions:
@@ -251,6 +270,7 @@ class AnalysisConfig:
             "representativity": self.representativity,
             "cbd_diffusivity": self.cbd_diffusivity,
             "conductivity": None if self.conductivity is None else dict(self.conductivity),
+            "electrode": self.electrode,
         }
 
 

@@ -60,6 +60,7 @@ class Metrics:
     representativity: dict[str, Representativity] = field(default_factory=dict)
     transport: dict[str, dict[str, MultiphaseResult]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    unmeasured: dict[str, str] = field(default_factory=dict)  # phase -> why it has no sizes
 
 
 def needs_volume(config: AnalysisConfig) -> bool:
@@ -105,6 +106,13 @@ def metrics_job(encoded: np.ndarray, config: AnalysisConfig, stages):
     if config.size_distribution:
         for index, name in enumerate(names, start=1):
             mask = encoded == index
+            why = _unmeasurable(mask)
+            if why:
+                metrics.unmeasured[name] = why
+                metrics.notes.append(f"no size distribution or particles of {name}: {why}")
+                yield from stages.run(_skipped(), f"size distribution of {name}")
+                yield from stages.run(_skipped(), f"particles of {name}")
+                continue
             job = local_thickness_job(mask, voxel_size, name=name)
             thickness = yield from stages.run(job, f"size distribution of {name}")
             metrics.sizes[name] = distribution_of(thickness, mask, volume)
@@ -142,6 +150,20 @@ def metrics_job(encoded: np.ndarray, config: AnalysisConfig, stages):
     return metrics
 
 
+def _unmeasurable(mask: np.ndarray) -> str:
+    """Why a phase has no sizes (absent, or filling the box so no boundary bounds them)."""
+    if not mask.any():
+        return "the phase is absent from the analysed box"
+    if mask.all():
+        return "the phase fills the whole analysed box, so its sizes exceed the box"
+    return ""
+
+
+def _skipped():
+    yield Progress(1, 1, "skipped")
+    return None
+
+
 def _representativity_job(encoded: np.ndarray, names, voxel_size):
     found = {}
     for index, name in enumerate(names, start=1):
@@ -156,6 +178,8 @@ def phase_entry(metrics: Metrics | None, name: str) -> dict[str, Any]:
     if metrics is None:
         return {}
     entry: dict[str, Any] = {}
+    if name in metrics.unmeasured:
+        entry.update(size_distribution=None, particles=None)
     if name in metrics.sizes:
         entry["size_distribution"] = metrics.sizes[name].to_dict()
     if name in metrics.particles:
@@ -186,7 +210,7 @@ def csv_extra(entry: dict[str, Any], coverage: dict[str, float] | None) -> dict[
     """The extra CSV cells of one phase row (see :data:`CSV_EXTRA`)."""
     cells: dict[str, Any] = {}
     for group in ("size_distribution", "particles"):
-        for key, value in entry.get(group, {}).items():
+        for key, value in (entry.get(group) or {}).items():
             if f"{group}.{key}" in CSV_EXTRA:
                 cells[f"{group}.{key}"] = value
     if "volume_fraction_ci95" in entry:

@@ -16,6 +16,7 @@ import numpy as np
 from ..cluster import open_session
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
+from ._cellmodel import check_cell_fractions, check_cell_request
 from ._config import AXES, AnalysisConfig
 from ._connectivity import Clusters
 from ._estimate import _available_memory
@@ -92,9 +93,17 @@ def analyse_job(
     phases, axes = config.phases, config.axis_indices
     stages = _Stages(_stage_count(config, probabilities))
     profile_axes = axes if config.profiles else ()
-    counts = yield from _count(labels, source, config, profile_axes, stages)
     encoded_lazy = encoded_view(labels, phases, config.roi)
     shape = tuple(int(s) for s in encoded_lazy.shape)
+    check_transport_box(shape, config)
+    if config.electrode is not None:
+        check_cell_request(config, shape, config.electrode)
+    in_memory = config.connectivity or config.tortuosity or needs_volume(config)
+    if in_memory or probabilities is not None:
+        _check_memory(shape, config)  # before the counting, not after it
+    counts = yield from _count(labels, source, config, profile_axes, stages)
+    if config.electrode is not None:
+        check_cell_fractions(config.phases, counts.volume_fractions())  # before the solves
     result = AnalysisResult(config=config, shape=shape, counts=counts)
     if config.isotropic_default:
         result.notes.append("no voxel size in the metadata: assumed isotropic 1 voxel")
@@ -102,11 +111,9 @@ def analyse_job(
         result.surfaces = yield from stages.run(
             surface_areas_job(labels, phases, config.voxel_size, roi=config.roi), "surface areas"
         )
-    in_memory = config.connectivity or config.tortuosity or needs_volume(config)
     if not (in_memory or probabilities is not None):
         result.seconds = time.perf_counter() - start
         return result
-    _check_memory(shape, config)
     encoded = np.asarray(encoded_lazy.compute())
     if config.connectivity or config.tortuosity or probabilities is not None:
         job = _connectivity_job(encoded, config, result)
@@ -124,6 +131,19 @@ def analyse_job(
         )
     result.seconds = time.perf_counter() - start
     return result
+
+
+def check_transport_box(shape: tuple[int, ...], config: AnalysisConfig) -> None:
+    """A multi-phase transport solve needs two or more slices along its axis (checked before
+    any work; TauFactor's multi-phase solver has no answer for one slice)."""
+    solves = config.cbd_diffusivity is not None or config.conductivity is not None
+    thin = [AXES[a] for a in config.axis_indices if shape[a] < 2]
+    if solves and thin:
+        raise BatterySegError(
+            f"The analysed box ({' x '.join(map(str, shape))} voxels) is one voxel thick along "
+            f"{', '.join(thin)}: no multi-phase transport (--cbd-diffusivity, --conductivity) "
+            "through it can be solved. Analyse a thicker box or choose another --axis."
+        )
 
 
 def _count(labels, source, config: AnalysisConfig, axes: tuple[int, ...], stages: _Stages):

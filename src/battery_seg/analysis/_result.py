@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..checks import csv_safe
+from ..io._atomic import json_text
 from ._config import AnalysisConfig, Network
 from ._connectivity import Connectivity
 from ._export import atomic_write
@@ -253,7 +253,7 @@ class AnalysisResult:
 
     def to_json(self, path: str | os.PathLike | None = None, *, overwrite: bool = False) -> str:
         """JSON text (``inf`` as the string ``"inf"``, NaN as ``null``); written atomically."""
-        text = json.dumps(_json_safe(self.to_dict()), indent=2, ensure_ascii=False)
+        text = json_text(self.to_dict())
         if path is not None:
             atomic_write(
                 path, lambda p: Path(p).write_text(text, encoding="utf-8"), overwrite=overwrite
@@ -302,22 +302,3 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return ""
     return csv_safe(value)  # a name from a file never becomes a spreadsheet formula
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        value = float(value)
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..checks import printable
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 
@@ -48,9 +49,9 @@ def check_cbd_diffusivity(value: float | None, phases: PhaseSet) -> float | None
     """The relative CBD diffusivity, checked: positive, with a pore and a CBD phase to use it."""
     if value is None:
         return None
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 < value <= 1):
         raise BatterySegError(
-            f"CBD diffusivity must be a positive number relative to the free electrolyte "
+            f"CBD diffusivity is relative to the free electrolyte, so it lies in (0, 1] "
             f"(e.g. --cbd-diffusivity 0.1), got {value!r}."
         )
     if not cbd_phases(phases) or not pore_phases(phases):
@@ -88,10 +89,15 @@ def parse_conductivity(spec: Any, phases: PhaseSet) -> tuple[tuple[str, float], 
         targets = active_phases(phases) if name == "active" else (name,)
         for target in targets:
             target = phases.names[phases.value_of(target) - 1]  # raises with the phase list
-            if not (math.isfinite(float(value)) and float(value) > 0):
+            if not (math.isfinite(float(value)) and 0 < float(value) <= 1):
                 raise BatterySegError(
-                    f"Conductivity of {target} must be a positive number, got {value!r}; leave "
-                    "non-conducting phases out."
+                    f"Conductivity of {target} is relative to the best conductor, so it lies in "
+                    f"(0, 1], got {value!r}; leave non-conducting phases out."
+                )
+            if target in values:
+                raise BatterySegError(
+                    f"The conductivities {printable(str(spec), 80)} give {target} twice "
+                    "('active' stands for every active phase); give each phase once."
                 )
             values[target] = float(value)
     if not values:

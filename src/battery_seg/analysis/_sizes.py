@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
 
 __all__ = [
@@ -105,6 +106,11 @@ def local_thickness_job(
     thickness = np.zeros(mask.shape, dtype=np.float32)
     if not mask.any():
         return thickness
+    if mask.all():
+        raise BatterySegError(
+            f"The {name} fills the whole box, so its local thickness is larger than the box "
+            "and cannot be measured; analyse a box that holds other phases too."
+        )
     dt = distance_transform(mask, voxel_size)
     step = min(float(v) for v in voxel_size)
     largest = int(np.floor(float(dt.max()) / step + 1e-6))

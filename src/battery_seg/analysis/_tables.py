@@ -123,7 +123,8 @@ def _yes_no(value: Any) -> str:
 def result_tables(result: Any) -> list[ResultTable]:
     """The tables of an :class:`~battery_seg.analysis.AnalysisResult` that has their numbers."""
     unit, d = result.length_unit, DIMENSIONLESS
-    rows = result.rows()
+    every = result.rows()
+    rows = [r for r in every if r["kind"] != "multiphase"]
     axes = list(result.config.axes)
     first_axis = [r for r in rows if r["axis"] == axes[0]]
     tables = []
@@ -167,6 +168,48 @@ def result_tables(result: Any) -> list[ResultTable]:
                 ],
             )
         )
+    return tables + _metric_tables(result, first_axis, every, unit)
+
+
+def _metric_tables(
+    result: Any, phase_rows: list[dict], every: list[dict], unit: str
+) -> list[ResultTable]:
+    """Sizes and particles, representativity and multi-phase transport, when they ran."""
+    d, tables = DIMENSIONLESS, []
+    phases = [r for r in phase_rows if r["kind"] == "phase"]
+    sized = [r for r in phases if r.get("size_distribution.d50_um", "") != ""]
+    if sized:
+        size_columns: list[tuple] = [
+            (f"size_distribution.d{p}_um", f"D{p}\n({unit})") for p in (10, 50, 90)
+        ]
+        size_columns += [
+            ("particles.count", "particles\n(count)", 0),
+            ("particles.d50_um", f"particle D50\n({unit})"),
+            ("particles.sphericity_mean", f"sphericity\n({d})", 3),
+        ]
+        title = "Size distribution (local thickness, volume-weighted) and particles"
+        tables.append(_table(title, sized, lambda r: r["name"], size_columns))
+    represented = [r for r in phases if r.get("volume_fraction_ci95_low", "") != ""]
+    if represented:
+        for row in represented:
+            row["volume_fraction_ci95"] = row["volume_fraction"]
+            row["volume_fraction_ci95_min"] = row["volume_fraction_ci95_low"]
+            row["volume_fraction_ci95_max"] = row["volume_fraction_ci95_high"]
+        columns = [
+            ("volume_fraction_ci95", f"volume fraction (95 % interval)\n({d})", 4),
+            ("edge_for_one_percent_um", f"edge for ±1 %\n({unit})"),
+        ]
+        tables.append(_table("Representativity", represented, lambda r: r["name"], columns))
+    solved = [r for r in every if r["kind"] == "multiphase"]
+    if solved:
+        columns = [
+            ("tortuosity", f"τ\n({d})"),
+            ("effective_diffusivity", f"D_eff/D₀\n({d})"),
+            ("macmullin", f"N_M\n({d})"),
+            ("tortuosity_converged", "converged"),
+        ]
+        title = "Multi-phase transport (TauFactor: τ = D_mean / D_eff)"
+        tables.append(_table(title, solved, lambda r: f"{r['name']} {r['axis']}", columns))
     return tables
 
 

@@ -38,7 +38,7 @@ def check_probabilities(probabilities, phases: PhaseSet, shape: Sequence[int]):
             f"{', '.join(phases.names)}, got {got}; pass the probabilities written by the same "
             "segmentation as the labels."
         )
-    if data.dtype.kind not in "fu":
+    if data.dtype.kind != "f" and data.dtype != np.uint8:
         raise BatterySegError(
             f"Probabilities must be float in [0, 1] or uint8 (255 = 1.0), got {data.dtype}."
         )
@@ -52,6 +52,11 @@ def probability_mask(
     total = None
     for k in members:
         layer = np.asarray(probabilities[(k, *box)])
+        if layer.dtype.kind == "f" and not ((layer >= 0) & (layer <= 1)).all():  # NaN too
+            raise BatterySegError(
+                f"The probabilities of phase row {k} hold NaN or values outside [0, 1]; pass "
+                "the probabilities 'battery-seg segment --probabilities' wrote with the labels."
+            )
         if layer.dtype == np.uint8:
             layer = layer.astype(np.uint16)
         total = layer if total is None else total + layer

@@ -7,14 +7,17 @@
 * **Sizes** (:func:`check_memory`, :func:`check_disk`, :func:`check_declared_shape`): what a
   volume, block, tile batch, patch batch or table needs, checked before it is allocated, with a
   refusal that names the figure.
+* **Files** (:func:`check_regular`, :func:`check_dataset`): an input that is a named pipe, a
+  device or a socket is refused before it is opened; a dataset must be a 2D-5D numeric array.
 * **Values** (:func:`check_voxel_size`, :func:`check_device`, :func:`resolve_device`).
 * **Slices** (:func:`unrelated_slices`): a stack of unrelated images is not a tomogram, so a
   model that reads neighbouring slices would mix them.
-* **Text** (:func:`printable`, :func:`csv_safe`, :func:`os_error_message`): names from files are
-  safe on a terminal and in a spreadsheet; an ``OSError`` becomes one line naming the file.
+* **Text** (:func:`printable`, :func:`clean_text`, :func:`csv_safe`, :func:`os_error_message`):
+  names from files are safe on a terminal and in a spreadsheet, text written into a package
+  carries no control characters; an ``OSError`` becomes one line naming the file.
 
 Every refusal is a :class:`~battery_seg.errors.BatterySegError` whose message names the problem
-and the fix. This package imports nothing heavy (torch only inside :func:`resolve_device`).
+and the fix. This package imports nothing heavy (NumPy; torch only inside :func:`resolve_device`).
 
 Examples
 --------
@@ -27,6 +30,7 @@ Examples
 
 from __future__ import annotations
 
+from ._files import check_dataset, check_regular
 from ._output import (
     check_not_input,
     check_output,
@@ -45,7 +49,7 @@ from ._sizes import (
     network_bytes,
 )
 from ._slices import UNRELATED, correlation_evidence, slice_correlation, unrelated_slices
-from ._text import csv_safe, os_error_message, printable
+from ._text import clean_text, csv_safe, os_error_message, printable
 from ._values import DEVICES, check_device, check_voxel_size, resolve_device
 
 __all__ = [
@@ -53,13 +57,16 @@ __all__ = [
     "MAX_CHUNKS",
     "UNRELATED",
     "available_memory",
+    "check_dataset",
     "check_declared_shape",
     "check_device",
     "check_disk",
     "check_memory",
     "check_not_input",
     "check_output",
+    "check_regular",
     "check_voxel_size",
+    "clean_text",
     "correlation_evidence",
     "csv_safe",
     "forget_input",

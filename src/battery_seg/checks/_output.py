@@ -136,6 +136,11 @@ def _check_replaceable(path: Path, kind: str) -> None:
     if path.is_symlink() and not path.exists():
         return  # a dangling link: replacing it loses nothing
     mode = path.stat().st_mode
+    if stat.S_ISDIR(mode) and kind != "zarr":
+        raise BatterySegError(
+            f"Cannot write {path}: it is a folder, and the output is {_KIND_NAMES[kind]}. Give "
+            "the path of a file (e.g. inside that folder), or remove the folder yourself."
+        )
     if stat.S_ISDIR(mode):
         entries = sorted(p.name for p in path.iterdir())
         if not entries or (kind == "zarr" and _is_our_store(path)):

@@ -9,7 +9,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["csv_safe", "os_error_message", "printable"]
+__all__ = ["clean_text", "csv_safe", "os_error_message", "printable"]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # Hidden siblings our atomic writers use: .NAME.tag-0123456789ab[.suffix] and mkstemp's
@@ -48,6 +48,22 @@ def printable(text: Any, limit: int = 200) -> str:
             out.append(char)
     result = "".join(out)
     return result if len(result) <= limit else result[: limit - 3] + "..."
+
+
+def clean_text(text: Any, limit: int = 200) -> str:
+    """``text`` to write into a file another tool reads (an author, a description): control,
+    format and other invisible characters dropped, runs of white space made one space, at most
+    ``limit`` characters.
+
+    >>> clean_text("Eve\\x1b[31mRED\\a  Smith")
+    'Eve[31mRED Smith'
+    """
+    kept = "".join(
+        " " if char.isspace() else char
+        for char in str(text)
+        if char.isspace() or unicodedata.category(char)[0] != "C"
+    )
+    return " ".join(kept.split())[:limit]
 
 
 def csv_safe(value: Any) -> Any:

@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
             reference_phases=theirs,
             axes=axes,
             front_face=args.front_face,
+            names=(
+                f"the segmentation {printable(args.labels)}",
+                f"the reference {printable(args.reference)}",
+            ),
         )
         result = run_job(job, progress)
     shape = " x ".join(map(str, volume.shape))

@@ -67,7 +67,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import save_mask, through_mask
     from ..analysis._config import axis_index
-    from ..checks import check_memory
+    from ..checks import check_memory, printable
     from ..errors import BatterySegError
     from ._stats import open_labels
     from ._volume import check_outputs
@@ -81,7 +81,12 @@ def run(args: argparse.Namespace) -> int:
         f"the mask of {'x'.join(map(str, volume.shape))} labels",
         "Crop the labels to a smaller volume first.",
     )
-    names = [n.strip() for n in args.phase.split("+") if n.strip()]
+    names = [n.strip() for n in args.phase.split("+")]
+    if not all(names) or len(set(names)) != len(names):
+        raise BatterySegError(
+            f"--phase {printable(repr(args.phase), 60)} has an empty or repeated name; give a "
+            f"phase or several joined by + (phases: {', '.join(phases.names)}), e.g. --phase pore."
+        )
     for name in names:
         phases.value_of(name)  # unknown names: error listing the phases
     mask = through_mask(

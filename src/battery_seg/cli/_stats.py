@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..checks import check_memory, printable, register_input
+from ..checks import check_memory, check_regular, printable, register_input
 from ..errors import BatterySegError
 from ._cluster import add_cluster_arguments, cluster_fields
 from ._options import add_device_argument, add_front_face_argument
@@ -122,20 +122,22 @@ def add_parser(subparsers) -> None:
         type=float,
         metavar="D",
         help="also solve the electrolyte tortuosity with a porous CBD of relative "
-        "diffusivity D (e.g. 0.1; TauFactor's multiphase solver)",
+        "diffusivity D in (0, 1] (e.g. 0.1; TauFactor's multiphase solver)",
     )
     parser.add_argument(
         "--conductivity",
         metavar="NAME=S,...",
-        help="also solve the electronic tortuosity with these relative conductivities, "
-        "e.g. active=1,cbd=0.01 (active = every active phase)",
+        help="also solve the electronic tortuosity with these relative conductivities in "
+        "(0, 1], each phase once, e.g. active=1,cbd=0.01 (active = every active phase)",
     )
     parser.add_argument(
         "--pybamm",
         type=Path,
         metavar="OUT",
         help="write PyBaMM parameters (and a BPX fragment) of the electrode as JSON; "
-        "turns on --size-distribution and --tortuosity",
+        "turns on --size-distribution and --tortuosity; needs the voxel size, a pore and an "
+        "active phase and axis z (checked first); refused for a microstructure a cell model "
+        "cannot run with (no pore, no active material, no ionic path through z)",
     )
     parser.add_argument(
         "--electrode",
@@ -220,6 +222,7 @@ def build_config(args: argparse.Namespace, volume, phases):
         roi=parse_roi(args.roi),
         max_solve_seconds=60.0 * args.max_minutes,
         force=args.force,
+        electrode=args.electrode if args.pybamm is not None else None,
         **cluster_fields(args),
     )
 
@@ -246,11 +249,6 @@ def run(args: argparse.Namespace) -> int:
         raise BatterySegError("--pybamm names the same file as --json or --csv; give another name.")
     outputs = [(args.json, "json"), (args.csv, "csv"), (args.pybamm, "json")]
     check_outputs(outputs, args.overwrite, [args.labels, args.probabilities])
-    if args.pybamm is not None and args.axis not in ("z", "all"):
-        raise BatterySegError(
-            "--pybamm needs the through-thickness axis z for the Bruggeman coefficients; "
-            "use --axis z or --axis all."
-        )
     with ProgressPrinter("stats") as progress:
         progress.status(f"opening {args.labels}")
         volume, phases = open_labels(args)
@@ -280,6 +278,7 @@ def open_probabilities(path: str):
     """Per-phase probabilities (K, Z, Y, X): a Zarr array (``seg.zarr/probabilities`` as
     ``battery-seg segment --probabilities`` writes it) read lazily, or a 4D TIFF."""
     register_input(path)
+    check_regular(path, "probabilities")
     if Path(path).is_dir():
         import zarr
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..checks import check_regular
 from ..errors import BatterySegError
 from ._options import ClusterOptions
 
@@ -207,6 +208,7 @@ def _connect(options: ClusterOptions) -> ClusterSession:
 def _scheduler_address(file: Path) -> str:
     """The address a scheduler file (``dask scheduler --scheduler-file``) gives, checked here:
     distributed would retry an unreadable file until its timeout, then fail from a thread."""
+    check_regular(file, "scheduler file")
     if not file.is_file():
         what = "is a folder, not" if file.is_dir() else "does not exist; it should be"
         raise BatterySegError(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_voxel_size, clean_text, printable
 from ..errors import BatterySegError
 
 __all__ = ["DEFAULT_LICENSE", "ExportConfig"]
@@ -78,19 +79,19 @@ class ExportConfig:
         check_output(self.output, self.overwrite)
         if self.name is not None and not _NAME.match(self.name):
             raise BatterySegError(
-                f"Model name {self.name!r} is not allowed on bioimage.io: use 5 to 128 letters, "
-                "digits, spaces and _ + - ( ) only."
+                f"Model name {printable(repr(self.name), 60)} is not allowed on bioimage.io: use "
+                "5 to 128 letters, digits, spaces and _ + - ( ) only."
             )
         _check_license(self.license)
-        self.authors = [a.strip() for a in self.authors if a and a.strip()]
+        self.authors = [clean_text(a) for a in self.authors if a and clean_text(a)]
+        if self.description is not None:
+            self.description = clean_text(self.description, limit=1000) or None
         if not self.authors and not self.is_bundled:
             raise BatterySegError(
                 "Name at least one author of the model (--author 'Your Name', or the 'authors' "
                 "field of the export dock); bioimage.io lists models by their authors."
             )
         if self.voxel_size is not None:
-            from ..io._common import check_voxel_size
-
             self.voxel_size = check_voxel_size(self.voxel_size, "the export")
         if self.sample is not None and getattr(self.sample, "ndim", 0) not in (2, 3):
             raise BatterySegError(
@@ -113,8 +114,9 @@ def _check_license(license: str) -> None:
     """An SPDX identifier bioimage.io accepts (checked before the slow part of an export)."""
     from ._describe import import_spec
 
+    spec = import_spec()  # its own message when bioimageio.spec is missing or too old
     try:
-        import_spec().LicenseId(license)
+        spec.LicenseId(license)
     except ValueError:
         raise BatterySegError(
             f"Unknown licence {license!r}: give an SPDX identifier such as {DEFAULT_LICENSE}, "

@@ -59,6 +59,13 @@ def test_tile(sample: Any, card: ModelCard) -> np.ndarray:
     volume = sample if sample.ndim == 3 else sample[None]
     depth, height, width = volume.shape
     multiple, reach = card.architecture.multiple, card.context // 2
+    if min(height, width) < min_tile(card):
+        raise BatterySegError(
+            f"The sample image is {height} x {width} pixels, smaller than the model's smallest "
+            f"tile ({min_tile(card)} x {min_tile(card)}): its test tensors would be mostly "
+            "mirrored copies. Give a larger sample (e.g. the volume the model was trained on) "
+            "or leave --sample out for the synthetic one."
+        )
     size = max(min_tile(card), min(TEST_SIZE, height, width) // multiple * multiple)
     middle = depth // 2
     planes = np.clip(np.arange(middle - reach, middle + reach + 1), 0, depth - 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL
 from ..errors import BatterySegError
 from ._config import SegmentConfig
 from ._predictor import InMemoryModel, ModelFile
@@ -39,8 +40,10 @@ def prepare_model(config: SegmentConfig) -> PreparedModel:
     path = resolve_model_path(model)
     network, card = load_model(path)
     source = ModelFile.from_path(path)
-    _check_phases(config, card, str(path))
-    return PreparedModel(source, card, network, str(path), source.sha256)
+    bundled = model is None or str(model) in BUNDLED_MODELS
+    name = f"'{model or DEFAULT_MODEL}' (bundled)" if bundled else str(path)
+    _check_phases(config, card, name)
+    return PreparedModel(source, card, network, name, source.sha256)
 
 
 def _check_phases(config: SegmentConfig, card: Any, name: str) -> None:

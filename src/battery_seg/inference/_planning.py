@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._bundled import THIN_MODEL
 from ..checks import check_memory, network_bytes
 from ..errors import BatterySegError
 from ._blocks import (
@@ -76,8 +77,9 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
                 what = "a single 2D image"
             raise BatterySegError(
                 f"{volume.name} is thinner than the model's context: it has {what}, but the model "
-                f"{model.name} predicts each slice from {context} neighbouring slices. Use a "
-                "model with a smaller context (1 = slice by slice) or another slicing axis."
+                f"{model.name} predicts each slice from {context} neighbouring slices. Use "
+                f"the bundled model '{THIN_MODEL}' (--model {THIN_MODEL}, one slice at a time), "
+                "another model with a smaller context, or another slicing axis."
             )
     multiple = card.architecture.multiple
     if config.tile is not None and config.tile % multiple:

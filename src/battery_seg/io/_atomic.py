@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def temp_sibling(path: Path, tag: str = "tmp") -> Path:
@@ -44,11 +47,37 @@ def replace_path(source: Path, target: Path) -> None:
         os.replace(source, target)
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with NumPy scalars as Python ones, NaN as ``None`` (the quantity does not
+    exist) and infinities as the strings ``"inf"`` / ``"-inf"``: strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return value
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def json_text(value: Any) -> str:
+    """Strict JSON text of ``value`` (see :func:`json_safe`; a bare NaN never gets out)."""
+    return json.dumps(json_safe(value), indent=2, ensure_ascii=False, allow_nan=False)
+
+
 def write_json_atomic(path: Path, value: Any) -> None:
     """Write ``value`` as JSON to ``path`` through a temporary file and :func:`os.replace`."""
     tmp = temp_sibling(path)
     try:
-        tmp.write_text(json.dumps(value, indent=2, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json_text(value), encoding="utf-8")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_dataset
 from ..errors import BatterySegError
 from ._common import DatasetChoiceError, RawVolume, guess_axes, nd_chunks
 from ._lazy import LazyFileArray, file_token, lazy_dask
@@ -158,6 +159,7 @@ def open_hdf5(path: Path, inner: str | None) -> RawVolume:
         native = tuple(dataset.chunks or (1,) * (len(shape) - 2) + shape[-2:])
         spacing, notes = _attr_spacing(dataset)
         labelled = _dimension_labels(dataset)
+    check_dataset(shape, dtype, f"{path}:{name}")
     axes, guessed = (labelled, False) if labelled else guess_axes(shape)
     chunks = nd_chunks(axes, shape, dtype.itemsize, native)
     array = HDF5Array(path, name, shape, dtype)

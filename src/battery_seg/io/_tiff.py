@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_dataset
 from ..errors import BatterySegError
 from ._common import RawVolume, nd_chunks, normalize_axes
 from ._lazy import LazyFileArray, file_token, lazy_dask
@@ -89,6 +90,7 @@ def open_tiff(path: Path) -> RawVolume:
     token = file_token(path)
     arrays = []
     for i, (shape, dtype) in enumerate(levels):
+        check_dataset(shape, dtype, str(path))
         plane = {"Y": tile[0], "X": tile[1]}
         native = tuple(
             min(plane[a], n) if a in plane else n if a == "S" else 1

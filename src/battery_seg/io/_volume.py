@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import check_voxel_size, register_input
+from ..checks import check_regular, check_voxel_size, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 from ._axes import read_with_axes
@@ -30,6 +30,8 @@ _SUPPORTED = (
 )
 _SAMPLE_SLICES = 3
 _SAMPLE_PLANE_BYTES = 16 * 2**20  # of each sampled slice: a huge plane is sampled in its centre
+#: Voxel sizes (µm) a tomogram can have: 0.1 nm (TEM) to 1 cm; metadata outside is ignored.
+_PLAUSIBLE_UM = (1e-4, 1e4)
 EXACT_RANGE_BYTES = 64 * 2**20
 
 
@@ -161,6 +163,7 @@ def read_raw(path: Path, inner: str | None, *, allow_partial: bool) -> RawVolume
 
     if not path.exists():
         raise _missing(path)
+    check_regular(path, "volume")
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
         raise BatterySegError(
             f"{path} exists but cannot be read (permission denied). Ask its owner for read "
@@ -219,7 +222,16 @@ def _voxel_size(raw: RawVolume, where: str) -> tuple[tuple[float, float, float],
         # Mixed units that cannot be converted (e.g. pixel and µm): keep the in-plane unit.
         notes["voxel_size_note"] = f"mixed units {sorted(units)} in the metadata of {where}"
     values = tuple(v for v, _ in converted)
+    shown = " × ".join(f"{v:g}" for v in values)
     if not all(np.isfinite(values)) or min(values) <= 0:
+        notes["voxel_size_note"] = f"the metadata's voxel size {shown} is not positive: ignored"
+        return (1.0, 1.0, 1.0), PIXEL, "default", notes
+    unit = converted[2][1]
+    if unit == MICROMETRE and not all(_PLAUSIBLE_UM[0] <= v <= _PLAUSIBLE_UM[1] for v in values):
+        notes["voxel_size_note"] = (
+            f"the metadata's voxel size {shown} µm is outside "
+            f"{_PLAUSIBLE_UM[0]:g}..{_PLAUSIBLE_UM[1]:g} µm (not a tomogram's): ignored"
+        )
         return (1.0, 1.0, 1.0), PIXEL, "default", notes
     return values, converted[2][1], "metadata", notes  # type: ignore[return-value]
 

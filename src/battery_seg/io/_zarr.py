@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..checks import check_dataset
 from ..errors import BatterySegError
 from ..names import PARTIAL_SUFFIX, battery_seg_attrs
 from ._common import DatasetChoiceError, RawVolume, guess_axes, nd_chunks
@@ -121,6 +122,7 @@ def _dask(array: Any, axes: str, store: Path, key: str) -> Any:
 
 def _open_multiscale(group: Any, ms: Multiscale, target: Path) -> RawVolume:
     arrays = [group[p] for p in ms.paths]
+    check_dataset(tuple(arrays[0].shape), arrays[0].dtype, str(target))
     if len(ms.axes) != arrays[0].ndim:
         ms.axes = guess_axes(tuple(arrays[0].shape))[0]
         ms.units = [None] * arrays[0].ndim
@@ -153,6 +155,7 @@ def _open_multiscale(group: Any, ms: Multiscale, target: Path) -> RawVolume:
 
 
 def _open_array(array: Any, target: Path, where: str, name: str) -> RawVolume:
+    check_dataset(tuple(array.shape), array.dtype, where)
     names = getattr(array.metadata, "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS")
     guessed = False
     if names and len(names) == array.ndim and all(isinstance(n, str) for n in names):

@@ -14,9 +14,11 @@ import hashlib
 import io
 import os
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..checks import printable
 from ..errors import BatterySegError
 
 __all__ = [
@@ -33,6 +35,17 @@ YAML_NAMES = ("rdf.yaml", "bioimageio.yaml", "model.yaml")
 _HOW = "export it with 'battery-seg export MODEL -o MODEL.zip'"
 
 
+def truncated_zip(path: Path) -> bool:
+    """Whether ``path`` starts as a zip file (a package or a ``.pt`` checkpoint) but its end,
+    the zip's table of contents, is missing or unreadable: a truncated or damaged download."""
+    try:
+        with open(path, "rb") as file:
+            start = file.read(4)
+    except OSError:
+        return False
+    return start == b"PK\x03\x04" and not zipfile.is_zipfile(path)
+
+
 def is_package(path: Path) -> bool:
     """Whether ``path`` is a bioimage.io package: a folder or zip with an rdf.yaml, or the YAML."""
     if path.is_dir():
@@ -41,8 +54,14 @@ def is_package(path: Path) -> bool:
         return True
     if not zipfile.is_zipfile(path):  # a PyTorch checkpoint is a zip too: look inside
         return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name in YAML_NAMES for name in archive.namelist())
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name in YAML_NAMES for name in archive.namelist())
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise BatterySegError(
+            f"{path} is damaged: its zip table of contents cannot be read "
+            f"({printable(exc, 80)}); copy, download or export it again."
+        ) from None
 
 
 class _Package:
@@ -84,6 +103,11 @@ class _Package:
         except (KeyError, FileNotFoundError):
             raise BatterySegError(
                 f"{self.path} is incomplete: {name} is missing from the package; {_HOW} again."
+            ) from None
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # a CRC or inflate failure
+            raise BatterySegError(
+                f"{self.path} is damaged: {name} in it does not match its checksum or cannot be "
+                f"decompressed ({printable(exc, 80)}); download or export the package again."
             ) from None
 
     def close(self) -> None:

@@ -25,10 +25,10 @@ from typing import Any
 import torch
 
 from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL
-from ..checks import check_output, register_input
+from ..checks import check_output, check_regular, register_input
 from ..errors import BatterySegError
 from ..phases import PhaseSet
-from ._package import is_package, read_package
+from ._package import is_package, read_package, truncated_zip
 from .normalization import Normalization
 from .unet import UNet, UNetConfig
 
@@ -219,6 +219,7 @@ def _read(path: str | os.PathLike | None) -> tuple[Path, dict, ModelCard]:
     """The checked payload of a checkpoint file or bioimage.io package and its card."""
     path = resolve_model_path(path)
     register_input(path)  # a model read here is an input: never the output of a training
+    check_regular(path, "model")
     if not path.exists():
         raise BatterySegError(
             f"Model file {path} does not exist. Give the path of a .pt file saved by "
@@ -274,6 +275,11 @@ def _load_checkpoint(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle, zip and torch errors all mean "not a usable file"
+        if truncated_zip(path):
+            raise BatterySegError(
+                f"{path} is truncated or damaged: it starts as a zip file but its end (the "
+                "table of contents) is missing. Copy, download or export it again."
+            ) from None
         if path.suffix.lower() == ".zip":
             raise BatterySegError(
                 f"{path} is a zip file without an rdf.yaml: not a bioimage.io model package. "

@@ -26,6 +26,18 @@ class Normalization:
     high_percentile: float = 99.5
     max_samples: int = 2_000_000
 
+    def __post_init__(self) -> None:
+        low, high = self.low_percentile, self.high_percentile
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high))
+        if not numbers or not 0 <= low < high <= 100:  # also refuses NaN
+            raise BatterySegError(
+                f"Normalisation percentiles low={low!r}, high={high!r} must be numbers with "
+                "0 <= low < high <= 100 (e.g. 0.5 and 99.5)."
+            )
+        count = self.max_samples
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise BatterySegError(f"Normalisation max_samples={count!r} must be a positive count.")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
