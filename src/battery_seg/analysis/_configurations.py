@@ -7,15 +7,18 @@ estimator: it adds up over any partition of the volume, so blocks stream exactly
 Weights. The prior is the Crofton formula with 13 lattice directions (Ohser and Mücklich 2000;
 MorphoLibJ and MAVI do the same): a configuration contributes the transitions along its 28 corner
 pairs, each weighted by the spherical Voronoi share of its direction (anisotropic voxels change
-the directions and shares) over its share of neighbouring cells. That estimator is unbiased for
-isotropic surfaces but not for planes: -7.3 % for axis-aligned planes, up to +4 % for diagonal
-ones. Following Lindblad (2005, "Surface area estimation of digitized 3D objects using weighted
-local configurations") the weights are then fitted so that planes of every orientation come out
-right: a plane with unit normal ``n`` meets configuration ``c`` in a known number of cells per
-unit area (the interval of offsets for which the corners with the k smallest ``n . corner`` lie
-inside, over the cell volume), so a ridge least-squares fit towards the Crofton prior over 4000
-orientations gives weights with planes within about 1 % (axis-aligned planes exact) and
-configurations that planes never produce left at their Crofton weight.
+the directions and shares) over the number of cells that share the pair. That estimator is
+unbiased for isotropic surfaces but not for planes: -7.3 % for axis-aligned planes with cubic
+voxels. Following Lindblad (2005, "Surface area estimation of digitized 3D objects using weighted
+local configurations") the weights are then fitted to planes: a plane with unit normal ``n``
+meets configuration ``c`` in a known number of cells per unit area (the interval of offsets for
+which the corners with the k smallest ``n . corner`` lie inside, over the cell volume), so a
+ridge least-squares fit towards the Crofton prior over 4000 orientations, with axis-aligned
+planes and the mean over all orientations held exact, gives the weights. Configurations that
+planes never produce keep their Crofton weight. No 2x2x2 weights get every plane right: the area
+of a plane is piecewise linear in its normal, so tilted planes stay within about -8 / +4.5 %
+(cubic voxels; more with anisotropic ones), which averages out on isotropic surfaces (balls
+within 1.5 % from a radius of 5 voxels, see ``bench/surface_accuracy.py``).
 
 Multi-label counting: with L classes (0 = no phase, 1..K) a cell's configuration is the code
 ``sum(label_v * L**v)`` over its 8 corners ``v = 4 bz + 2 by + bx``; one histogram of codes per
@@ -53,17 +56,21 @@ def _directions() -> list[tuple[int, int, int]]:
     return found
 
 
-def _voronoi_shares(units: np.ndarray) -> np.ndarray:
-    """Share of the unit sphere closest (up to sign) to each of ``units`` (a fine point set)."""
-    count = 200_000
+def _sphere_points(count: int) -> np.ndarray:
+    """``count`` nearly uniform unit vectors (a Fibonacci sphere), (count, 3)."""
     index = np.arange(count) + 0.5
     polar = np.arccos(1 - 2 * index / count)
     azimuth = np.pi * (1 + 5**0.5) * index
-    points = np.stack(
+    return np.stack(
         [np.cos(polar), np.sin(polar) * np.sin(azimuth), np.sin(polar) * np.cos(azimuth)], 1
     )
+
+
+def _voronoi_shares(units: np.ndarray) -> np.ndarray:
+    """Share of the unit sphere closest (up to sign) to each of ``units`` (a fine point set)."""
+    points = _sphere_points(200_000)
     nearest = np.abs(points @ units.T).argmax(axis=1)
-    return np.bincount(nearest, minlength=len(units)) / count
+    return np.bincount(nearest, minlength=len(units)) / len(points)
 
 
 @lru_cache(maxsize=16)
@@ -105,14 +112,7 @@ def area_weights(voxel_size: tuple[float, float, float]) -> np.ndarray:
     """Area (``unit**2``) of each binary configuration: Crofton's, fitted to planes."""
     spacing = np.asarray(voxel_size, dtype=float)
     prior = crofton_weights(tuple(voxel_size))
-    index = np.arange(_ORIENTATIONS) + 0.5
-    polar = np.arccos(1 - 2 * index / _ORIENTATIONS)
-    azimuth = np.pi * (1 + 5**0.5) * index
-    normals = np.stack(
-        [np.cos(polar), np.sin(polar) * np.sin(azimuth), np.sin(polar) * np.cos(azimuth)], 1
-    )
-    normals = np.concatenate([normals, np.eye(3), -np.eye(3)])
-    rows = _plane_rows(normals, spacing)
+    rows = _plane_rows(_sphere_points(_ORIENTATIONS), spacing)
     # exact: planes along the axes (layers, box-aligned interfaces), and isotropic surfaces
     exact = np.vstack(
         [_plane_rows(np.concatenate([np.eye(3), -np.eye(3)]), spacing), rows.mean(axis=0)]
