@@ -21,7 +21,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -201,15 +200,26 @@ def bench_peer(shape: tuple[int, int, int], rounds: int) -> None:
     print(f"  median ratio stats / marching cubes: {float(np.median(ratios)):.2f}")
 
 
+# ru_maxrss survives exec: a child forked from this (large) process would report this process's
+# memory, so a small Python process forks the command and reports its child's peak.
+_PEAK_RSS = (
+    "import os, subprocess, sys; child = subprocess.Popen(sys.argv[1:]); "
+    "_, status, usage = os.wait4(child.pid, 0); print('peak_rss_kb', usage.ru_maxrss); "
+    "sys.exit(status >> 8)"
+)
+
+
 def _measured(command: list[str]) -> tuple[float, float, str]:
     """Wall seconds and peak RSS (GB) of ``command`` run as a fresh process."""
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{output[-2000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss * 1024 / 1e9, output
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, *command], capture_output=True, text=True, check=False
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    peak_kb = int(done.stdout.rsplit("peak_rss_kb", 1)[1].split()[0])
+    return seconds, peak_kb * 1024 / 1e9, done.stdout
 
 
 def bench_large(shape: tuple[int, int, int], folder: Path) -> None:
