@@ -47,8 +47,11 @@ def _label_slab(block: np.ndarray, tables: Sequence[np.ndarray]) -> list[_SlabCl
             grouped, connectivity=6, return_N=True, out_dtype=np.uint32
         )
         sizes = np.bincount(ids.ravel(), minlength=count + 1)
-        values = np.zeros(count + 1, dtype=np.uint8)
-        values[ids.ravel()] = grouped.ravel()
+        if table.max() <= 1:  # a network: every cluster has the value 1
+            values = np.ones(count + 1, dtype=np.uint8)
+        else:
+            values = np.zeros(count + 1, dtype=np.uint8)
+            values[ids.ravel()] = grouped.ravel()
         faces = np.zeros(count + 1, dtype=np.uint8)
         for axis in range(3):
             for high in (0, 1):
