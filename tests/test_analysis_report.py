@@ -201,6 +201,10 @@ def test_tortuosity_is_refused_up_front_with_a_region_that_fits(labels):
     with pytest.raises(BatterySegError, match=r"GB on cpu.*--roi 0:12,2:6,2:7\)"):
         run_job(analyse_job(labels, config.with_changes(roi=None)), events.append)
     assert events == []
+    run_job(analyse_job(labels, config.with_changes(max_memory_bytes=None)), events.append)
+    first = [e.data.get("estimate", "") for e in events[:2]]  # pore, solid: before any work
+    assert first[0].startswith("tortuosity of pore along z: about")
+    assert first[1].startswith("tortuosity of solid along z: about")
 
 
 def test_importing_the_analysis_loads_no_torch_and_no_qt():

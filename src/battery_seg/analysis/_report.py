@@ -210,9 +210,8 @@ def _tortuosity_estimates(shape: tuple[int, ...], config: AnalysisConfig):
                 what=f"{network.name} along {AXES[axis]}",
                 region=fitting_roi(shape, axis, device, origin=origin, **limits),
             )
-            yield Progress(
-                0, 0, f"tortuosity of {network.name} along {AXES[axis]}: {estimate.describe()}"
-            )
+            text = f"tortuosity of {network.name} along {AXES[axis]}: {estimate.describe()}"
+            yield Progress(0, 0, text, {"estimate": text})  # the CLI prints it on its own line
 
 
 def _tortuosity_stages(
