@@ -8,7 +8,6 @@ import dask.array as da
 import numpy as np
 import pytest
 
-import battery_seg.analysis._slabs as slabs_module
 import battery_seg.analysis._surface as surface_module
 from battery_seg.analysis import surface_areas
 from battery_seg.jobs import run_job
@@ -73,7 +72,7 @@ def test_uneven_chunks_and_slabs_give_the_in_memory_areas(monkeypatch):
     whole = surface_areas(labels, "pore,solid,cbd", (0.5, 1.0, 1.5))
     chunks = (5, 1, 9, 2, labels.shape[0] - 17)  # deliberately uneven, one single plane
     chunked = da.from_array(labels, chunks=(chunks, 7, 10))
-    monkeypatch.setattr(slabs_module, "SLAB_VOXELS", 3 * labels.shape[1] * labels.shape[2])
+    monkeypatch.setattr(surface_module, "_SLAB_VOXELS", 3 * labels.shape[1] * labels.shape[2])
     events = []
     sliced = run_job(
         surface_module.surface_areas_job(chunked, "pore,solid,cbd", (0.5, 1.0, 1.5)),

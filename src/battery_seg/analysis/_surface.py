@@ -33,6 +33,10 @@ from ._slabs import map_slabs
 
 __all__ = ["SurfaceAreas", "surface_areas", "surface_areas_job"]
 
+# whole chunk rows up to 64 M voxels (a chunk row split in n slabs is read n times); the
+# histogram works a few planes at a time, so a slab costs little more than its own bytes
+_SLAB_VOXELS = 1 << 26
+
 
 @dataclass(frozen=True)
 class SurfaceAreas:
@@ -85,9 +89,8 @@ def surface_areas_job(
     encoded = encoded_view(labels, phases, roi)
     classes = len(phases) + 1
     found, previous = [], None
-    for number, total, (histogram, first, last) in map_slabs(
-        encoded, partial(_slab_histogram, classes=classes)
-    ):
+    slabs = map_slabs(encoded, partial(_slab_histogram, classes=classes), max_voxels=_SLAB_VOXELS)
+    for number, total, (histogram, first, last) in slabs:
         found.append(histogram)
         if previous is not None:  # the cells between this slab and the one before
             found.append(configuration_histogram(np.concatenate([previous, first]), classes))
