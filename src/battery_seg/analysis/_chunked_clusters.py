@@ -17,12 +17,15 @@ from functools import partial
 import numpy as np
 
 from ..jobs import Job, Progress
+from . import _slabs
 from ._connectivity import Connectivity, connectivity_fractions
 from ._slabs import map_slabs
 
 __all__ = ["ChunkedClusters", "chunked_clusters_job"]
 
-_FACES = 6  # bit 2a: touches the low face along axis a, bit 2a + 1: the high face
+# a chunk row up to this size is read once and labelled in pieces of SLAB_VOXELS (cc3d's ids
+# and their int64 bincount cost 12 bytes per voxel of a piece)
+_ROW_VOXELS = 1 << 27
 
 
 @dataclass
@@ -34,6 +37,12 @@ class _SlabClusters:
     faces: np.ndarray
     first: np.ndarray  # cluster ids of the first plane (0 = background)
     last: np.ndarray
+
+
+def _label_row(block: np.ndarray, tables: Sequence[np.ndarray]) -> list[list[_SlabClusters]]:
+    """A chunk row read once, labelled in pieces of at most ``SLAB_VOXELS`` (in order)."""
+    step = max(1, _slabs.SLAB_VOXELS // max(block.shape[1] * block.shape[2], 1))
+    return [_label_slab(block[s : s + step], tables) for s in range(0, block.shape[0], step)]
 
 
 def _label_slab(block: np.ndarray, tables: Sequence[np.ndarray]) -> list[_SlabClusters]:
@@ -139,9 +148,12 @@ def chunked_clusters_job(
         phase at once, or 1 for the members of a network.
     """
     joiners = [_Joiner() for _ in tables]
-    label = partial(_label_slab, tables=[np.asarray(t, dtype=np.uint8) for t in tables])
-    for number, total, parts in map_slabs(encoded, label, max_voxels=max_voxels):
-        for joiner, part in zip(joiners, parts, strict=True):
-            joiner.add(part, first=number == 1, last=number == total)
+    label = partial(_label_row, tables=[np.asarray(t, dtype=np.uint8) for t in tables])
+    for number, total, pieces in map_slabs(encoded, label, max_voxels=max_voxels or _ROW_VOXELS):
+        for piece, parts in enumerate(pieces):
+            first = number == 1 and piece == 0
+            last = number == total and piece == len(pieces) - 1
+            for joiner, part in zip(joiners, parts, strict=True):
+                joiner.add(part, first=first, last=last)
         yield Progress(number, total, f"clusters: slab {number} of {total}")
     return [joiner.clusters() for joiner in joiners]
