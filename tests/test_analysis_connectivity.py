@@ -122,3 +122,56 @@ def test_published_through_fractions_on_the_polaron_electrode(shared_data):
     for name, (fraction, through) in published.items():
         assert round(result[name]["volume_fraction"], 4) == fraction
         assert round(result[name]["through_fraction"]["z"], 4) == through
+
+
+def _chunked(encoded, chunks, tables, monkeypatch, slab_voxels=None):
+    import dask.array as da
+
+    import battery_seg.analysis._slabs as slabs_module
+    from battery_seg.analysis._chunked_clusters import chunked_clusters_job
+    from battery_seg.jobs import run_job
+
+    if slab_voxels is not None:
+        monkeypatch.setattr(slabs_module, "SLAB_VOXELS", slab_voxels)
+    return run_job(chunked_clusters_job(da.from_array(encoded, chunks=chunks), tables))
+
+
+def test_chunked_clusters_equal_in_memory_ones_on_uneven_chunks(monkeypatch):
+    rng = np.random.default_rng(4)
+    encoded = rng.integers(1, 4, size=(23, 17, 19)).astype(np.uint8)
+    encoded[rng.random(encoded.shape) < 0.1] = 0  # unlabelled
+    identity = np.array([0, 1, 2, 3, 0], np.uint8)
+    network = np.array([0, 0, 1, 1, 0], np.uint8)  # phases 2 and 3 together
+    plane = 17 * 19
+    phases, solid = _chunked(
+        encoded, ((5, 7, 1, 10), 8, 19), [identity, network], monkeypatch, 3 * plane
+    )
+    for axis in range(3):
+        for front_face in ("low", "high"):
+            for value in (1, 2, 3):
+                chunked = phases.connectivity(value, axis, front_face).to_dict()
+                whole = Clusters(encoded == value).connectivity(axis, front_face).to_dict()
+                assert chunked == pytest.approx(whole, abs=1e-12)
+            chunked = solid.connectivity(1, axis, front_face).to_dict()
+            whole = Clusters(encoded >= 2).connectivity(axis, front_face).to_dict()
+            assert chunked == pytest.approx(whole, abs=1e-12)
+
+
+def test_a_phase_that_connects_only_through_block_faces(monkeypatch):
+    """A zig-zag pore path whose every step lies in another slab: through only when joined."""
+    encoded = np.full((12, 6, 6), 2, dtype=np.uint8)
+    y = 0
+    for start in range(0, 12, 3):  # slabs of 3 planes; the path moves sideways inside each
+        encoded[start : start + 3, y, 1] = 1
+        encoded[start + 2, y : y + 2, 1] = 1
+        y += 1
+    (phases,) = _chunked(encoded, ((3, 3, 3, 3), 6, 6), [np.arange(4, dtype=np.uint8)], monkeypatch)
+    assert Clusters(encoded == 1).connectivity(0).through == 1.0
+    assert phases.connectivity(1, 0).through == 1.0
+    assert len(phases.sizes[phases.values == 1]) == 1  # four slab pieces joined into one
+    # and a piece that only touches the next slab along an edge stays apart
+    encoded[6:9, :, :] = 2
+    encoded[6:9, 3, 2] = 1  # diagonal to the pieces above and below: not face-connected
+    (phases,) = _chunked(encoded, ((3, 3, 3, 3), 6, 6), [np.arange(4, dtype=np.uint8)], monkeypatch)
+    assert phases.connectivity(1, 0).to_dict() == Clusters(encoded == 1).connectivity(0).to_dict()
+    assert phases.connectivity(1, 0).through == 0.0

@@ -50,12 +50,15 @@ def test_chunked_fractions_and_profiles_equal_in_memory_on_uneven_chunks(labels)
     )
 
 
-def test_job_yields_one_event_per_chunk_row(labels):
-    lazy = da.from_array(labels, chunks=(5, 17, 29))
+def test_job_yields_one_event_per_group_of_chunk_rows(labels, monkeypatch):
+    import battery_seg.analysis._fractions as fractions_module
+
+    monkeypatch.setattr(fractions_module, "worker_count", lambda: 1)  # 2 blocks keep 1 core busy
+    lazy = da.from_array(labels, chunks=(5, 17, 29))  # 5 rows of one block each
     events = []
     run_job(count_phases_job(lazy, "pore,active,cbd"), events.append)
-    assert [e.step for e in events] == [1, 2, 3, 4, 5]
-    assert all(isinstance(e, Progress) and e.total == 5 for e in events)
+    assert [e.step for e in events] == [1, 2, 3]  # rows 1-2, 3-4, 5
+    assert all(isinstance(e, Progress) and e.total == 3 for e in events)
 
 
 def test_zarr_volume_larger_than_the_memory_limit(tmp_path):

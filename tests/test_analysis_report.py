@@ -184,10 +184,27 @@ def test_config_validates_and_names_the_fix():
     )
 
 
-def test_huge_in_memory_request_is_refused_before_loading(labels):
-    config = _config(max_memory_bytes=100, surfaces=False)
+def test_huge_in_memory_request_is_refused_before_any_work(labels):
+    config = _config(max_memory_bytes=100, surfaces=False, size_distribution=True)
+    events = []
     with pytest.raises(BatterySegError, match=r"in memory.*--roi.*--force"):
-        analyse(labels, config)
+        run_job(analyse_job(labels, config), events.append)
+    assert events == []
+    streamed = analyse(labels, _config(max_memory_bytes=100, surfaces=False))  # out of core
+    assert streamed.connectivity["pore"]["z"].through == 1.0
+    assert streamed.connectivity["silicon"]["z"].isolated == 1.0
+
+
+def test_tortuosity_is_refused_up_front_with_a_region_that_fits(labels):
+    config = _config(tortuosity=True, max_memory_bytes=72 * 12 * 4 * 5)  # 72 bytes per voxel
+    events = []
+    with pytest.raises(BatterySegError, match=r"GB on cpu.*--roi 0:12,2:6,2:7\)"):
+        run_job(analyse_job(labels, config.with_changes(roi=None)), events.append)
+    assert events == []
+    run_job(analyse_job(labels, config.with_changes(max_memory_bytes=None)), events.append)
+    first = [e.data.get("estimate", "") for e in events[:2]]  # pore, solid: before any work
+    assert first[0].startswith("tortuosity of pore along z: about")
+    assert first[1].startswith("tortuosity of solid along z: about")
 
 
 def test_importing_the_analysis_loads_no_torch_and_no_qt():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import dask.array as da
 import numpy as np
 import pytest
 
@@ -22,12 +23,10 @@ def _ball(radius: float, voxel_size: tuple[float, float, float]) -> np.ndarray:
     return np.where(z**2 + y**2 + x**2 <= radius**2, 2, 1).astype(np.uint8)
 
 
-@pytest.mark.parametrize(
-    ("voxel_size", "tolerance"),
-    [((1.0, 1.0, 1.0), 0.04), ((2.0, 1.0, 1.0), 0.055), ((1.0, 1.5, 0.7), 0.055)],
-)
-def test_sphere_area_within_a_few_percent_also_with_anisotropic_voxels(voxel_size, tolerance):
-    radius = 12.0
+@pytest.mark.parametrize("voxel_size", [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0), (1.0, 1.5, 0.7)])
+@pytest.mark.parametrize("radius", [5.0, 12.0])
+def test_sphere_area_within_3_percent_also_with_anisotropic_voxels(voxel_size, radius):
+    tolerance = 0.03
     result = surface_areas(_ball(radius, voxel_size), "pore,solid", voxel_size)
     expected = 4 * math.pi * radius**2
     assert result.areas["solid"] == pytest.approx(expected, rel=tolerance)
@@ -62,22 +61,54 @@ def test_three_phase_interfaces_add_up_to_each_phase_area():
         result.interfaces[("solid", "cbd")], rel=0.05
     )
     plane = 29 * 29 - math.pi * (36 - 0.4**2)  # the plane minus the ball's cross-section
-    assert result.interfaces[("pore", "solid")] == pytest.approx(plane, rel=0.02)
+    # -2.1 %: the cells along the triple line count for no pair fully
+    assert result.interfaces[("pore", "solid")] == pytest.approx(plane, rel=0.03)
 
 
-def test_slabs_add_up_to_the_whole_volume(monkeypatch):
+def test_uneven_chunks_and_slabs_give_the_in_memory_areas(monkeypatch):
     labels = _ball(9.0, (1.0, 1.0, 1.0))
     labels[::7, ::5, :] = 3
-    whole = surface_areas(labels, "pore,solid,cbd")
-    monkeypatch.setattr(surface_module, "_SLAB_VOXELS", labels.shape[1] * labels.shape[2] * 3)
+    labels[2:5, 3:9, 4:11] = 0  # unlabelled voxels: no phase
+    whole = surface_areas(labels, "pore,solid,cbd", (0.5, 1.0, 1.5))
+    chunks = (5, 1, 9, 2, labels.shape[0] - 17)  # deliberately uneven, one single plane
+    chunked = da.from_array(labels, chunks=(chunks, 7, 10))
+    monkeypatch.setattr(surface_module, "_SLAB_VOXELS", 3 * labels.shape[1] * labels.shape[2])
     events = []
-    sliced = run_job(surface_module.surface_areas_job(labels, "pore,solid,cbd"), events.append)
-    # equal up to float32 rounding of the mesh vertices
+    sliced = run_job(
+        surface_module.surface_areas_job(chunked, "pore,solid,cbd", (0.5, 1.0, 1.5)),
+        events.append,
+    )
     assert len(events) > 5
+    assert not any(e.message.startswith("surface areas") for e in events)  # no doubled prefix
     for name in whole.areas:
-        assert sliced.areas[name] == pytest.approx(whole.areas[name], rel=1e-6)
+        assert sliced.areas[name] == pytest.approx(whole.areas[name], rel=1e-12)
     for pair in whole.interfaces:
-        assert sliced.interfaces[pair] == pytest.approx(whole.interfaces[pair], rel=1e-6)
+        assert sliced.interfaces[pair] == pytest.approx(whole.interfaces[pair], rel=1e-12)
+
+
+@pytest.mark.parametrize("voxel_size", [(1.0, 1.0, 1.0), (2.0, 1.0, 1.0)])
+def test_tilted_planes_within_the_stated_bound(voxel_size):
+    """A plane ``z = tan(angle) * x + c`` across the box: area = width_y * length_x / cos."""
+    spacing = np.asarray(voxel_size)
+    shape = (int(70 / spacing[0]), 40, 60)
+    z, _, x = np.meshgrid(
+        *[np.arange(n) * d for n, d in zip(shape, spacing, strict=True)], indexing="ij"
+    )
+    worst = 0.0
+    for degrees in (0, 10, 20, 30, 40):
+        slope = math.tan(math.radians(degrees))
+        labels = np.where(z < 12.3 + slope * x, 1, 2).astype(np.uint8)
+        result = surface_areas(labels, "pore,solid", voxel_size)
+        expected = (
+            (shape[1] - 1)
+            * spacing[1]
+            * (shape[2] - 1)
+            * spacing[2]
+            / math.cos(math.radians(degrees))
+        )
+        worst = max(worst, abs(result.interfaces[("pore", "solid")] / expected - 1))
+    # the limit of any 2x2x2 estimator (docs/analysis_speed.md): 5 % cubic, 10 % at 2:1
+    assert worst < (0.05 if voxel_size == (1.0, 1.0, 1.0) else 0.10)
 
 
 def test_absent_phase_and_flat_volume_have_zero_area():

@@ -1,8 +1,9 @@
 """Face-connected clusters of a phase and how they touch the faces of the volume.
 
 Clusters use face connectivity (6 neighbours), the same stencil as TauFactor's finite-difference
-solver, so "through-connected" means "can carry a steady flux". The phase mask must fit in memory
-(the cluster labels take 4 bytes per voxel).
+solver, so "through-connected" means "can carry a steady flux". :class:`Clusters` holds the
+labels of a mask in memory (4 bytes per voxel; needed for the through-connected masks);
+``_chunked_clusters`` gives the same fractions out of core.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 
 from ..errors import BatterySegError
 
-__all__ = ["Clusters", "Connectivity", "find_clusters"]
+__all__ = ["Clusters", "Connectivity", "connectivity_fractions", "find_clusters"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,24 @@ class Connectivity:
             "back": self.back,
             "isolated": self.isolated,
         }
+
+
+def connectivity_fractions(sizes: np.ndarray, front: np.ndarray, back: np.ndarray) -> Connectivity:
+    """Shares of the voxels in clusters touching the front / back face (boolean per cluster)."""
+    total = float(np.sum(sizes))
+    if total == 0:
+        nan = float("nan")
+        return Connectivity(nan, nan, nan, nan)
+
+    def share(selected: np.ndarray) -> float:
+        return float(sizes[selected].sum() / total)
+
+    return Connectivity(
+        through=share(front & back),
+        front=share(front & ~back),
+        back=share(back & ~front),
+        isolated=share(~front & ~back),
+    )
 
 
 class Clusters:
@@ -78,21 +97,8 @@ class Clusters:
 
     def connectivity(self, axis: int, front_face: str = "low") -> Connectivity:
         """Through / front-only / back-only / isolated fractions along ``axis``."""
-        if self.volume == 0:
-            nan = float("nan")
-            return Connectivity(nan, nan, nan, nan)
         front, back = self.touching(axis, front_face)
-        total = float(self.volume)
-
-        def share(selected: np.ndarray) -> float:
-            return float(self.sizes[selected].sum() / total)
-
-        return Connectivity(
-            through=share(front & back),
-            front=share(front & ~back),
-            back=share(back & ~front),
-            isolated=share(~front & ~back),
-        )
+        return connectivity_fractions(self.sizes, front, back)
 
     def keep(self, axis: int, *, front_connected: bool = False, front_face: str = "low"):
         """Boolean mask of the through-connected (or front-connected) clusters."""

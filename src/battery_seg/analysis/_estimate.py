@@ -25,6 +25,7 @@ __all__ = [
     "TortuosityEstimate",
     "check_limits",
     "estimate_tortuosity",
+    "fitting_roi",
     "resolve_device",
 ]
 
@@ -118,8 +119,12 @@ def check_limits(
     max_memory_bytes: int | None,
     force: bool,
     what: str,
+    region: str = "",
 ) -> None:
-    """Refuse a solve estimated above the limits unless ``force``."""
+    """Refuse a solve estimated above the limits unless ``force``.
+
+    ``region`` names a region that fits (see :func:`fitting_roi`), for the message.
+    """
     if force:
         return
     memory_limit = max_memory_bytes if max_memory_bytes is not None else _available_memory() // 2
@@ -130,5 +135,38 @@ def check_limits(
         raise BatterySegError(
             f"The tortuosity solve of {what} would take {estimate.describe()}, above the limit "
             f"({limits}). To go ahead anyway pass --force (force=True, or tick 'run anyway' in "
-            "the widget); or use a CUDA GPU (--device cuda), or analyse a smaller region (--roi)."
+            "the widget); or use a CUDA GPU (--device cuda), or analyse a smaller region "
+            f"(--roi{' ' + region if region else ''})."
         )
+
+
+def fitting_roi(
+    shape: Sequence[int],
+    axis: int,
+    device: str,
+    *,
+    max_seconds: float | None,
+    max_memory_bytes: int | None,
+    origin: Sequence[int] = (0, 0, 0),
+) -> str:
+    """The largest centred box, whole along ``axis``, whose solve fits the limits (``--roi``).
+
+    Time and memory grow with the voxels at a fixed length along the axis, so the two other
+    edges shrink by the square root of the excess. ``origin`` offsets the box (an outer ROI).
+
+    Examples
+    --------
+    >>> fitting_roi((100, 400, 400), 0, "cpu", max_seconds=None, max_memory_bytes=72 * 10**6)
+    '0:100,150:250,150:250'
+    """
+    estimate = estimate_tortuosity(shape, axis, device)
+    memory_limit = max_memory_bytes if max_memory_bytes is not None else _available_memory() // 2
+    scale = memory_limit / estimate.memory_bytes
+    if max_seconds is not None:
+        scale = min(scale, max_seconds / estimate.seconds)
+    ranges = []
+    for index, (size, start) in enumerate(zip(shape, origin, strict=True)):
+        edge = size if index == axis else max(1, min(size, int(size * min(scale, 1.0) ** 0.5)))
+        low = start + (size - edge) // 2
+        ranges.append(f"{low}:{low + edge}")
+    return ",".join(ranges)

@@ -3,8 +3,9 @@
 Each block of the label volume is mapped to phase indices 0..K+1 (0 = unlabelled or outside the
 region of interest, 1..K = phases, K+1 = a value the phase set does not know) and counted with
 ``np.bincount``; only the counts travel, so a volume far larger than memory works. Blocks are
-processed one chunk-row along axis 0 at a time, which gives progress events and cancel points,
-or all at once as futures on a ``dask.distributed`` cluster (each worker reads its chunks).
+processed whole chunk rows along axis 0 at a time (rows grouped until every core has blocks),
+which gives progress events and cancel points, or all at once as futures on a
+``dask.distributed`` cluster (each worker reads its chunks).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
 from ..phases import PhaseSet
+from ._slabs import worker_count
 
 __all__ = [
     "PhaseCounts",
@@ -200,8 +202,8 @@ def count_phases_job(
         Axes along which per-slice counts (profiles) are kept.
     cluster : battery_seg.cluster.ClusterSession, optional
         Count on this ``dask.distributed`` cluster: every block is a task reading its chunk
-        where it runs; only the counts come back. ``None``: dask's threads, one chunk-row along
-        axis 0 at a time.
+        where it runs; only the counts come back. ``None``: dask's threads, whole chunk rows
+        along axis 0 at a time.
 
     Raises
     ------
@@ -229,20 +231,29 @@ def count_phases_job(
     if cluster is not None:
         yield from _count_on_cluster(cluster, tasks, index, add)
     else:
-        n_rows = blocks.shape[0]
-        rows: dict[int, list[int]] = {}
-        for n, position in enumerate(index):
-            rows.setdefault(position[0], []).append(n)
-        for row in range(n_rows):
-            in_row = rows[row]
-            results = dask.compute(*[tasks[n] for n in in_row])
-            for n, counts in zip(in_row, results, strict=True):
+        batches = _row_batches(index, 2 * worker_count())
+        for number, batch in enumerate(batches, start=1):
+            results = dask.compute(*[tasks[n] for n in batch])
+            for n, counts in zip(batch, results, strict=True):
                 add(index[n], counts)
-            yield Progress(row + 1, n_rows, f"counting phases: slab {row + 1} of {n_rows}")
+            yield Progress(
+                number, len(batches), f"counting phases: part {number} of {len(batches)}"
+            )
     counts = per_axis[0].sum(axis=0)
     if counts[-1]:
         raise BatterySegError(unknown_values_message(labels, phases, roi))
     return PhaseCounts(phases, counts, {a: per_axis[a] for a in axes})
+
+
+def _row_batches(index: list[tuple[int, ...]], at_least: int) -> list[list[int]]:
+    """Whole chunk rows along axis 0, grouped until a group has ``at_least`` blocks (cores busy)."""
+    batches: list[list[int]] = [[]]
+    for n, position in enumerate(index):
+        starts_row = n > 0 and position[0] != index[n - 1][0]
+        if starts_row and len(batches[-1]) >= at_least:
+            batches.append([])
+        batches[-1].append(n)
+    return batches
 
 
 def _count_on_cluster(cluster, tasks, index, add):

@@ -84,10 +84,10 @@ def _surface_area(region: np.ndarray, voxel_size: Sequence[float]) -> float:
     from scipy import ndimage
     from skimage import measure
 
-    from ._surface import smoothing_sigma
-
+    finest = min(voxel_size)  # half a voxel along the finest axis removes the staircase
+    sigma = tuple(0.5 * float(np.sqrt(d / finest)) for d in voxel_size)
     field = np.pad(region.astype(np.float32), 2)
-    field = ndimage.gaussian_filter(field, smoothing_sigma(voxel_size), mode="constant")
+    field = ndimage.gaussian_filter(field, sigma, mode="constant")
     vertices, faces, _, _ = measure.marching_cubes(field, 0.5, spacing=tuple(voxel_size))
     return float(measure.mesh_surface_area(vertices, faces))
 

@@ -1,9 +1,10 @@
 """The analyse job: fractions, profiles, surfaces, connectivity, tortuosity and uncertainty.
 
-Fractions, profiles and surface areas stream through the volume block by block (the fraction
-counting on a ``dask.distributed`` cluster when the configuration names one). Connectivity,
-masks and tortuosity need the analysed box in memory (about 16 bytes per voxel, plus TauFactor's
-~72 bytes per voxel on the CPU during a solve); the memory is checked first.
+Fractions, profiles, surface areas and connectivity stream through the volume slab by slab on
+all cores (the fraction counting on a ``dask.distributed`` cluster when the configuration names
+one). Through-connected masks, tortuosity, sizes and uncertainty need the analysed box in memory
+(about 16 bytes per voxel, plus TauFactor's ~72 bytes per voxel on the CPU during a solve); the
+memory and every tortuosity solve's time are checked before any work.
 """
 
 from __future__ import annotations
@@ -17,9 +18,16 @@ from ..cluster import open_session
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
 from ._cellmodel import check_cell_fractions, check_cell_request
+from ._chunked_clusters import chunked_clusters_job
 from ._config import AXES, AnalysisConfig
 from ._connectivity import Clusters
-from ._estimate import _available_memory
+from ._estimate import (
+    _available_memory,
+    check_limits,
+    estimate_tortuosity,
+    fitting_roi,
+    resolve_device,
+)
 from ._fractions import count_phases_job, encoded_view
 from ._masks import phase_mask
 from ._metrics import bytes_per_voxel, metrics_job, metrics_stage_count, needs_volume
@@ -91,16 +99,24 @@ def analyse_job(
     if hasattr(labels, "data") and hasattr(labels, "path") and hasattr(labels, "voxel_size"):
         labels, source = labels.data, labels.path  # a battery_seg.io.Volume
     phases, axes = config.phases, config.axis_indices
-    stages = _Stages(_stage_count(config, probabilities))
-    profile_axes = axes if config.profiles else ()
     encoded_lazy = encoded_view(labels, phases, config.roi)
     shape = tuple(int(s) for s in encoded_lazy.shape)
+    clusters = config.connectivity or config.tortuosity or probabilities is not None
+    in_memory = (
+        config.tortuosity
+        or needs_volume(config)
+        or probabilities is not None
+        or (clusters and config.keep_masks)
+    )
     check_transport_box(shape, config)
     if config.electrode is not None:
         check_cell_request(config, shape, config.electrode)
-    in_memory = config.connectivity or config.tortuosity or needs_volume(config)
-    if in_memory or probabilities is not None:
+    if config.tortuosity:  # refuse before any work
+        yield from _tortuosity_estimates(shape, config)
+    if in_memory:
         _check_memory(shape, config)  # before the counting, not after it
+    stages = _Stages(_stage_count(config, probabilities))
+    profile_axes = axes if config.profiles else ()
     counts = yield from _count(labels, source, config, profile_axes, stages)
     if config.electrode is not None:
         check_cell_fractions(config.phases, counts.volume_fractions())  # before the solves
@@ -111,13 +127,15 @@ def analyse_job(
         result.surfaces = yield from stages.run(
             surface_areas_job(labels, phases, config.voxel_size, roi=config.roi), "surface areas"
         )
-    if not (in_memory or probabilities is not None):
+    if clusters:
+        job = _connectivity_job(encoded_lazy, config, result)
+        through = yield from stages.run(job, "connectivity")
+    if not in_memory:
         result.seconds = time.perf_counter() - start
         return result
     encoded = np.asarray(encoded_lazy.compute())
-    if config.connectivity or config.tortuosity or probabilities is not None:
-        job = _connectivity_job(encoded, config, result)
-        through = yield from stages.run(job, "connectivity")
+    if clusters and config.keep_masks:
+        _keep_masks(encoded, config, result)
     if config.tortuosity:
         yield from _tortuosity_stages(encoded, config, result, through, stages)
     if needs_volume(config):
@@ -163,25 +181,56 @@ def _count(labels, source, config: AnalysisConfig, axes: tuple[int, ...], stages
     return counts
 
 
-def _connectivity_job(encoded: np.ndarray, config: AnalysisConfig, result: AnalysisResult):
-    """Connectivity of every phase and multi-phase network; returns through fractions."""
-    targets = [(name, (name,)) for name in config.phases.names]
-    targets += [(n.name, n.phases) for n in config.transport_networks if n.phases != (n.name,)]
-    keep = {n.name for n in config.transport_networks} if config.keep_masks else set()
+def _connectivity_job(encoded, config: AnalysisConfig, result: AnalysisResult):
+    """Connectivity of every phase and multi-phase network, out of core; returns through
+    fractions (``{name: {axis: fraction}}``)."""
+    phases = config.phases
+    identity = np.arange(len(phases) + 2, dtype=np.uint8)
+    identity[-1] = 0  # values the phase set does not know: no phase
+    networks = [n for n in config.transport_networks if n.phases != (n.name,)]
+    tables = [identity] + [
+        phase_mask(identity, phases, n.phases).astype(np.uint8) for n in networks
+    ]
+    found = yield from chunked_clusters_job(encoded, tables)
+    targets = [(name, found[0], index) for index, name in enumerate(phases.names, start=1)]
+    targets += [(n.name, clusters, 1) for n, clusters in zip(networks, found[1:], strict=True)]
     through: dict[str, dict[int, float]] = {}
-    for number, (name, members) in enumerate(targets, start=1):
-        clusters = Clusters(phase_mask(encoded, config.phases, members))
-        by_axis = {}
-        for axis in config.axis_indices:
-            by_axis[AXES[axis]] = clusters.connectivity(axis, config.front_face)
-            if name in keep:
-                result.masks[(name, AXES[axis])] = clusters.keep(
-                    axis, front_face=config.front_face
-                ).astype(np.uint8)
+    for name, clusters, value in targets:
+        by_axis = {
+            AXES[a]: clusters.connectivity(value, a, config.front_face) for a in config.axis_indices
+        }
         result.connectivity[name] = by_axis
         through[name] = {a: by_axis[AXES[a]].through for a in config.axis_indices}
-        yield Progress(number, len(targets), f"{name} ({len(targets) - number} to go)")
     return through
+
+
+def _keep_masks(encoded: np.ndarray, config: AnalysisConfig, result: AnalysisResult) -> None:
+    """The through-connected mask of every transport network (for display), in memory."""
+    for network in config.transport_networks:
+        clusters = Clusters(phase_mask(encoded, config.phases, network.phases))
+        for axis in config.axis_indices:
+            kept = clusters.keep(axis, front_face=config.front_face)
+            result.masks[(network.name, AXES[axis])] = kept.astype(np.uint8)
+
+
+def _tortuosity_estimates(shape: tuple[int, ...], config: AnalysisConfig):
+    """Estimate every tortuosity solve before any work; refuse with a ``--roi`` that fits."""
+    device = resolve_device(config.device)
+    origin = [a for a, _ in config.roi] if _is_box(config.roi) else (0, 0, 0)
+    for network in config.transport_networks:
+        for axis in config.axis_indices:
+            estimate = estimate_tortuosity(shape, axis, device)
+            limits = {"max_seconds": config.max_solve_seconds}
+            limits["max_memory_bytes"] = config.max_memory_bytes
+            check_limits(
+                estimate,
+                **limits,
+                force=config.force,
+                what=f"{network.name} along {AXES[axis]}",
+                region=fitting_roi(shape, axis, device, origin=origin, **limits),
+            )
+            text = f"tortuosity of {network.name} along {AXES[axis]}: {estimate.describe()}"
+            yield Progress(0, 0, text, {"estimate": text})  # the CLI prints it on its own line
 
 
 def _tortuosity_stages(
@@ -222,10 +271,12 @@ def _check_memory(shape: tuple[int, ...], config: AnalysisConfig) -> None:
     limit = _available_memory() // 2 if limit is None else limit
     if needed > limit and not config.force:
         raise BatterySegError(
-            f"Connectivity, tortuosity, sizes, representativity and multi-phase transport need "
+            f"Tortuosity, through-connected masks, sizes, representativity, uncertainty and "
+            "multi-phase transport need "
             f"the analysed box ({shape[0]} x {shape[1]} x {shape[2]} voxels) in memory: about "
             f"{needed / 1e9:.1f} GB, above the limit of {limit / 1e9:.1f} GB. Analyse a region "
-            "(--roi), switch those off for fractions, surfaces and coverage only (they stream), "
+            "(--roi), switch those off for fractions, surfaces, coverage and connectivity only "
+            "(they stream), "
             "or pass --force."
         )
 

@@ -24,9 +24,10 @@ examples:
       --conductivity active=1,cbd=0.01 --pybamm nmc.json --electrode positive
 
 Label 0 is unlabelled (excluded) unless --phases maps it (NAME=VALUE pairs for foreign files).
-Fractions and profiles stream through the volume; connectivity and tortuosity need the analysed
-box in memory (use --roi for a part of a huge volume); with --scheduler or --workers only the
-counting runs on the cluster, the rest here. A partially written segmentation
+Fractions, profiles, surfaces and connectivity stream through the volume slab by slab on all
+cores; tortuosity needs the analysed box in memory and is refused before any work when it does
+not fit (the message names a --roi that does); with --scheduler or --workers only the counting
+runs on the cluster, the rest here. A partially written segmentation
 (OUT.zarr.partial) is refused: finish it first. Before each tortuosity solve the time and
 memory are estimated and printed; requests above --max-minutes are refused unless --force.
 Tortuosity convention (stated in the outputs): taufactor = volume fraction of all voxels of the
