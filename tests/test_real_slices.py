@@ -68,7 +68,7 @@ def test_segment_dock_picks_the_2d_model_for_a_single_slice(make_napari_viewer, 
     viewer.add_image(image, name="slice 100", scale=(0.5, 0.5))
     _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Segment volume")
     assert widget._model.value == "2d", widget.controls.status
-    assert "2D model is chosen" in widget.controls.status
+    assert "one-slice model 2d is chosen" in widget.controls.status
     assert widget._model_info.value == "1 slice (from the model)"
     widget._device.value = "cpu"
     widget.controls.run_button.native.click()

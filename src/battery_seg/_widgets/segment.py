@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, SpinBox
 
-from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL, THIN_MODEL
+from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL, FLAT_MODELS
 from ..errors import BatterySegError
 from ..inference import SegmentConfig, SegmentResult, segment_job
 from ..jobs import Progress
@@ -199,7 +199,7 @@ class SegmentWidget(ScrollingDock):
         from ..checks import correlation_evidence, unrelated_slices
 
         image = self._image.value
-        if image is None or self._model.value not in set(BUNDLED_MODELS) - {THIN_MODEL}:
+        if image is None or self._model.value not in FLAT_MODELS:
             return
         spatial = image.ndim - (1 if getattr(image, "rgb", False) else 0)
         data = image.data[0] if getattr(image, "multiscale", False) else image.data
@@ -209,8 +209,9 @@ class SegmentWidget(ScrollingDock):
             why = f"looks like unrelated slices {correlation_evidence(r)}"
         else:
             return
-        self._model.value = THIN_MODEL
-        self.controls.set_status(f"{image.name} {why}: the 2D model is chosen.")
+        flat = FLAT_MODELS[self._model.value]
+        self._model.value = flat
+        self.controls.set_status(f"{image.name} {why}: the one-slice model {flat} is chosen.")
 
     def _on_model_changed(self, _value: Any = None) -> None:
         from ..model import load_card

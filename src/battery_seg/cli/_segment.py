@@ -14,6 +14,7 @@ from ._volume import add_selection_arguments, check_outputs, open_input
 EPILOG = """\
 examples:
   battery-seg segment scan.tif -o labels.zarr                      # default model, z slices
+  battery-seg segment nmc_scan.tif -o labels.tif --model nmc       # a cathode, no painting
   battery-seg segment scan.h5:/exchange/data -o labels.tif --model my_model.pt
   battery-seg segment scan.tif -o labels.zarr --model shared_model.zip   # a bioimage.io package
   battery-seg segment big.zarr -o labels.zarr --triplanar --probabilities --uncertainty entropy
@@ -55,9 +56,10 @@ def add_parser(subparsers) -> None:
         default=None,
         metavar="MODEL",
         help="model file (.pt) from 'battery-seg train', a bioimage.io package (.zip, folder "
-        "or rdf.yaml) from 'battery-seg export', or a bundled model: 'default' (the default), "
-        "'fast' (about 2x faster, CBD a little less accurate) or '2d' (one slice at a time: "
-        "single slices and stacks of unrelated images)",
+        "or rdf.yaml) from 'battery-seg export', or a bundled model: for Si-graphite anodes "
+        "'default' (the default), 'fast' (about 2x faster, CBD a little less accurate) or '2d' "
+        "(one slice at a time: single slices and stacks of unrelated images); for cathodes "
+        "(pore, active, cbd) 'nmc' or its one-slice 'nmc-2d'",
     )
     add(
         "--context",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._bundled import THIN_MODEL
+from .._bundled import flat_for
 from ..checks import check_memory, network_bytes
 from ..errors import BatterySegError
 from ._blocks import (
@@ -75,10 +75,11 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
             what = f"only {shape[a]} slices along {AXES[a]}"
             if volume.was_2d:
                 what = "a single 2D image"
+            flat = flat_for(config.model)
             raise BatterySegError(
                 f"{volume.name} is thinner than the model's context: it has {what}, but the model "
                 f"{model.name} predicts each slice from {context} neighbouring slices. Use "
-                f"the bundled model '{THIN_MODEL}' (--model {THIN_MODEL}, one slice at a time), "
+                f"the bundled model '{flat}' (--model {flat}, one slice at a time), "
                 "another model with a smaller context, or another slicing axis."
             )
     multiple = card.architecture.multiple

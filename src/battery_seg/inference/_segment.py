@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .._bundled import flat_for
 from ..checks import (
     check_disk,
     check_memory,
@@ -158,11 +159,11 @@ def _segment(
     }
     if session is not None:
         timing["bytes_received"] = float(stats.bytes_received)
-    notes = _stack_notes(volume, plan)  # after the blocks: start-up reads stay two
+    notes = _stack_notes(volume, plan, config.model)  # after the blocks: start-up reads stay two
     return _result(outputs, volume, config, model, plan, timing, notes)
 
 
-def _stack_notes(volume: InputVolume, plan: Plan) -> list[str]:
+def _stack_notes(volume: InputVolume, plan: Plan, model) -> list[str]:
     """A note when a model that reads neighbouring slices runs over a stack of unrelated
     images (it mixes them; the 2D model reads one slice at a time)."""
     if plan.context == 1 or len(plan.axes) != 1:
@@ -170,10 +171,11 @@ def _stack_notes(volume: InputVolume, plan: Plan) -> list[str]:
     data = np.moveaxis(volume.data, plan.axes[0], 0)  # the slices the model reads together
     if (r := unrelated_slices(data)) is None:
         return []
+    flat = flat_for(model)
     return [
         f"neighbouring slices of the input look unrelated {correlation_evidence(r)}, but the "
         f"model reads {plan.context} neighbouring slices and mixed them: for separate images, "
-        "segment with the 2d model (--model 2d), which reads one slice at a time."
+        f"segment with the {flat} model (--model {flat}), which reads one slice at a time."
     ]
 
 

@@ -6,11 +6,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
+from .._bundled import bundled_for
 from ..checks import correlation_evidence, unrelated_slices
 from ..errors import BatterySegError
 from ..model import (
     BUNDLED_MODELS,
-    DEFAULT_MODEL,
     ModelCard,
     Normalization,
     UNet,
@@ -21,8 +21,6 @@ from ..phases import PhaseSet
 from ._config import AUTO, DEFAULT_CONTEXT, TrainConfig, TrainingPair
 
 __all__ = ["Start", "initial_model", "model_phases", "resolve_init"]
-
-FLAT_MODEL = "2d"  # the bundled model for 2D images and contexts below the default model's
 
 
 class Start(NamedTuple):
@@ -53,13 +51,16 @@ def resolve_init(config: TrainConfig, pairs: list[TrainingPair]) -> tuple[TrainC
     """``config`` with ``init="auto"`` replaced by the bundled model that suits the data, and
     notes that say why when the choice is not the obvious one.
 
-    2D images (or single slices), stacks of unrelated slices (see
-    :func:`~battery_seg.checks.slice_correlation`) and contexts of 1 or 3 slices start from the
-    2D model (a context of 3 widens it exactly); volumes otherwise from the default 2.5D model,
-    which reads 5 neighbouring slices.
+    A cathode's phases (pore, active, cbd) start from the cathode models, other phases from the
+    anode models (:func:`battery_seg._bundled.bundled_for`). 2D images (or single slices), stacks
+    of unrelated slices (see :func:`~battery_seg.checks.slice_correlation`) and contexts of 1 or
+    3 slices start from the family's one-slice model (a context of 3 widens it exactly); volumes
+    otherwise from its 2.5D model, which reads 5 neighbouring slices.
     """
     if config.init is None or str(config.init).strip().lower() != AUTO:
         return config, []
+    names = config.phase_set().names if config.phases is not None else None
+    model, flat = bundled_for(names), bundled_for(names, flat=True)
     stacks = [p for p in pairs if len(p.image.shape) == 3 and p.image.shape[0] > 1]
     unrelated = [(p.name, r) for p in stacks if (r := unrelated_slices(p.image)) is not None]
     notes = []
@@ -67,14 +68,14 @@ def resolve_init(config: TrainConfig, pairs: list[TrainingPair]) -> tuple[TrainC
         notes += [
             f"Neighbouring slices look unrelated in {name or 'the image'} "
             f"{correlation_evidence(r)}, so each slice is treated as an image of its own: "
-            f"training starts from the bundled {FLAT_MODEL} model, which reads one slice at a "
-            f"time. If this is one continuous volume, start from the {DEFAULT_MODEL} model "
-            f"instead (--init {DEFAULT_MODEL})."
+            f"training starts from the bundled {flat} model, which reads one slice at a "
+            f"time. If this is one continuous volume, start from the {model} model "
+            f"instead (--init {model})."
             for name, r in unrelated
         ]
-        return replace(config, init=FLAT_MODEL), notes
+        return replace(config, init=flat), notes
     small_context = config.context is not None and config.context < 5
-    name = FLAT_MODEL if small_context or (config.context is None and not stacks) else DEFAULT_MODEL
+    name = flat if small_context or (config.context is None and not stacks) else model
     return replace(config, init=name), notes
 
 
