@@ -40,11 +40,13 @@ class LiveSection(Container):
             "every stroke (seconds) and show the displayed slice's prediction.",
         )
         self.overlay = CheckBox(text="show uncertainty", value=True)
-        self.paint_next = ComboBox(label="paint next", choices=[], nullable=True)
-        self.go = PushButton(text="Go to slice")
+        self.paint_next = ComboBox(label="paint next", choices=[])
+        self.go = PushButton(text="Go", tooltip="Show the chosen slice, to paint on it")
         self.apply_button = PushButton(text="Apply to volume", enabled=False)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
+        self.go.native.setMaximumWidth(60)
+        self.paint_next.tooltip = "The most uncertain slices first, with their mean uncertainty"
         row = Container(widgets=[self.paint_next, self.go], layout="horizontal")
         row.margins = (0, 0, 0, 0)
         super().__init__(
@@ -137,18 +139,22 @@ class LiveSection(Container):
         of one slice, placed over that slice of ``image``."""
         from ._strokes import PREVIEW, style_phase_layer
 
+        active = self._viewer.layers.selection.active  # the strokes layer: painting goes on
         labels = _place(self._viewer, image, "live", shown["labels"], shown["slice"], "labels")
         labels.metadata["battery_seg"] = {"role": PREVIEW, "slice": shown["slice"]}
-        style_phase_layer(labels, self.live.card.phases)
+        if labels.metadata.get("phases") != self.live.card.phases.to_dict():  # costly: once
+            style_phase_layer(labels, self.live.card.phases)
         doubt = _place(
             self._viewer, image, "uncertainty", shown["uncertainty"], shown["slice"], "image"
         )
         doubt.visible = bool(self.overlay.value)
+        if active is not None and active in self._viewer.layers:
+            self._viewer.layers.selection.active = active
 
     def _on_suggestions(self, suggestions: list | None) -> None:
         if suggestions is None:  # only the slice changed: the list stays
             return
-        choices = [(f"slice {s.index}  ({s.uncertainty:.2f} unsure)", s.index) for s in suggestions]
+        choices = [(f"slice {s.index}: {s.uncertainty:.2f}", s.index) for s in suggestions]
         self.paint_next.choices = choices
         if choices:
             self.paint_next.value = choices[0][1]
@@ -197,7 +203,9 @@ def _place(viewer: Any, image: Any, what: str, data: np.ndarray, index: int, kin
         data = data[None]
     if name in viewer.layers:
         layer = viewer.layers[name]
-        layer.data, layer.translate = data, tuple(translate)
+        if not np.allclose(layer.translate, translate):  # each change redraws the layer
+            layer.translate = tuple(translate)
+        layer.data = data
         return layer
     space = same_space(image, last=2 if flat else 3)
     if kind == "labels":

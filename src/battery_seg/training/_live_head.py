@@ -81,14 +81,15 @@ def fit_head(
     weights = torch.where(counts > 0, counts.sum() / counts.clamp_min(1) / n_phases, 0.0)
     loss_fn = nn.CrossEntropyLoss(weight=weights.clamp(max=config.weight_cap))
     parameters = [*first.parameters(), *second.parameters()]
-    optimiser = torch.optim.Adam(parameters, lr=config.learning_rate, weight_decay=1e-4)
+    adam = _Adam(parameters, config.learning_rate)
     generator = torch.Generator().manual_seed(config.seed)
     for step in range(steps):
         batch = torch.randint(len(z), (min(config.batch_size, len(z)),), generator=generator)
         loss = loss_fn(second(torch.relu(first(z[batch]))), y[batch])
-        optimiser.zero_grad()
+        for parameter in parameters:
+            parameter.grad = None
         loss.backward()
-        optimiser.step()
+        adam.step()
         if step % 50 == 49:
             yield Progress(step + 1, steps, "fitting", {"loss": float(loss.detach())})
     return FittedHead(first, second, mean, std)
@@ -120,6 +121,27 @@ def fold_head(
     device = next(bank.network.parameters()).device
     card = replace(bank.card, phases=phases, architecture=architecture, provenance=provenance)
     return network.to(device).eval(), card
+
+
+class _Adam:
+    """Adam with a little L2, by hand: ``torch.optim`` imports ``torch._dynamo`` on first use
+    (8 s on a busy 2-core machine, holding the GIL in long stretches: napari froze for 2.3 s
+    when the first live fit ran in its worker thread)."""
+
+    def __init__(self, parameters: list[torch.Tensor], lr: float, decay: float = 1e-4) -> None:
+        self.parameters, self.lr, self.decay, self.steps = parameters, lr, decay, 0
+        self.mean = [torch.zeros_like(p) for p in parameters]
+        self.square = [torch.zeros_like(p) for p in parameters]
+
+    @torch.no_grad()
+    def step(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        self.steps += 1
+        size = self.lr * (1 - beta2**self.steps) ** 0.5 / (1 - beta1**self.steps)
+        for parameter, mean, square in zip(self.parameters, self.mean, self.square, strict=True):
+            grad = parameter.grad + self.decay * parameter
+            mean.mul_(beta1).add_(grad, alpha=1 - beta1)
+            square.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            parameter.addcdiv_(mean, square.sqrt().add_(eps), value=-size)
 
 
 def _matrix(conv: nn.Conv2d) -> torch.Tensor:
