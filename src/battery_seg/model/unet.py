@@ -146,14 +146,14 @@ class MultiScaleHead(nn.Module):
 
     def forward(self, scales: list[torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
         size = logits.shape[-2:]
-        hidden = self.project_logits(logits)
+        hidden = self.project_logits(logits)  # in place from here: full-size maps are large
         for project, features in zip(self.project, scales, strict=True):
             if features.shape[-2:] != size:
                 features = project(features)
-                hidden = hidden + functional.interpolate(features, size=size, mode="bilinear")
+                hidden.add_(functional.interpolate(features, size=size, mode="bilinear"))
             else:
-                hidden = hidden + project(features)
-        return self.out(torch.relu(hidden))  # (N, n_phases, H, W)
+                hidden.add_(project(features))
+        return self.out(torch.relu_(hidden))  # (N, n_phases, H, W)
 
 
 class UNet(nn.Module):
