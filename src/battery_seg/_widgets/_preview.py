@@ -17,7 +17,14 @@ import numpy as np
 
 from ._space import same_space
 
-__all__ = ["SlicePreview"]
+__all__ = ["SlicePreview", "displayed_index"]
+
+
+def displayed_index(viewer: Any, image: Any) -> int:
+    """The axis-0 slice of ``image`` (a 3D layer) that the viewer shows."""
+    data = image.data[0] if image.multiscale else image.data
+    position = image.world_to_data(viewer.dims.point)
+    return int(np.clip(round(float(position[-3])), 0, data.shape[0] - 1))
 
 
 class SlicePreview:
@@ -53,12 +60,8 @@ class SlicePreview:
         return preview
 
     def _follow_dims(self, _event: Any = None) -> None:
-        image = self.image
-        if image is None:
-            return
-        data = image.data[0] if image.multiscale else image.data
-        position = image.world_to_data(self._viewer.dims.point)
-        self.index = int(np.clip(round(float(position[-3])), 0, data.shape[0] - 1))
+        if self.image is not None:
+            self.index = displayed_index(self._viewer, self.image)
 
     def show(self, preview: dict) -> None:
         """Show a ``{"slice", "labels", "phases"}`` preview over its slice of the image."""

@@ -35,6 +35,7 @@ from ..phases import PhaseSet
 from ..training import CONTEXTS, TrainConfig, TrainingPair
 from ._jobs import JobControls
 from ._layout import PhaseLegend, ScrollingDock, Section
+from ._live import LiveSection
 from ._model import MODEL_FILTER
 from ._pairs import PairList
 from ._preview import SlicePreview
@@ -130,6 +131,8 @@ class TrainWidget(ScrollingDock):
             [self._context, self._overwrite, self._missing, self._preview],
             expanded=False,
         )
+        self.live = LiveSection(viewer, self.live_settings, self.apply_live)
+        self.live_section = Section("Live", [self.live], labels=False)
         self.curves = Section("Loss and validation IoU", [self.validation_note], labels=False)
         self.curves.append_native(self.plot.canvas)
         layer_buttons = Container(
@@ -152,6 +155,7 @@ class TrainWidget(ScrollingDock):
                     ]
                 ),
                 self.advanced,
+                self.live_section,
                 self.controls,
                 self._segment,
                 self._export,
@@ -276,6 +280,29 @@ class TrainWidget(ScrollingDock):
             train_missing_phases=bool(self._missing.value),
             **self.extra_settings,
         )
+
+    # -- live mode ----------------------------------------------------------------------------
+    def live_settings(self) -> tuple[Any, Any, Any]:
+        """The first pair's image and strokes layers and the :class:`LiveConfig` of the dock."""
+        from ..training import LiveConfig
+
+        row = self.pair_rows[0]
+        image, strokes = row.image_box.value, row.labels_box.value
+        if image is None or strokes is None:
+            raise BatterySegError(
+                "Choose an image and its strokes layer (or press 'New strokes layer') first."
+            )
+        config = LiveConfig(phases=PhaseSet.parse(self._phases.value), init=self._init() or "auto")
+        return image, strokes, config
+
+    def apply_live(self, live: Any) -> Any:
+        """Save the live model (where Train would save) and open Segment volume with it."""
+        path = self.output_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.model_path = live.save(path)
+        self._segment.enabled = self._export.enabled = True
+        self.controls.set_status(f"Saved the live model to {path}; segment the volume with it.")
+        return self.open_segment()
 
     # -- running ------------------------------------------------------------------------------
     def run(self) -> None:

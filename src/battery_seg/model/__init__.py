@@ -13,13 +13,14 @@ from .checkpoint import (
     save_model,
 )
 from .normalization import IntensityRange, Normalization, estimate_intensity_range, normalize
-from .unet import UNet, UNetConfig, UNetProbabilities
+from .unet import MultiScaleHead, UNet, UNetConfig, UNetProbabilities
 
 __all__ = [
     "BUNDLED_MODELS",
     "DEFAULT_MODEL",
     "IntensityRange",
     "ModelCard",
+    "MultiScaleHead",
     "Normalization",
     "UNet",
     "UNetConfig",

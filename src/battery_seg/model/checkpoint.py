@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 FORMAT = "battery-seg-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: live networks (a U-Net with a multi-scale head); plain ones still write 1
 
 
 @dataclass
@@ -117,7 +117,7 @@ def card_payload(card: ModelCard) -> dict[str, Any]:
 
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if card.architecture.live_hidden else 1,
         "package_version": __version__,
         "architecture": card.architecture.to_dict(),
         "phases": card.phases.to_dict(),
@@ -261,6 +261,8 @@ def _architecture(values: dict) -> UNetConfig:
     """The network description of a checkpoint, with every number in a sane range."""
     config = UNetConfig(**values)
     limits = {"in_channels": 15, "n_phases": 255, "base_channels": 512, "depth": 8}
+    if config.live_hidden:  # a live network: its head's width and the U-Net's own phases
+        limits.update(live_hidden=1024, feature_phases=255)
     for name, top in limits.items():
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:

@@ -3,6 +3,10 @@
 The network sees ``context`` neighbouring slices as input channels (1 = slice by slice, 3/5/7 =
 2.5D) and predicts the centre slice: one logit map per phase. Probabilities are
 ``softmax(logits, dim=1)`` everywhere in the package (training loss, inference, ensembling).
+
+A *live* network (``live_hidden > 0``, from :func:`battery_seg.training.live_fit`) keeps a trained
+U-Net whole and reads its phases from a :class:`MultiScaleHead` on the decoder's activations of
+every scale and the U-Net's own logits (``feature_phases`` of them) instead.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from itertools import pairwise
 
 import torch
 from torch import nn
+from torch.nn import functional
 
-__all__ = ["UNet", "UNetConfig", "UNetProbabilities"]
+__all__ = ["MultiScaleHead", "UNet", "UNetConfig", "UNetProbabilities"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,13 @@ class UNetConfig:
     base_channels: int = 16
     depth: int = 4
     dropout: float = 0.1
+    live_hidden: int = 0  # > 0: a MultiScaleHead of this width predicts the phases
+    feature_phases: int = 0  # the wrapped U-Net's own logits (features of the live head)
+
+    @property
+    def decoder_widths(self) -> list[int]:
+        """Channels of the decoder's output at every scale, coarsest first."""
+        return [self.base_channels * 2**i for i in range(self.depth)][::-1]
 
     @property
     def multiple(self) -> int:
@@ -53,7 +65,12 @@ class UNetConfig:
         return -(-2 * self.receptive_radius // (3 * self.multiple)) * self.multiple
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; those of the live head only for a live network (so plain checkpoints
+        stay readable by versions without live networks)."""
+        values = asdict(self)
+        if not self.live_hidden:
+            del values["live_hidden"], values["feature_phases"]
+        return values
 
 
 class ConvBlock(nn.Sequential):
@@ -100,11 +117,43 @@ class Decoder(nn.Module):
         self.ups = nn.ModuleList(nn.ConvTranspose2d(w, w // 2, 2, stride=2) for w in widths[:-1])
         self.blocks = nn.ModuleList(ConvBlock(w, w // 2) for w in widths[:-1])
 
-    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        x = features[-1]
+    def forward(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The output of every scale, coarsest first; the last one is at full resolution."""
+        scales, x = [], features[-1]
         for up, block, skip in zip(self.ups, self.blocks, features[-2::-1], strict=True):
             x = block(torch.cat([up(x), skip], dim=1))
-        return x
+            scales.append(x)  # (N, C0*2^i, H/2^i, W/2^i), i = depth-1 .. 0
+        return scales
+
+
+class MultiScaleHead(nn.Module):
+    """Per-pixel MLP over the decoder activations of every scale (bilinearly upsampled) and the
+    U-Net's logits: ``out(relu(sum_s up(project_s(f_s)) + project_logits(logits)))``.
+
+    A 1x1 convolution commutes with bilinear upsampling, so each scale is projected to
+    ``hidden`` channels at its own resolution and only those are upsampled: the same function
+    as concatenating the upsampled features, at a fraction of the cost.
+    """
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        hidden = config.live_hidden
+        self.project = nn.ModuleList(
+            nn.Conv2d(width, hidden, 1, bias=False) for width in config.decoder_widths
+        )
+        self.project_logits = nn.Conv2d(config.feature_phases, hidden, 1)
+        self.out = nn.Conv2d(hidden, config.n_phases, 1)
+
+    def forward(self, scales: list[torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
+        size = logits.shape[-2:]
+        hidden = self.project_logits(logits)  # in place from here: full-size maps are large
+        for project, features in zip(self.project, scales, strict=True):
+            if features.shape[-2:] != size:
+                features = project(features)
+                hidden.add_(functional.interpolate(features, size=size, mode="bilinear"))
+            else:
+                hidden.add_(project(features))
+        return self.out(torch.relu_(hidden))  # (N, n_phases, H, W)
 
 
 class UNet(nn.Module):
@@ -122,7 +171,9 @@ class UNet(nn.Module):
         self.config = config or UNetConfig()
         self.encoder = Encoder(self.config)
         self.decoder = Decoder(self.config)
-        self.head = nn.Conv2d(self.config.base_channels, self.config.n_phases, 1)
+        c = self.config
+        self.head = nn.Conv2d(c.base_channels, c.feature_phases if c.live_hidden else c.n_phases, 1)
+        self.live = MultiScaleHead(c) if c.live_hidden else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -138,7 +189,16 @@ class UNet(nn.Module):
                 f"UNet of depth {c.depth} needs H and W divisible by {c.multiple}, got ({h}, {w}); "
                 f"pad to ({ph}, {pw})."
             )
-        return self.head(self.decoder(self.encoder(x)))  # (N, n_phases, H, W)
+        scales, logits = self.features(x)
+        if self.live is not None:
+            return self.live(scales, logits)
+        return logits  # (N, n_phases, H, W)
+
+    def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The decoder's output at every scale (coarsest first) and the U-Net's own logits
+        (before a live head): the feature bank of :class:`MultiScaleHead`."""
+        scales = self.decoder(self.encoder(x))
+        return scales, self.head(scales[-1])
 
     @torch.inference_mode()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:

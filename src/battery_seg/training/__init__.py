@@ -26,20 +26,26 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._config import CONTEXTS, TrainConfig, TrainingPair
+from ._config import CONTEXTS, LiveConfig, TrainConfig, TrainingPair
 from ._strokes import simulate_strokes
 
 __all__ = [
     "CONTEXTS",
+    "LiveConfig",
+    "LiveModel",
     "TrainConfig",
     "TrainResult",
     "TrainingPair",
+    "live_fit",
+    "live_job",
     "painted_loss",
     "predict_slice",
     "predict_volume",
     "simulate_strokes",
+    "suggest_slices",
     "train",
     "train_job",
+    "uncertainty",
 ]
 
 _LAZY = {
@@ -49,6 +55,11 @@ _LAZY = {
     "painted_loss": "._loss",
     "predict_slice": "._predict",
     "predict_volume": "._predict",
+    "LiveModel": "._live",
+    "live_fit": "._live",
+    "live_job": "._live",
+    "uncertainty": "._live",
+    "suggest_slices": "._suggest",
 }
 
 

@@ -11,7 +11,7 @@ from ..checks import check_device, check_memory, check_output, network_bytes, re
 from ..errors import BatterySegError
 from ..phases import PhaseSet
 
-__all__ = ["CONTEXTS", "TrainConfig", "TrainingPair"]
+__all__ = ["CONTEXTS", "LiveConfig", "TrainConfig", "TrainingPair"]
 
 CONTEXTS = (1, 3, 5, 7)
 DEFAULT_CONTEXT = 3
@@ -225,3 +225,49 @@ class TrainConfig:
         elif self.phase_weights is not None and not isinstance(self.phase_weights, str):
             d["phase_weights"] = [float(w) for w in self.phase_weights]
         return d
+
+
+@dataclass
+class LiveConfig:
+    """Settings of a live fit (shared by the Train dock's Live mode, ``train --quick`` and the API).
+
+    Parameters
+    ----------
+    phases : PhaseSet or str, optional
+        What the painted values 1..K stand for; ``None``: the base model's phases.
+    init : str
+        The base network whose features are read: ``"auto"`` (the bundled model that suits the
+        image, as for training), a bundled name or a model file.
+    hidden : int
+        Width of the head's hidden layer.
+    steps, learning_rate, batch_size
+        Adam steps on random batches of painted voxels (a third of the steps when refitting).
+    max_points : int
+        Painted voxels kept per fit (a phase-balanced random subset beyond that).
+    weight_cap : float
+        Cap of the inverse-frequency phase weights of the loss.
+    cache_bytes : int
+        Memory for cached slice features.
+    """
+
+    phases: PhaseSet | str | None = None
+    init: str | os.PathLike = "auto"
+    hidden: int = 32
+    steps: int = 300
+    learning_rate: float = 0.01
+    batch_size: int = 1024
+    max_points: int = 50_000
+    weight_cap: float = 10.0
+    seed: int = 0
+    cache_bytes: int = 1 << 30
+    output: str | os.PathLike | None = None
+    overwrite: bool = False
+
+    def check(self) -> None:
+        for name in ("hidden", "steps", "batch_size", "max_points"):
+            if getattr(self, name) < 1:
+                raise BatterySegError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if not self.learning_rate > 0:
+            raise BatterySegError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if self.output is not None:
+            check_output(self.output, overwrite=self.overwrite, kind="model")

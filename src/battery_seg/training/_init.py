@@ -120,6 +120,12 @@ def initial_model(config: TrainConfig) -> Start:
     if config.phases is not None:
         asked = config.phase_set()
         if [n.lower() for n in asked.names] != [n.lower() for n in card.phases.names]:
+            if card.architecture.live_hidden:
+                raise BatterySegError(
+                    f"Model {label} is a live model of the phases {card.phases.describe()}; it "
+                    f"fine-tunes for those phases only, not {asked.describe()}. Leave the "
+                    "phases unset, or start from a bundled model."
+                )
             # Transfer: keep the learnt features, a new output layer for other phases (e.g. an
             # NMC cathode from the Si-graphite default model); _transfer fills it from the
             # start model's own rows once the strokes are read.

@@ -1,0 +1,205 @@
+"""Live segmentation: update times, accuracy against the forests, and "paint next".
+
+``--times``: the displayed slice's update after a stroke (refit from the previous head + predict,
+features cached) on 512² and 1024² slices, and the first features of a 1024² slice (phantom
+tiled to size, the bundled default model). ``--accuracy``: from the same strokes as
+``bench/real_strokes.py`` (seed 0, effort 1 %), the live head, a random forest on the same
+network features, and the filter-feature forest (raw and per-image normalised); scored like
+real_strokes (the unpainted slices of LRCS, the unpainted voxels of the phantom). ``--user``: a
+simulated user who paints 1 % of the slice "paint next" suggests, or of a random slice, for 5
+rounds, on the phantom and LRCS A (as one stack); mean IoU after each round.
+
+Usage::
+
+    python bench/bench_live.py --times --accuracy --user
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_strokes import load, paint, run_forest
+from train_accuracy import iou
+
+
+def update_times(size: int, reps: int = 3) -> dict:
+    """Seconds: first features of a slice, the first fit, and refit + predict after a stroke."""
+    from battery_seg.phantom import make_sample
+    from battery_seg.training import LiveConfig, live_fit, simulate_strokes
+    from battery_seg.training._live import base_bank
+
+    sample = make_sample((8, 256, 256), seed=0)
+    tiles = (1, size // 256, size // 256)
+    image, truth = np.tile(sample.image, tiles), np.tile(sample.labels, tiles)
+    strokes = simulate_strokes(truth, slices=[4], fraction=0.01, seed=0)
+    bank = base_bank(LiveConfig(init="default"), image)
+    start = time.perf_counter()
+    bank.slice(image, 4)
+    features = time.perf_counter() - start
+    start = time.perf_counter()
+    live = live_fit(image, strokes, bank=bank)
+    first_fit = time.perf_counter() - start
+    updates = []
+    for k in range(reps):  # one more stroke each time, as a user paints
+        more = simulate_strokes(truth, slices=[4], fraction=0.002, seed=100 + k)
+        strokes = np.where(strokes > 0, strokes, more)
+        start = time.perf_counter()
+        live = live_fit(image, strokes, bank=bank, previous=live)
+        live.predict_slice(image, 4)
+        updates.append(time.perf_counter() - start)
+    return {"features": features, "first_fit": first_fit, "update": float(np.median(updates))}
+
+
+def network_forest(live, image, strokes, images) -> list[np.ndarray]:
+    """A random forest on the live model's own features at the same painted voxels (of the one
+    painted ``image``), predicting every image of ``images``."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = [], []
+    for index in _painted(strokes):
+        plane = strokes if strokes.ndim == 2 else strokes[index]
+        rows, cols = np.nonzero(plane)
+        x.append(live.bank.at(image, index, rows, cols).numpy())
+        y.append(plane[rows, cols])
+    forest = RandomForestClassifier(100, n_jobs=1, random_state=0)
+    forest.fit(np.concatenate(x), np.concatenate(y))
+    predicted = []
+    for other in images:
+        height, width = other.shape[-2:]
+        rows, cols = np.divmod(np.arange(height * width), width)
+        slices = [
+            forest.predict(live.bank.at(other, k, rows, cols).numpy()).reshape(height, width)
+            for k in range(1 if other.ndim == 2 else other.shape[0])
+        ]
+        predicted.append(slices[0] if other.ndim == 2 else np.stack(slices))
+    return predicted
+
+
+def _painted(strokes) -> list[int]:
+    planes = strokes[None] if strokes.ndim == 2 else strokes
+    return [k for k in range(len(planes)) if planes[k].any()]
+
+
+def live_predict(live, image) -> np.ndarray:
+    if image.ndim == 2:
+        return live.predict_slice(image, 0)[0]
+    return np.stack([live.predict_slice(image, k)[0] for k in range(image.shape[0])])
+
+
+def mean_iou(truths, predicted, painted, n_phases) -> float:
+    """As real_strokes scores: the unpainted 2D slices, or the unpainted voxels of a volume."""
+    if len(truths) > 1:
+        keep = [k for k, p in enumerate(painted) if not p.any()]
+        truth = np.stack([truths[k] for k in keep])
+        pred = np.stack([predicted[k] for k in keep])
+    else:
+        untouched = painted[0] == 0
+        truth, pred = truths[0][untouched], predicted[0][untouched]
+    return float(np.nanmean(iou(truth, pred, n_phases)))
+
+
+def accuracy(case: str, args) -> dict:
+    from battery_seg.training import LiveConfig, live_fit
+
+    images, truths, names, is_2d = load(case)
+    painted = paint(truths, "1%", is_2d, 0)
+    k = _painted(np.stack(painted) if is_2d else painted[0])[0]  # 1 %: one painted image
+    image, strokes = (images[k], painted[k]) if is_2d else (images[0], painted[0])
+    start = time.perf_counter()
+    live = live_fit(image, strokes, LiveConfig(phases=",".join(names)))
+    row = {"live_fit_s": time.perf_counter() - start}
+    start = time.perf_counter()
+    row["live"] = mean_iou(truths, [live_predict(live, im) for im in images], painted, len(names))
+    row["live_predict_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    forest = network_forest(live, image, strokes, images)
+    row["forest_network_s"] = time.perf_counter() - start
+    row["forest_network"] = mean_iou(truths, forest, painted, len(names))
+    if args.filter_forest:
+        forest_args = argparse.Namespace(seed=0, threads=1)
+        for method, normalise in (("forest_filter", False), ("forest_filter_norm", True)):
+            predicted, _, _ = run_forest(images, painted, is_2d, forest_args, normalise)
+            row[method] = mean_iou(truths, predicted, painted, len(names))
+    return row
+
+
+def simulated_user(case: str, strategy: str, rounds: int = 5) -> list[float]:
+    """Mean IoU (every voxel not painted) after the first strokes and after each round in which
+    1 % of the suggested (``suggest``) or a random (``random``) slice is painted."""
+    from battery_seg.training import LiveConfig, live_fit, simulate_strokes, suggest_slices
+
+    images, truths, names, is_2d = load(case)
+    image = np.stack(images) if is_2d else images[0]  # LRCS A as one stack of 5 slices
+    truth = np.stack(truths) if is_2d else truths[0]
+    first = 0 if is_2d else image.shape[0] // 2
+    strokes = simulate_strokes(truth, slices=[first], fraction=0.01, seed=0)
+    config = LiveConfig(phases=",".join(names), init="2d" if is_2d else "auto")
+    live = live_fit(image, strokes, config)
+    rng = np.random.default_rng(1)
+    scores = [_volume_iou(live, image, truth, strokes, len(names))]
+    for round_ in range(rounds):
+        if strategy == "suggest":
+            index = suggest_slices(live, image, strokes, count=1)[0].index
+        else:
+            index = int(rng.integers(image.shape[0]))
+        more = simulate_strokes(truth, slices=[index], fraction=0.01, seed=10 + round_)
+        strokes = np.where(strokes > 0, strokes, more)
+        live = live_fit(image, strokes, config, bank=live.bank, previous=live)
+        scores.append(_volume_iou(live, image, truth, strokes, len(names)))
+    return scores
+
+
+def _volume_iou(live, image, truth, strokes, n_phases) -> float:
+    predicted = live_predict(live, image)
+    untouched = strokes == 0
+    return float(np.nanmean(iou(truth[untouched], predicted[untouched], n_phases)))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--times", action="store_true")
+    parser.add_argument("--accuracy", action="store_true")
+    parser.add_argument("--user", action="store_true")
+    parser.add_argument("--cases", nargs="+", default=["lrcs-a", "lrcs-b", "phantom"])
+    parser.add_argument("--filter-forest", action="store_true", help="also the filter forests")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.times:
+        for size in (512, 1024):
+            t = update_times(size)
+            print(
+                f"{size}² slice: first features {t['features']:.2f} s, first fit "
+                f"{t['first_fit']:.2f} s, update after a stroke {t['update']:.2f} s "
+                f"(target {0.5 if size == 512 else 2.0} s: ratio "
+                f"{t['update'] / (0.5 if size == 512 else 2.0):.2f})",
+                flush=True,
+            )
+    if args.accuracy:
+        for case in args.cases:
+            row = accuracy(case, args)
+            scores = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if not k.endswith("_s"))
+            times = "  ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("_s"))
+            ratio = row["live"] / row["forest_network"]
+            print(f"{case} 1%: {scores}  live/forest {ratio:.3f}  [{times}]", flush=True)
+    if args.user:
+        for case in ("phantom", "lrcs-a"):
+            for strategy in ("suggest", "random"):
+                scores = simulated_user(case, strategy)
+                gain = (scores[-1] - scores[0]) / (len(scores) - 1)
+                trail = " ".join(f"{s:.3f}" for s in scores)
+                print(f"{case} {strategy:8}: mean IoU {trail}; gain/round {gain:+.4f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

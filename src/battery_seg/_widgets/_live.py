@@ -1,0 +1,222 @@
+"""The Train dock's Live mode: refit the live classifier after every stroke, show the slice.
+
+When **Live** is on, every finished stroke (napari's ``paint`` event of the strokes layer) and
+every move to another slice starts an update in a worker thread: :func:`~battery_seg.training.
+live_job` (features of the painted slices are cached, so a refit takes a fraction of a second),
+then the displayed slice's prediction and uncertainty, then the slices to paint next. A newer
+stroke quits the running update at its next step and runs once it has stopped (one update at a
+time: the feature cache is not shared between threads).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
+from napari.qt.threading import create_worker
+
+from ..errors import BatterySegError
+from ..jobs import Progress
+from ._preview import displayed_index
+
+__all__ = ["LiveSection"]
+
+
+class LiveSection(Container):
+    """Live switch, uncertainty overlay, "paint next" list and "Apply to volume".
+
+    ``settings()`` (Qt thread) returns ``(image layer, strokes layer, LiveConfig)`` or raises
+    :class:`BatterySegError`; ``apply(live)`` saves the live model and opens Segment with it.
+    """
+
+    def __init__(self, viewer: Any, settings: Callable, apply: Callable) -> None:
+        self.live_box = CheckBox(
+            text="Live: refit after every stroke",
+            value=False,
+            tooltip="Fit a small classifier on the start model's features to the strokes after "
+            "every stroke (seconds) and show the displayed slice's prediction.",
+        )
+        self.overlay = CheckBox(text="show uncertainty", value=True)
+        self.paint_next = ComboBox(label="paint next", choices=[])
+        self.go = PushButton(text="Go", tooltip="Show the chosen slice, to paint on it")
+        self.apply_button = PushButton(text="Apply to volume", enabled=False)
+        self.status = Label(value="")
+        self.status.native.setWordWrap(True)
+        self.go.native.setMaximumWidth(60)
+        self.paint_next.tooltip = "The most uncertain slices first, with their mean uncertainty"
+        row = Container(widgets=[self.paint_next, self.go], layout="horizontal")
+        row.margins = (0, 0, 0, 0)
+        super().__init__(
+            widgets=[self.live_box, self.overlay, row, self.apply_button, self.status],
+            labels=False,
+        )
+        self._viewer, self._settings, self._apply = viewer, settings, apply
+        self.live: Any = None  # the last fitted LiveModel
+        self.worker: Any = None
+        self._pending = ""  # what to run once the current update ends: refit or slice
+        self._bank: Any = None
+        self._strokes: Any = None
+        self.live_box.changed.connect(self._on_switch)
+        self.go.changed.connect(self.go_to_suggestion)
+        self.apply_button.changed.connect(lambda: self._apply(self.live))
+        viewer.dims.events.current_step.connect(self._on_slice)
+
+    # -- switching and events -----------------------------------------------------------------
+    def _on_switch(self, on: bool) -> None:
+        if self._strokes is not None:
+            self._strokes.events.paint.disconnect(self.update)
+            self._strokes = None
+        if not on:
+            return
+        try:
+            _, strokes, _ = self._settings()
+        except BatterySegError as exc:
+            self.status.value = f"Error: {exc}"
+            self.live_box.value = False
+            return
+        self._strokes = strokes
+        strokes.events.paint.connect(self.update)
+        if np.asarray(strokes.data).any():
+            self.update()
+        else:
+            self.status.value = "Paint a stroke of every phase; the slice updates after each."
+
+    def _on_slice(self, _event: Any = None) -> None:
+        if self.live_box.value and self.live is not None:
+            self.update(refit=False)
+
+    def update(self, _event: Any = None, refit: bool = True) -> None:
+        """Refit (or only predict, ``refit=False``) and repaint the displayed slice, superseding
+        an update still running."""
+        if self.worker is not None:  # a stroke quits it; a slice move waits for it
+            if refit:
+                self._pending = "refit"
+                self.worker.quit()
+            elif not self._pending:
+                self._pending = "slice"
+            return
+        try:
+            image, strokes, config = self._settings()
+        except BatterySegError as exc:
+            self.status.value = f"Error: {exc}"
+            return
+        data = image.data[0] if image.multiscale else image.data
+        index = displayed_index(self._viewer, image) if data.ndim == 3 else 0
+        job = _update_job(data, strokes.data, index, config, self._bank, self.live, refit)
+        started = time.perf_counter()
+        worker = create_worker(lambda: (yield from job), _start_thread=False)
+        worker.yielded.connect(lambda event: self._on_progress(event, image, started))
+        worker.returned.connect(self._on_suggestions)
+        worker.errored.connect(lambda exc: setattr(self.status, "value", f"Error: {exc}"))
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        worker.start()
+
+    def _on_finished(self) -> None:
+        self.worker = None
+        pending, self._pending = self._pending, ""
+        if pending and self.live_box.value:
+            self.update(refit=pending == "refit")
+
+    # -- showing results ----------------------------------------------------------------------
+    def _on_progress(self, event: Progress, image: Any, started: float) -> None:
+        shown = event.data.get("shown") if isinstance(event, Progress) else None
+        if shown is None:
+            return
+        self.live, self._bank = shown["live"], shown["live"].bank
+        self.apply_button.enabled = True
+        self.show_slice(image, shown)
+        self.status.value = (
+            f"Slice {shown['slice']} updated {time.perf_counter() - started:.2f} s after the "
+            f"stroke ({self.live.painted_voxels} painted voxels)."
+        )
+
+    def show_slice(self, image: Any, shown: dict) -> None:
+        """The prediction (Labels ``<image> live``) and uncertainty (``<image> uncertainty``)
+        of one slice, placed over that slice of ``image``."""
+        from ._strokes import PREVIEW, style_phase_layer
+
+        active = self._viewer.layers.selection.active  # the strokes layer: painting goes on
+        labels = _place(self._viewer, image, "live", shown["labels"], shown["slice"], "labels")
+        labels.metadata["battery_seg"] = {"role": PREVIEW, "slice": shown["slice"]}
+        if labels.metadata.get("phases") != self.live.card.phases.to_dict():  # costly: once
+            style_phase_layer(labels, self.live.card.phases)
+        doubt = _place(
+            self._viewer, image, "uncertainty", shown["uncertainty"], shown["slice"], "image"
+        )
+        doubt.visible = bool(self.overlay.value)
+        if active is not None and active in self._viewer.layers:
+            self._viewer.layers.selection.active = active
+
+    def _on_suggestions(self, suggestions: list | None) -> None:
+        if suggestions is None:  # only the slice changed: the list stays
+            return
+        choices = [(f"slice {s.index}: {s.uncertainty:.2f}", s.index) for s in suggestions]
+        self.paint_next.choices = choices
+        if choices:
+            self.paint_next.value = choices[0][1]
+
+    def go_to_suggestion(self) -> None:
+        """Move the viewer to the chosen "paint next" slice."""
+        index = self.paint_next.value
+        if index is None:
+            return
+        image, _, _ = self._settings()
+        world = image.data_to_world([index, 0, 0][-image.ndim :])
+        step = list(self._viewer.dims.point)
+        step[-3] = world[-3]
+        self._viewer.dims.point = step
+
+
+def _update_job(image, strokes, index, config, bank, previous, refit=True):
+    """Worker body: refit (unless only the slice changed), show the slice (a ``shown`` progress
+    event), then rank the slices to paint next."""
+    from ..training._live import base_bank, live_job
+    from ..training._suggest import suggest_job
+
+    if refit or previous is None:
+        bank = bank or base_bank(config, image)
+        live = yield from live_job(image, strokes, config, bank=bank, previous=previous)
+    else:
+        live = previous
+    yield Progress(0, 1, "predicting")
+    labels, doubt = live.predict_slice(image, index)
+    shown = {"live": live, "slice": index, "labels": labels, "uncertainty": doubt}
+    yield Progress(1, 1, "shown", {"shown": shown})
+    if image.ndim == 2 or not refit:
+        return None
+    return (yield from suggest_job(live, image, strokes, candidates=8))
+
+
+def _place(viewer: Any, image: Any, what: str, data: np.ndarray, index: int, kind: str) -> Any:
+    """A one-slice layer ``<image> <what>`` showing ``data`` over slice ``index`` of ``image``."""
+    from ._space import same_space
+
+    name = f"{image.name} {what}"
+    flat = image.ndim == 2
+    translate = np.asarray(image.translate, dtype=float)[-(2 if flat else 3) :].copy()
+    if not flat:
+        translate[0] += index * float(image.scale[-3])
+        data = data[None]
+    if name in viewer.layers:
+        layer = viewer.layers[name]
+        if not np.allclose(layer.translate, translate):  # each change redraws the layer
+            layer.translate = tuple(translate)
+        layer.data = data
+        return layer
+    space = same_space(image, last=2 if flat else 3)
+    if kind == "labels":
+        return viewer.add_labels(data, name=name, translate=tuple(translate), opacity=0.5, **space)
+    return viewer.add_image(
+        data,
+        name=name,
+        translate=tuple(translate),
+        colormap="magma",
+        contrast_limits=(0, 1),
+        opacity=0.5,
+        blending="additive",
+        **space,
+    )

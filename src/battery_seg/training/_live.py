@@ -1,0 +1,190 @@
+"""Live segmentation: a small head on a trained U-Net's features, fitted in seconds to strokes.
+
+:func:`live_job` reads the features of the painted slices from a
+:class:`~battery_seg.training._features.FeatureBank` (computed once, cached), fits a per-pixel
+MLP (:class:`~battery_seg.model.MultiScaleHead`) to the painted voxels and folds it, with the
+feature standardisation, into a copy of the base U-Net: the result is a model like any other
+(``segment``, the docks, ``train --init`` and ``export`` take its file). Refitting after a new
+stroke starts from the previous head (``previous``), so it takes a third of the steps.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import BatterySegError
+from ..jobs import Job, Progress, run_job
+from ..model import ModelCard, UNet, save_model
+from ..phases import PhaseSet
+from ._config import LiveConfig
+from ._features import FeatureBank
+from ._live_head import feature_scale, fit_head, fold_head
+
+__all__ = ["LiveConfig", "LiveModel", "live_fit", "live_job", "uncertainty"]
+
+BACKGROUND_PIXELS = 4096  # random pixels per painted slice that set the feature scale
+
+
+@dataclass
+class LiveModel:
+    """A fitted live model: ``network`` (the base U-Net with the head folded in), its ``card``
+    and the ``bank`` of features it predicts cached slices from."""
+
+    network: UNet
+    card: ModelCard
+    bank: FeatureBank
+    painted_voxels: int = 0
+
+    def probabilities(self, image: Any, index: int) -> np.ndarray:
+        """``(K, H, W)`` phase probabilities of slice ``index`` (from cached features: the same
+        numbers as the saved model's forward pass on that slice)."""
+        features = self.bank.slice(image, index)
+        with torch.inference_mode():
+            logits = self.network.live(features.scales, features.logits)
+        height, width = features.shape
+        return torch.softmax(logits, dim=1)[0, :, :height, :width].cpu().numpy()
+
+    def predict_slice(self, image: Any, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Phase labels (1..K, uint8) and :func:`uncertainty` (0..1) of slice ``index``."""
+        probability = self.probabilities(image, index)
+        return probability.argmax(axis=0).astype(np.uint8) + 1, uncertainty(probability)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return save_model(path, self.network, self.card)
+
+
+def uncertainty(probability: np.ndarray) -> np.ndarray:
+    """Normalised entropy of ``(K, ...)`` probabilities: 0 = sure, 1 = all phases alike.
+
+    Examples
+    --------
+    >>> uncertainty(np.array([[1.0, 0.5], [0.0, 0.5]])).round(3).tolist()
+    [0.0, 1.0]
+    """
+    p = np.clip(probability, 1e-12, 1.0)
+    return (-(p * np.log(p)).sum(axis=0) / np.log(len(p))).astype(np.float32)
+
+
+def live_fit(image: Any, strokes: Any, config: LiveConfig | None = None, **kwargs) -> LiveModel:
+    """Fit a live model to the strokes painted on ``image`` (see :func:`live_job`).
+
+    Examples
+    --------
+    >>> from battery_seg.phantom import make_sample
+    >>> from battery_seg.training import simulate_strokes
+    >>> sample = make_sample((8, 64, 64), seed=0)
+    >>> strokes = simulate_strokes(sample.labels, slices=[4], fraction=0.05)
+    >>> live = live_fit(sample.image, strokes, LiveConfig(steps=20))
+    >>> live.predict_slice(sample.image, 4)[0].shape
+    (64, 64)
+    """
+    return run_job(live_job(image, strokes, config or LiveConfig(), **kwargs))
+
+
+def live_job(
+    image: Any,
+    strokes: Any,
+    config: LiveConfig,
+    *,
+    bank: FeatureBank | None = None,
+    previous: LiveModel | None = None,
+) -> Job[LiveModel]:
+    """Read the painted slices' features (yielding after each), fit the head, return the
+    :class:`LiveModel` (saved to ``config.output`` when set).
+
+    ``bank`` (a :class:`FeatureBank` of the base network) keeps features between fits;
+    ``previous`` (a model of the same bank and phases) is where the head starts.
+    """
+    config.check()
+    if bank is None:
+        bank = base_bank(config, image)
+    phases = _phases(config, bank.card)
+    painted = _painted_slices(image, strokes, len(phases))
+    x, y, background = [], [], []
+    rng = np.random.default_rng(config.seed)
+    per_slice = max(1, config.max_points // len(painted))
+    for i, index in enumerate(painted):
+        yield Progress(i, len(painted) + 1, f"features of slice {index}")
+        plane = np.asarray(strokes if strokes.ndim == 2 else strokes[index])
+        rows, cols = np.nonzero(plane)
+        if len(rows) > per_slice:
+            keep = rng.choice(len(rows), per_slice, replace=False)
+            rows, cols = rows[keep], cols[keep]
+        x.append(bank.at(image, index, rows, cols))
+        y.append(torch.from_numpy(plane[rows, cols].astype(np.int64) - 1))
+        anywhere = rng.integers(0, plane.shape, size=(BACKGROUND_PIXELS, 2)).T
+        background.append(bank.at(image, index, *anywhere))
+    yield Progress(len(painted), len(painted) + 1, "fitting")
+    start = previous.network.live if _fits(previous, bank, len(phases), config) else None
+    scale = feature_scale(torch.cat(background), bank.feature_groups)
+    head = yield from fit_head(torch.cat(x), torch.cat(y), len(phases), config, scale, start)
+    voxels = sum(len(t) for t in y)
+    provenance = {
+        "live": {"base_model": bank.name, "painted_voxels": voxels, "slices": painted[:50]},
+        "live_config": {k: v for k, v in asdict(config).items() if k not in ("output", "phases")},
+    }
+    network, card = fold_head(bank, head, phases, {**provenance})
+    live = LiveModel(network, card, bank, painted_voxels=voxels)
+    if config.output is not None:
+        live.save(config.output)
+    return live
+
+
+def base_bank(config: LiveConfig, image: Any) -> FeatureBank:
+    """A :class:`FeatureBank` of the base network ``config.init`` names (``auto``: the bundled
+    model that suits ``image``, as training picks it)."""
+    from ..model import load_model
+    from ._config import TrainConfig, TrainingPair
+    from ._init import resolve_init
+
+    init = config.init
+    if str(init).lower() == "auto":
+        probe = TrainConfig(init="auto", phases=config.phases)
+        init = resolve_init(probe, [TrainingPair(image, image, "image")])[0].init
+    network, card = load_model(init)
+    if card.architecture.live_hidden:
+        raise BatterySegError(
+            f"{init} is a live model; live fitting reads the features of a trained U-Net. "
+            "Start from a bundled model ('default', 'fast', '2d') or a model from Train."
+        )
+    return FeatureBank(network, card, config.cache_bytes, name=str(init))
+
+
+def _phases(config: LiveConfig, card: ModelCard) -> PhaseSet:
+    from ._init import model_phases
+
+    return card.phases if config.phases is None else model_phases(PhaseSet.parse(config.phases))
+
+
+def _painted_slices(image: Any, strokes: Any, n_phases: int) -> list[int]:
+    if tuple(strokes.shape) != tuple(image.shape) or image.ndim not in (2, 3):
+        raise BatterySegError(
+            f"The strokes {tuple(strokes.shape)} must have the image's shape "
+            f"{tuple(image.shape)}, 2D or 3D: paint them in a Labels layer over the image."
+        )
+    planes = np.asarray(strokes)[None] if strokes.ndim == 2 else strokes
+    painted = [k for k in range(planes.shape[0]) if np.asarray(planes[k]).any()]
+    if not painted:
+        raise BatterySegError("Nothing is painted yet: paint a few strokes of every phase.")
+    top = max(int(np.asarray(planes[k]).max()) for k in painted)
+    if top > n_phases:
+        raise BatterySegError(
+            f"Strokes use label {top} but there are only {n_phases} phases; choose phases "
+            "with as many names as labels painted (e.g. 'pore,active,cbd')."
+        )
+    return painted
+
+
+def _fits(previous: LiveModel | None, bank: FeatureBank, n_phases: int, config) -> bool:
+    return (
+        previous is not None
+        and previous.bank is bank
+        and previous.card.architecture.n_phases == n_phases
+        and previous.card.architecture.live_hidden == config.hidden
+    )
