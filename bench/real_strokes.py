@@ -258,7 +258,7 @@ def score(case, method, effort, images, truths, painted, predicted, names, secon
 
 def table(path: Path) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    header = f"{'case':8} {'effort':6} {'method':12} {'mean IoU':>8} {'CBD IoU':>8} {'time s':>7}"
+    header = f"{'case':10} {'effort':6} {'method':12} {'mean IoU':>8} {'CBD IoU':>8} {'time s':>7}"
     print(header + "  other")
     order = {m: i for i, m in enumerate(METHODS)}
     for r in sorted(rows, key=lambda r: (r["case"], r["effort"], order[r["method"].split("+")[0]])):
@@ -270,7 +270,7 @@ def table(path: Path) -> None:
         if "pore_tau" in r:
             other += f", pore tau {r['pore_tau']:.2f} (truth {r['pore_tau_truth']:.2f})"
         print(
-            f"{r['case']:8} {r['effort']:6} {r['method']:12} {r['mean_iou']:8.3f} "
+            f"{r['case']:10} {r['effort']:6} {r['method']:12} {r['mean_iou']:8.3f} "
             f"{r['iou'].get('cbd', float('nan')):8.3f} {r['seconds']:7.0f}  {other}"
         )
 

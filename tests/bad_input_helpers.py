@@ -37,7 +37,8 @@ def run_cli(capsys, *args: object, code: int = 2) -> tuple[str, str]:
     assert seconds < ANSWER_SECONDS, f"took {seconds:.0f} s"
     assert "Traceback" not in err and "internal error" not in err
     if code == 2:
-        progress = re.compile(rf"{args[0]}\s+\d+(\.\d+)?% ")  # plain progress lines in a log
+        # plain progress lines in a log, and the estimates printed before a solve starts
+        progress = re.compile(rf"{args[0]}(\s+\d+(\.\d+)?% |: estimated )")
         lines = [line for line in err.splitlines() if not progress.match(line)]
         assert len(lines) == 1 and lines[0].startswith(f"battery-seg {args[0]}: error: "), err
     return out, err

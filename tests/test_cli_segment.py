@@ -221,7 +221,8 @@ def test_bundled_models_by_name(tmp_path, capsys, image):
     np.testing.assert_array_equal(tifffile.imread(out), expected)
     assert main(["segment", source, "-o", str(tmp_path / "x.tif"), "--model", "quick"]) == 2
     err = capsys.readouterr().err
-    assert "Model file quick does not exist" in err and "bundled model (default, fast, 2d)" in err
+    assert "Model file quick does not exist" in err
+    assert "bundled model (default, fast, 2d, nmc, nmc-2d)" in err
 
 
 def test_a_stack_of_unrelated_images_is_noted_for_models_that_read_neighbours(tmp_path, capsys):

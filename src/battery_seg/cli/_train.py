@@ -14,7 +14,7 @@ EPILOG = """\
 examples:
   battery-seg train image.tif strokes.tif -o model.pt --phases si-graphite --minutes 5
   battery-seg train scan.tif strokes.tif -o mine.pt --phases nmc --minutes 5  # from the nmc model
-  battery-seg train slice.tif strokes.tif -o mine.pt --phases nmc --minutes 5  # 2D: nmc-2d
+  battery-seg train slice.tif strokes.tif -o mine.pt --phases nmc --minutes 5  # 2D: the 2d model
   battery-seg train a.tif a_strokes.tif b.zarr b_strokes.zarr -o model.pt --epochs 30
   battery-seg train image.tif more_strokes.tif -o model2.pt --init model.pt --minutes 2
   battery-seg train scan.tif labels.tif -o model.pt --phases active=0,cbd=1,pore=2
@@ -75,11 +75,11 @@ def add_parser(subparsers) -> None:
         metavar="MODEL",
         default="auto",
         help="where training starts: 'auto' (default: the bundled model that suits the data: "
-        "for a cathode's phases pore, active, cbd the cathode model 'nmc', else the anode model "
-        "'default'; their one-slice models 'nmc-2d' / '2d' for 2D images, stacks of unrelated "
-        "slices and --context 1 or 3), a bundled model ('default', 'fast', '2d', 'nmc', "
-        "'nmc-2d'), a model file (.pt, or a bioimage.io package from 'battery-seg "
-        "export'), or 'scratch' for a new network; with other --phases than the model's, its "
+        "'2d' for 2D images, stacks of unrelated slices and --context 1 or 3; else 'nmc' for a "
+        "cathode's phases pore, active, cbd and 'default' for others), a bundled model "
+        "('default', 'fast', '2d', 'nmc', 'nmc-2d'), a model file (.pt, or a bioimage.io "
+        "package from 'battery-seg export'), or 'scratch' for a new network; with other "
+        "--phases than the model's, its "
         "features are kept and a new output layer starts from its rows",
     )
     parser.add_argument(

@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
-from .._bundled import bundled_for
+from .._bundled import THIN_MODEL, bundled_for
 from ..checks import correlation_evidence, unrelated_slices
 from ..errors import BatterySegError
 from ..model import (
@@ -51,16 +51,20 @@ def resolve_init(config: TrainConfig, pairs: list[TrainingPair]) -> tuple[TrainC
     """``config`` with ``init="auto"`` replaced by the bundled model that suits the data, and
     notes that say why when the choice is not the obvious one.
 
-    A cathode's phases (pore, active, cbd) start from the cathode models, other phases from the
-    anode models (:func:`battery_seg._bundled.bundled_for`). 2D images (or single slices), stacks
-    of unrelated slices (see :func:`~battery_seg.checks.slice_correlation`) and contexts of 1 or
-    3 slices start from the family's one-slice model (a context of 3 widens it exactly); volumes
-    otherwise from its 2.5D model, which reads 5 neighbouring slices.
+    2D images (or single slices), stacks of unrelated slices (see
+    :func:`~battery_seg.checks.slice_correlation`) and contexts of 1 or 3 slices start from the
+    one-slice ``2d`` model (a context of 3 widens it exactly); volumes otherwise from a 2.5D
+    model, which reads 5 neighbouring slices: ``nmc`` for a cathode's phases (pore, active, cbd;
+    :func:`battery_seg._bundled.bundled_for`), else ``default``.
     """
     if config.init is None or str(config.init).strip().lower() != AUTO:
         return config, []
     names = config.phase_set().names if config.phases is not None else None
-    model, flat = bundled_for(names), bundled_for(names, flat=True)
+    # Volumes of a cathode start from the cathode model (on imaging it never saw: 0.673 mean IoU
+    # against 0.647 from the anode model); single slices from the anode 2d model, which
+    # fine-tunes better on the real LRCS slices (0.578 / 0.562 against 0.559 / 0.529 from nmc-2d;
+    # docs/benchmarks.md, imaging the models never saw).
+    model, flat = bundled_for(names), THIN_MODEL
     stacks = [p for p in pairs if len(p.image.shape) == 3 and p.image.shape[0] > 1]
     unrelated = [(p.name, r) for p in stacks if (r := unrelated_slices(p.image)) is not None]
     notes = []

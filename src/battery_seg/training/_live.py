@@ -151,7 +151,7 @@ def base_bank(config: LiveConfig, image: Any) -> FeatureBank:
     if card.architecture.live_hidden:
         raise BatterySegError(
             f"{init} is a live model; live fitting reads the features of a trained U-Net. "
-            "Start from a bundled model ('default', 'fast', '2d') or a model from Train."
+            "Start from a bundled model (default, fast, 2d, nmc, nmc-2d) or a model from Train."
         )
     return FeatureBank(network, card, config.cache_bytes, name=str(init))
 
