@@ -333,7 +333,14 @@ def test_bundled_model_names():
 
     cards = {name: load_card(name) for name in BUNDLED_MODELS}
     assert cards["fast"].architecture.base_channels < cards["default"].architecture.base_channels
-    assert {c.phases.names for c in cards.values()} == {("pore", "silicon", "cbd", "graphite")}
+    anode, cathode = ("pore", "silicon", "cbd", "graphite"), ("pore", "active", "cbd")
+    assert {n: c.phases.names for n, c in cards.items()} == {
+        "default": anode,
+        "fast": anode,
+        "2d": anode,
+        "nmc": cathode,
+        "nmc-2d": cathode,
+    }
     with pytest.raises(BatterySegError, match=r"no bundled model 'quick'.*default, fast"):
         bundled_model_path("quick")
 
