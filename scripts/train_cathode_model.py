@@ -49,6 +49,7 @@ from battery_seg.inference import SegmentConfig, segment
 from battery_seg.model import load_model, save_model
 from battery_seg.phantom import (
     make_cathode,
+    phase_materials,
     random_cathode_params,
     random_ct_params,
     random_fibsem_params,
@@ -59,8 +60,8 @@ from battery_seg.phantom import (
 )
 from battery_seg.training import TrainConfig, train
 
-MATERIALS = {1: "pore", 2: "active", 3: "cbd"}
 PHASES = ("pore", "active", "cbd")
+MATERIALS = phase_materials(PHASES)  # label value -> material
 
 
 def image_cathode(labels: np.ndarray, seed: int, kind: str) -> tuple[np.ndarray, str]:
