@@ -50,8 +50,9 @@ _TILE_TIP = (
     "plane (a plane up to 1152 wide is one tile, computed once)."
 )
 _NOTE = (
-    "<i>The bundled models learnt synthetic Si–graphite anodes. On your own data, paint a few "
-    "strokes of every phase and train or fine-tune a model (Train widget).</i>"
+    "<i>The bundled models learnt generated electrodes: default, fast and 2d Si–graphite anodes, "
+    "nmc and nmc-2d NMC / LFP cathodes. On your own data, paint a few strokes of every phase and "
+    "train or fine-tune a model (Train widget).</i>"
 )
 
 
