@@ -45,12 +45,29 @@ def test_train_writes_a_model_and_prints_each_epoch(files, tmp_path, capsys):
             *FAST,
         ]
     )
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert code == 0
     assert out.count("epoch ") >= 2 and "val IoU" in out and f"saved {output}" in out
     _, card = load_model(output)
     assert card.context == 3 and card.phases.names == ("pore", "silicon", "cbd", "graphite")
     assert "strokes.tif" in card.provenance["data"][0]["name"]
+    # the start model knows the phantom: the fractions are matched to its own (moved by less
+    # than a point here, so without a note; test_training_fractions has one that moves)
+    matched = card.provenance["fractions"]
+    assert matched["target"] == pytest.approx(matched["after"], abs=0.02)
+    assert ("Phase fractions matched" in err) == (
+        max(abs(a - b) for a, b in zip(matched["before"], matched["after"], strict=True)) >= 0.01
+    )
+
+
+def test_no_match_fractions_keeps_the_strokes_fractions(files, tmp_path, capsys):
+    output = tmp_path / "model.pt"
+    args = ["train", str(files / "image.tif"), str(files / "strokes.tif"), "-o", str(output)]
+    assert main([*args, "--no-match-fractions", *FAST]) == 0
+    assert "Phase fractions" not in capsys.readouterr().err
+    _, card = load_model(output)
+    assert "fractions" not in card.provenance
+    assert card.provenance["config"]["match_fractions"] is False
 
 
 def test_strokes_on_one_slice_are_noted_and_training_goes_on(files, tmp_path, capsys):

@@ -112,6 +112,14 @@ class TrainWidget(ScrollingDock):
             value=False,
             tooltip="Go on when a phase has no painted voxel; otherwise that is an error.",
         )
+        self._match = CheckBox(
+            text="keep the start model's phase fractions",
+            value=True,
+            tooltip="When the start model labels the strokes well, shift the trained model's "
+            "per-phase biases so that it predicts the start model's phase fractions: strokes of "
+            "every phase in equal amounts make a network over-predict the rare phases (CBD "
+            "taken from pore). Off: keep the fractions the strokes give.",
+        )
         self._preview = CheckBox(
             text="live preview of the displayed slice",
             value=True,
@@ -128,7 +136,7 @@ class TrainWidget(ScrollingDock):
         self._export = PushButton(text="Export for bioimage.io", enabled=False)
         self.advanced = Section(
             "More options",
-            [self._context, self._overwrite, self._missing, self._preview],
+            [self._context, self._overwrite, self._missing, self._match, self._preview],
             expanded=False,
         )
         self.live = LiveSection(viewer, self.live_settings, self.apply_live)
@@ -278,6 +286,7 @@ class TrainWidget(ScrollingDock):
             output=self.output_path(),
             overwrite=bool(self._overwrite.value),
             train_missing_phases=bool(self._missing.value),
+            match_fractions=bool(self._match.value),
             **self.extra_settings,
         )
 
@@ -343,7 +352,7 @@ class TrainWidget(ScrollingDock):
         if not event.data:
             return
         if "notes" in event.data:  # about the painting, shown for the whole run
-            self._data_notes = " ".join(event.data["notes"])
+            self._data_notes = " ".join([self._data_notes, *event.data["notes"]]).strip()
             self.show_validation_note(self._data_notes)
             return
         self.plot.add_epoch(event.data)

@@ -117,6 +117,14 @@ def add_parser(subparsers) -> None:
         action="store_true",
         help="train even if a phase has no painted voxel (the others only)",
     )
+    parser.add_argument(
+        "--no-match-fractions",
+        dest="match_fractions",
+        action="store_false",
+        help="keep the phase fractions the strokes give; by default, when the start model labels "
+        "the strokes well, the trained model's fractions are matched to the start model's "
+        "(equal strokes of every phase make a network over-predict the rare phases)",
+    )
     add_device_argument(parser, "training")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     add_selection_arguments(parser)
@@ -158,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         validation_fraction=args.validation,
         patience=args.patience,
         train_missing_phases=args.train_missing_phases,
+        match_fractions=args.match_fractions,
         device=args.device,
         output=args.output,
         overwrite=args.overwrite,

@@ -104,6 +104,13 @@ class TrainConfig:
         knew elsewhere stays. The weight is this times the start model's trust: 1 when it
         labels >= 90 % of the training strokes right (balanced over phases), falling to 0 at
         50 %, so a start model that does not know the data is no teacher. 0 turns this off.
+    match_fractions : bool
+        When fine-tuning from a start model that labels the strokes well (trust >= 0.5): after
+        training, shift the output layer's per-phase biases so that the network predicts the
+        start model's phase fractions on a few planes of the training images. Strokes painted
+        about equally of every phase teach that the phases are equally common, which moves the
+        boundary of a common phase (pore) into a rare look-alike (CBD); see
+        :mod:`battery_seg.training._balance`. ``False`` keeps the fractions the strokes gave.
     base_channels, depth, dropout
         Architecture of a network trained from scratch (ignored when fine-tuning). Width 8 trains
         about 4x faster than 16 on a CPU at similar accuracy on sparse strokes.
@@ -134,6 +141,7 @@ class TrainConfig:
     unlabelled_patches: int = 0
     consistency_weight: float = 0.0
     retain_weight: float = 1.0
+    match_fractions: bool = True
     device: str = "auto"
     seed: int = 0
     train_missing_phases: bool = False

@@ -20,6 +20,8 @@ __all__ = ["PreparedData", "as_pairs", "prepare_data"]
 
 _UNLABELLED_REGIONS = 8  # per volume, random slices of the painted axes
 _UNLABELLED_SIZE = 4  # region side in patch sizes
+_SURVEY_PLANES = 4  # per painted volume (1 per 2D image): where the phase fractions are matched
+_SURVEY_SIZE = 512  # survey region side at most (pixels)
 
 
 @dataclass
@@ -32,6 +34,7 @@ class PreparedData:
     sources: list[dict] = field(default_factory=list)
     unlabelled: list[np.ndarray] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    survey: list[np.ndarray] = field(default_factory=list)  # see _balance
 
     @property
     def painted_counts(self) -> np.ndarray:
@@ -74,6 +77,7 @@ def prepare_data(
     unpainted patches (``config.unlabelled_patches``); at least one pair must be painted.
     """
     crops, train_counts, val_counts, sources, unlabelled, notes = [], 0, 0, [], [], []
+    survey: list[np.ndarray] = []
     unpainted: list[tuple[TrainingPair, object, object]] = []
     nothing: NothingPaintedError | None = None
     n = len(phases)
@@ -112,9 +116,10 @@ def prepare_data(
             min_size=config.patch_size,
         )
         crops += new
+        axes = sorted({c.axis for c in new})
         if config.unlabelled_patches:
-            axes = sorted({c.axis for c in new})
             unlabelled += _regions(image, axes, intensity, context, config, rng)
+        survey += _survey(image, axes, intensity, context, config.seed + i)
         train_counts = train_counts + np.bincount(painted.values[~held], minlength=n + 1)[1:]
         val_counts = val_counts + np.bincount(painted.values[held], minlength=n + 1)[1:]
         sources.append(_source(pair, painted.shape, painted.counts(n), phases, intensity))
@@ -125,7 +130,7 @@ def prepare_data(
             unlabelled += _regions(image, [0], intensity, context, config, rng)
         sources.append(_source(pair, image.shape, np.zeros(n, int), phases, intensity))
     data = PreparedData(
-        crops, np.asarray(train_counts), np.asarray(val_counts), sources, unlabelled, notes
+        crops, np.asarray(train_counts), np.asarray(val_counts), sources, unlabelled, notes, survey
     )
     check_phases_painted(data.painted_counts, phases, pairs, config.train_missing_phases)
     return data
@@ -181,3 +186,22 @@ def check_phases_painted(
             f"Only one phase is painted in {names}; a model needs strokes of at least two "
             f"phases ({phases.describe()})."
         )
+
+
+def _survey(image, axes, intensity, context: int, seed: int) -> list[np.ndarray]:
+    """Random planes (along the painted axes) of a painted image, up to ``_SURVEY_SIZE`` wide,
+    on which the trained network's phase fractions are compared with the start model's. Its own
+    random generator, so that the training draws stay as they were."""
+    shape = tuple(int(s) for s in image.shape)
+    side = min(_SURVEY_SIZE, *(shape[a] for axis in axes for a in range(3) if a != axis))
+    count = 1 if min(shape[axis] for axis in axes) == 1 else _SURVEY_PLANES
+    return unlabelled_regions(
+        image,
+        shape,
+        axes,
+        intensity,
+        context=context,
+        size=side,
+        count=count,
+        rng=np.random.default_rng(seed),
+    )

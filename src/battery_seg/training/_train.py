@@ -24,6 +24,13 @@ from ..errors import BatterySegError
 from ..gpu_memory import release_gpu_memory
 from ..jobs import Job, Progress, run_job
 from ..model import ModelCard, UNet, save_model
+from ._balance import (
+    MIN_RECALL,
+    MIN_TRUST,
+    match_fractions,
+    predicted_fractions,
+    survey_log_probabilities,
+)
 from ._config import TrainConfig
 from ._data import PreparedData, as_pairs, prepare_data
 from ._init import Start, initial_model, resolve_init
@@ -127,6 +134,7 @@ def train_job(
         yield Progress(0, 1000, data.notes[0], {"notes": list(data.notes)})
     start, adoption = _adopt(start, data, config)
     model, card = start.model, start.card
+    target = _target_fractions(start, data, config, adoption)
     weights = resolve_phase_weights(
         config.phase_weights, card.phases, data.train_counts, config.weight_cap
     )
@@ -141,6 +149,10 @@ def train_job(
         best_iou, best_epoch, stopped_by = loop.best_iou_by_phase, loop.best_epoch, loop.stopped_by
         del loop
         release_gpu_memory()
+    if target is not None:
+        card.provenance["fractions"] = match_fractions(model, data.survey, target)
+        if note := _fractions_note(card):
+            yield note
     if config.output is not None:  # same best weights, final provenance (epochs run, time)
         save_model(config.output, model, card)
     return TrainResult(
@@ -336,7 +348,50 @@ def _adopt(start: Start, data: PreparedData, config: TrainConfig) -> tuple[Start
         }
     adoption["agreement"] = round(agreement.accuracy(rows), 4)
     adoption["trust"] = round(agreement.trust(rows), 4)
+    adoption["recall"] = [None if r is None else round(r, 4) for r in agreement.recall(rows)]
     return start, adoption
+
+
+def _target_fractions(
+    start: Start, data: PreparedData, config: TrainConfig, adoption: dict
+) -> np.ndarray | None:
+    """The start model's phase fractions on the survey planes, when it is to be matched: when it
+    labels the strokes well overall and misses no phase's strokes (a start model that labels
+    most of some phase's strokes as another, e.g. what a user painted to correct it, does not
+    know that phase's fraction)."""
+    recall = [r for r in adoption.get("recall", []) if r is not None]
+    if (
+        not config.match_fractions
+        or adoption.get("trust", 0.0) < MIN_TRUST
+        or min(recall, default=0.0) < MIN_RECALL
+        or not data.survey
+    ):
+        return None
+    start.model.to("cpu")
+    return predicted_fractions(survey_log_probabilities(start.model, data.survey))
+
+
+def _fractions_note(card: ModelCard) -> Progress | None:
+    """What matching the fractions changed, as a note (the CLI prints it, the dock shows it);
+    None when no fraction moved by a percentage point."""
+    done = card.provenance["fractions"]
+    if np.abs(np.subtract(done["before"], done["after"])).max() < 0.01:
+        return None
+    change = ", ".join(
+        f"{name} {before:.2f} -> {after:.2f}"
+        for name, before, after in zip(
+            card.phases.names, done["before"], done["after"], strict=True
+        )
+    )
+    note = (
+        f"Phase fractions matched to the start model's ({card.provenance['init']}, which labels "
+        f"{100 * card.provenance['start_model']['agreement']:.0f} % of the strokes right): "
+        f"{change} on a few planes of the training images. Strokes of every phase in equal "
+        "amounts make a network over-predict the rare phases. To keep the fractions the strokes "
+        "gave: --no-match-fractions (CLI), 'keep the start model's phase fractions' off (Train "
+        "dock, More options), match_fractions=False (Python)."
+    )
+    return Progress(1000, 1000, "phase fractions matched", {"notes": [note]})
 
 
 def _teacher(model: UNet) -> UNet:

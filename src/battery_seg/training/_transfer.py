@@ -40,21 +40,26 @@ class Agreement:
 
     counts: np.ndarray
 
-    def accuracy(self, rows: list[int | None]) -> float:
-        """Balanced accuracy on the strokes of the start model relabelled by ``rows``.
+    def recall(self, rows: list[int | None]) -> list[float | None]:
+        """Per phase, the share of its strokes that the start model relabelled by ``rows`` labels
+        right (None: no strokes).
 
         ``rows[k]`` is the start model's phase that stands for the user's phase ``k``. When
         several phases share one, only the first is ever predicted (the start model cannot tell
         them apart), so the others score 0.
         """
         painted = self.counts.sum(axis=1)
-        scores, seen = [], set()
+        scores: list[float | None] = []
+        seen: set[int | None] = set()
         for k, j in enumerate(rows):
-            if painted[k] == 0:
-                continue
             right = self.counts[k, j] if j is not None and j not in seen else 0
             seen.add(j)
-            scores.append(right / painted[k])
+            scores.append(float(right / painted[k]) if painted[k] else None)
+        return scores
+
+    def accuracy(self, rows: list[int | None]) -> float:
+        """Balanced accuracy on the strokes: the mean recall of the painted phases."""
+        scores = [r for r in self.recall(rows) if r is not None]
         return float(np.mean(scores)) if scores else 0.0
 
     def trust(self, rows: list[int | None]) -> float:
