@@ -215,17 +215,18 @@ def _keep_masks(encoded: np.ndarray, config: AnalysisConfig, result: AnalysisRes
 
 def _tortuosity_estimates(shape: tuple[int, ...], config: AnalysisConfig):
     """Estimate every tortuosity solve before any work; refuse with a ``--roi`` that fits."""
-    device = resolve_device(config.device)
+    solver = config.solver
+    device = resolve_device(solver.device)
     origin = [a for a, _ in config.roi] if _is_box(config.roi) else (0, 0, 0)
     for network in config.transport_networks:
         for axis in config.axis_indices:
             estimate = estimate_tortuosity(shape, axis, device)
-            limits = {"max_seconds": config.max_solve_seconds}
-            limits["max_memory_bytes"] = config.max_memory_bytes
+            limits = {"max_seconds": solver.max_seconds}
+            limits["max_memory_bytes"] = solver.max_memory_bytes
             check_limits(
                 estimate,
                 **limits,
-                force=config.force,
+                force=solver.force,
                 what=f"{network.name} along {AXES[axis]}",
                 region=fitting_roi(shape, axis, device, origin=origin, **limits),
             )
@@ -249,15 +250,8 @@ def _tortuosity_stages(
                 mask,
                 axis,
                 config.voxel_size,
-                convention=config.convention,
-                device=config.device,
-                conv_crit=config.conv_crit,
-                iter_limit=config.iter_limit,
-                max_seconds=config.max_solve_seconds,
-                max_memory_bytes=config.max_memory_bytes,
-                force=config.force,
+                config.solver,
                 name=network.name,
-                front_face=config.front_face,
                 through_fraction=through[network.name][axis],
             )
             solved = yield from stages.run(job, f"tortuosity {network.name}")
