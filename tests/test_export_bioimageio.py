@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from battery_seg.cli import main
+from battery_seg.cluster import ClusterOptions
 from battery_seg.errors import BatterySegError
 from battery_seg.export import ExportConfig, export_job
 from battery_seg.inference import SegmentConfig, segment
@@ -129,7 +130,10 @@ def test_a_package_folder_runs_on_cluster_workers(trained, tmp_path):
         n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None
     ) as cluster:
         config = SegmentConfig(
-            model=str(folder), tile=32, scheduler=cluster.scheduler_address, output=out
+            model=str(folder),
+            tile=32,
+            cluster=ClusterOptions(cluster.scheduler_address),
+            output=out,
         )
         segment(image, config)
         with distributed.Client(cluster) as client:

@@ -185,12 +185,11 @@ class AnalysisConfig:
         (voxel size, phases, axis z, thickness) is checked before any work, and the volume
         fractions (a pore and an active phase present) right after the counting, before the
         solves.
-    scheduler, workers, memory_limit, connect_timeout
-        Where the chunked phase counting (volume fractions and profiles) runs, as in
-        :class:`battery_seg.cluster.ClusterOptions`: a ``dask.distributed`` scheduler address
-        or scheduler file, or ``workers`` processes started on this machine; ``None``: threads
-        here. Surfaces, connectivity, masks and tortuosity run in this process.
-
+    cluster : ClusterOptions
+        Where the chunked phase counting (volume fractions and profiles) runs
+        (:class:`battery_seg.cluster.ClusterOptions`: a ``dask.distributed`` scheduler address
+        or scheduler file, or ``workers`` processes started on this machine; default: threads
+        here). Surfaces, connectivity, masks and tortuosity run in this process.
     Examples
     --------
     >>> config = AnalysisConfig(PhaseSet.parse("nmc"), voxel_size=(0.39, 0.39, 0.39))
@@ -224,17 +223,11 @@ class AnalysisConfig:
     conductivity: tuple[tuple[str, float], ...] | None = None
     keep_masks: bool = False
     electrode: str | None = None
-    scheduler: str | None = None
-    workers: int | None = None
-    memory_limit: str | int | None = None
-    connect_timeout: float = 10.0
+    cluster: ClusterOptions = field(default_factory=ClusterOptions)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        options = self.cluster_options
-        set_(self, "scheduler", options.scheduler)
-        set_(self, "workers", options.workers)
-        set_(self, "connect_timeout", options.connect_timeout)
+        set_(self, "cluster", ClusterOptions.of(self.cluster))
         set_(self, "phases", PhaseSet.parse(self.phases))
         set_(self, "voxel_size", check_voxel_size(self.voxel_size))
         if self.voxel_size_source == "default" and self.voxel_size != (1.0, 1.0, 1.0):
@@ -268,11 +261,6 @@ class AnalysisConfig:
         set_(self, "conductivity", parse_conductivity(self.conductivity, self.phases))
         if self.electrode not in (None, "negative", "positive"):
             raise BatterySegError(f"Electrode must be negative or positive: {self.electrode!r}.")
-
-    @property
-    def cluster_options(self) -> ClusterOptions:
-        """Where the chunked counting runs (see :class:`battery_seg.cluster.ClusterOptions`)."""
-        return ClusterOptions(self.scheduler, self.workers, self.memory_limit, self.connect_timeout)
 
     @property
     def solver(self) -> SolverOptions:

@@ -168,7 +168,7 @@ def _count(labels, source, config: AnalysisConfig, axes: tuple[int, ...], stages
     """The chunked phase counts, on the cluster ``config`` names (if any).
 
     ``source`` is the file the labels are read from (the workers read it themselves)."""
-    options = config.cluster_options
+    options = config.cluster
     if options.distributed and options.workers is not None:
         yield Progress(0, 0, f"Starting {options.workers} dask workers on this machine")
     with open_session(options) as cluster:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..checks import output_kind
 from ..names import BACKENDS
-from ._cluster import add_cluster_arguments, cluster_fields
+from ._cluster import add_cluster_arguments, cluster_options
 from ._options import add_device_argument
 from ._volume import add_selection_arguments, check_outputs, open_input
 
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         overwrite=args.overwrite,
         block_shape=tuple(args.block) if args.block else None,
-        **cluster_fields(args),
+        cluster=cluster_options(args),
     )
     check_outputs([(args.output, output_kind(args.output))], args.overwrite, [args.input])
     with ProgressPrinter("segment") as progress:

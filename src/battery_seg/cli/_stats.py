@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..checks import check_memory, check_regular, printable, register_input
 from ..errors import BatterySegError
-from ._cluster import add_cluster_arguments, cluster_fields
+from ._cluster import add_cluster_arguments, cluster_options
 from ._options import add_device_argument, add_front_face_argument
 from ._volume import add_selection_arguments, check_outputs, open_input
 
@@ -224,7 +224,7 @@ def build_config(args: argparse.Namespace, volume, phases):
         max_solve_seconds=60.0 * args.max_minutes,
         force=args.force,
         electrode=args.electrode if args.pybamm is not None else None,
-        **cluster_fields(args),
+        cluster=cluster_options(args),
     )
 
 
