@@ -111,8 +111,7 @@ def train_job(
     BatterySegError
         For unusable data or settings, naming the layer / file and the fix.
     """
-    config = copy.copy(config) if config is not None else TrainConfig()
-    config.check()
+    config = config if config is not None else TrainConfig()
     started = time.perf_counter()
     pairs = as_pairs(pairs)
     config, init_notes = resolve_init(config, pairs)
