@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._options import add_front_face_argument
+from ._options import (
+    add_command,
+    add_front_face_argument,
+    add_overwrite_argument,
+    write_output,
+)
 
 EPILOG = """\
 examples:
@@ -25,13 +30,13 @@ loads them into memory)."""
 def add_parser(subparsers) -> None:
     from ._stats import add_volume_arguments
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "compare",
         help="per-phase IoU, Dice, confusion and fraction differences against a reference",
         description="Compare a segmentation with a reference label volume of the same shape "
         "(ground truth, a manual or another tool's segmentation).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("labels", metavar="SEGMENTATION", help="label volume to score")
     parser.add_argument("reference", metavar="REFERENCE", help="label volume to score against")
@@ -51,7 +56,7 @@ def add_parser(subparsers) -> None:
     )
     add_front_face_argument(parser)
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the scores as JSON")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    add_overwrite_argument(parser, "replace an existing OUT")
     parser.set_defaults(func=run)
 
 
@@ -86,7 +91,5 @@ def run(args: argparse.Namespace) -> int:
     shape = " x ".join(map(str, volume.shape))
     print(f"{printable(volume.name)} against {printable(reference.name)}: {shape} voxels")
     print(result.format_text())
-    if args.json is not None:
-        result.to_json(args.json, overwrite=args.overwrite)
-        print(f"wrote {args.json}")
+    write_output(args.json, result.to_json, args.overwrite)
     return 0
