@@ -79,8 +79,8 @@ def analyse_job(
         read the chunks of a file-backed volume themselves.
     config : AnalysisConfig
         What to measure and how (the same object the CLI and the widget build); its
-        ``scheduler`` / ``workers`` run the chunked counting on a ``dask.distributed``
-        cluster, the rest runs here.
+        ``cluster`` runs the chunked counting on a ``dask.distributed`` cluster, the rest runs
+        here.
     probabilities : array (K, Z, Y, X), optional
         Per-phase probabilities (float in [0, 1] or uint8 with 255 = 1.0) for the uncertainty
         ranges at ``config.thresholds``.
@@ -108,13 +108,7 @@ def analyse_job(
         or probabilities is not None
         or (clusters and config.keep_masks)
     )
-    check_transport_box(shape, config)
-    if config.electrode is not None:
-        check_cell_request(config, shape, config.electrode)
-    if config.tortuosity:  # refuse before any work
-        yield from _tortuosity_estimates(shape, config)
-    if in_memory:
-        _check_memory(shape, config)  # before the counting, not after it
+    yield from _refuse_early(shape, config, in_memory)
     stages = _Stages(_stage_count(config, probabilities))
     profile_axes = axes if config.profiles else ()
     counts = yield from _count(labels, source, config, profile_axes, stages)
@@ -127,28 +121,45 @@ def analyse_job(
         result.surfaces = yield from stages.run(
             surface_areas_job(labels, phases, config.voxel_size, roi=config.roi), "surface areas"
         )
+    through = {}
     if clusters:
         job = _connectivity_job(encoded_lazy, config, result)
         through = yield from stages.run(job, "connectivity")
-    if not in_memory:
-        result.seconds = time.perf_counter() - start
-        return result
-    encoded = np.asarray(encoded_lazy.compute())
-    if clusters and config.keep_masks:
-        _keep_masks(encoded, config, result)
+    if in_memory:
+        encoded = np.asarray(encoded_lazy.compute())
+        if clusters and config.keep_masks:
+            _keep_masks(encoded, config, result)
+        yield from _in_memory_stages(encoded, labels, probabilities, result, through, stages)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _refuse_early(shape: tuple[int, ...], config: AnalysisConfig, in_memory: bool):
+    """Every refusal that needs no counting (the box, the cell model, each solve's estimate,
+    the memory), before any work."""
+    check_transport_box(shape, config)
+    if config.electrode is not None:
+        check_cell_request(config, shape, config.electrode)
+    if config.tortuosity:
+        yield from _tortuosity_estimates(shape, config)
+    if in_memory:
+        _check_memory(shape, config)  # before the counting, not after it
+
+
+def _in_memory_stages(encoded, labels, probabilities, result: AnalysisResult, through, stages):
+    """The solves, metrics and uncertainty, on the analysed box ``encoded`` in memory."""
+    config = result.config
     if config.tortuosity:
         yield from _tortuosity_stages(encoded, config, result, through, stages)
     if needs_volume(config):
         result.metrics = yield from metrics_job(encoded, config, stages)
         result.notes.extend(result.metrics.notes)
     if probabilities is not None:
-        data = check_probabilities(probabilities, phases, _full_shape(labels))
+        data = check_probabilities(probabilities, config.phases, _full_shape(labels))
         box = () if not _is_box(config.roi) else tuple(slice(a, b) for a, b in config.roi)
         result.uncertainty = yield from stages.run(
             uncertainty_job(data, encoded, config, box), "uncertainty"
         )
-    result.seconds = time.perf_counter() - start
-    return result
 
 
 def check_transport_box(shape: tuple[int, ...], config: AnalysisConfig) -> None:
