@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +133,7 @@ def train_job(
     loop.preview = preview
     try:
         history = yield from loop.run()
-        card.provenance = _provenance(loop)
+        card = replace(card, provenance=_provenance(loop))
         model.load_state_dict(loop.best_state)
     finally:  # finished, failed or cancelled: nothing of the run stays on the GPU
         model.to("cpu").eval()  # the result is used like a loaded checkpoint
@@ -303,8 +303,7 @@ class _Loop:
         }
 
     def _save(self) -> None:
-        card = copy.copy(self.card)
-        card.provenance = _provenance(self)
+        card = replace(self.card, provenance=_provenance(self))
         save_model(self.config.output, self.averaged, card)
 
 
