@@ -9,6 +9,8 @@ from ._options import (
     add_command,
     add_front_face_argument,
     add_overwrite_argument,
+    add_phases_argument,
+    axis_choices,
     write_output,
 )
 
@@ -41,15 +43,15 @@ def add_parser(subparsers) -> None:
     parser.add_argument("labels", metavar="SEGMENTATION", help="label volume to score")
     parser.add_argument("reference", metavar="REFERENCE", help="label volume to score against")
     add_volume_arguments(parser)
-    parser.add_argument(
-        "--reference-phases",
-        metavar="PRESET|NAMES|NAME=VALUE,...",
-        help="the reference's phase set when its values differ (default: from its file, else "
+    add_phases_argument(
+        parser,
+        "the reference's phase set when its values differ (default: from its file, else "
         "--phases); phases are matched by name",
+        flag="--reference-phases",
     )
     parser.add_argument(
         "--connectivity",
-        choices=("z", "y", "x", "all"),
+        choices=axis_choices(all_axes=True),
         default=None,
         metavar="{z,y,x,all}",
         help="also compare through-connected fractions along this axis (loads both volumes)",

@@ -15,12 +15,15 @@ __all__ = [
     "add_device_argument",
     "add_front_face_argument",
     "add_overwrite_argument",
+    "add_phases_argument",
     "add_seed_argument",
     "add_voxel_size_argument",
+    "axis_choices",
     "device",
     "write_output",
 ]
 
+PHASES_METAVAR = "PRESET|NAMES|NAME=VALUE,..."
 VOXEL_SIZE_HELP = "voxel size in µm, overriding the file's metadata"
 
 
@@ -79,8 +82,18 @@ def add_axis_argument(
     parser: argparse.ArgumentParser, help: str, *, all_axes: bool = False
 ) -> None:
     """``--axis {z,y,x}`` (default z), with ``all`` as well when ``all_axes``."""
-    choices = (*AXES, "all") if all_axes else AXES
-    parser.add_argument("--axis", default="z", choices=choices, help=help)
+    parser.add_argument("--axis", default="z", choices=axis_choices(all_axes), help=help)
+
+
+def axis_choices(all_axes: bool = False) -> tuple[str, ...]:
+    """The axes an option takes: z, y, x, and ``all`` when ``all_axes``."""
+    return (*AXES, "all") if all_axes else AXES
+
+
+def add_phases_argument(parser: argparse.ArgumentParser, help: str, flag: str = "--phases") -> None:
+    """``--phases PRESET|NAMES|NAME=VALUE,...`` (or ``flag``): a phase set as
+    :meth:`battery_seg.phases.PhaseSet.parse` reads it; ``help`` says what it defaults to."""
+    parser.add_argument(flag, metavar=PHASES_METAVAR, help=help)
 
 
 def add_seed_argument(parser: argparse.ArgumentParser) -> None:

@@ -15,6 +15,7 @@ from ._options import (
     add_device_argument,
     add_front_face_argument,
     add_overwrite_argument,
+    add_phases_argument,
     add_voxel_size_argument,
     write_output,
 )
@@ -165,10 +166,9 @@ def add_parser(subparsers) -> None:
 def add_volume_arguments(parser: argparse.ArgumentParser) -> None:
     """``--phases``, ``--voxel-size``, ``--channel`` and ``--timepoint`` (shared with
     ``battery-seg masks``)."""
-    parser.add_argument(
-        "--phases",
-        metavar="PRESET|NAMES|NAME=VALUE,...",
-        help="phase set (default: from the label file, else si-graphite); "
+    add_phases_argument(
+        parser,
+        "phase set (default: from the label file, else si-graphite); "
         "e.g. nmc, pore,active,cbd or pore=0,nmc=85,cbd=170",
     )
     add_voxel_size_argument(parser)

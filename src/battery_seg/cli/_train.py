@@ -11,6 +11,7 @@ from ._options import (
     add_command,
     add_device_argument,
     add_overwrite_argument,
+    add_phases_argument,
     add_seed_argument,
 )
 from ._volume import add_selection_arguments, check_outputs, open_input
@@ -60,9 +61,9 @@ def add_parser(subparsers) -> None:
         metavar="MODEL.pt",
         help="model file to write (the best model, saved on every improvement)",
     )
-    parser.add_argument(
-        "--phases",
-        help="si-graphite, nmc, names (a,b,c) or NAME=VALUE pairs "
+    add_phases_argument(
+        parser,
+        "si-graphite, nmc, names (a,b,c) or NAME=VALUE pairs "
         "(default: the labels file's phases, the --init model's, or si-graphite)",
     )
     parser.add_argument(
