@@ -190,6 +190,7 @@ class AnalysisConfig:
         (:class:`battery_seg.cluster.ClusterOptions`: a ``dask.distributed`` scheduler address
         or scheduler file, or ``workers`` processes started on this machine; default: threads
         here). Surfaces, connectivity, masks and tortuosity run in this process.
+
     Examples
     --------
     >>> config = AnalysisConfig(PhaseSet.parse("nmc"), voxel_size=(0.39, 0.39, 0.39))
