@@ -59,13 +59,13 @@ def _solve_directly(mask: np.ndarray, device: str) -> tuple[float, int, float]:
 
 
 def _solve_ours(mask: np.ndarray, device: str) -> tuple[float, int, float, str]:
-    from battery_seg.analysis import tortuosity_job
+    from battery_seg.analysis import SolverOptions, tortuosity_job
     from battery_seg.jobs import run_job
 
     estimates = []
     start = time.perf_counter()
     result = run_job(
-        tortuosity_job(mask, "z", device=device, conv_crit=1e-2, force=True),
+        tortuosity_job(mask, "z", solver=SolverOptions(device=device, conv_crit=1e-2, force=True)),
         lambda event: estimates.append(event.data["estimate"]) if event.data else None,
     )
     return result.tortuosity, result.iterations, time.perf_counter() - start, estimates[-1]

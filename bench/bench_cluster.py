@@ -108,20 +108,27 @@ class PeakRSS:
         self._thread.join()
 
 
-def _segment(image: Path, model: Path, out: Path, tile: int, **options):
-    """Run a job into ``out``; returns its result, wall time and steady rate (voxels/s).
+def _segment(image: Path, model: Path, out: Path, tile: int, **cluster):
+    """Run a job into ``out`` where ``cluster`` (ClusterOptions' fields) says; returns its
+    result, wall time and steady rate (voxels/s).
 
     The steady rate counts the blocks finished after the first one, over the time between the
     first and the last: what the workers do once they have started (imported torch, loaded the
     model).
     """
+    from battery_seg.cluster import ClusterOptions
     from battery_seg.inference import SegmentConfig, segment_job
     from battery_seg.io import open_volume
     from battery_seg.jobs import run_job
 
     shutil.rmtree(out, ignore_errors=True)
     config = SegmentConfig(
-        model=model, tile=tile, device="cpu", precision="float32", output=out, **options
+        model=model,
+        tile=tile,
+        device="cpu",
+        precision="float32",
+        output=out,
+        cluster=ClusterOptions(**cluster),
     )
     finished: list[tuple[float, int]] = []
 

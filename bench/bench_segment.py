@@ -98,6 +98,7 @@ def _ours(
     device="cpu",
     **options,
 ):
+    from battery_seg.cluster import ClusterOptions
     from battery_seg.inference import SegmentConfig, segment
 
     config = SegmentConfig(
@@ -106,7 +107,7 @@ def _ours(
         batch_size=batch,
         device=device,
         precision=precision,
-        workers=workers,
+        cluster=ClusterOptions(workers=workers),
         output=output,
         **options,
     )

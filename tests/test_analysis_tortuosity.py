@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from battery_seg.analysis import estimate_tortuosity, tortuosity, tortuosity_job
+from battery_seg.analysis import SolverOptions, estimate_tortuosity, tortuosity, tortuosity_job
 from battery_seg.errors import BatterySegError
 from battery_seg.jobs import Progress
 
@@ -152,13 +152,15 @@ def test_measured_rate_refines_the_estimate(monkeypatch):
 
     rng = np.random.default_rng(1)
     mask = (rng.random((40, 24, 24)) < 0.55).astype(np.uint8)
-    job = tortuosity_job(mask, "z", device="cpu", conv_crit=1e-6)
+    job = tortuosity_job(mask, "z", solver=SolverOptions(device="cpu", conv_crit=1e-6))
     events = [next(job) for _ in range(4)]
     job.close()
     measured = [e.data["estimate"] for e in events[1:] if e.data]
     assert len(measured) == 1 and "measured over the first" in measured[0]
     monkeypatch.setitem(estimate_module.SECONDS_PER_VOXEL_ITERATION, "cpu", 1e-18)
-    job = tortuosity_job(mask, "z", device="cpu", conv_crit=1e-6, max_seconds=1e-4)
+    job = tortuosity_job(
+        mask, "z", solver=SolverOptions(device="cpu", conv_crit=1e-6, max_seconds=1e-4)
+    )
     assert next(job).step == 0  # the prior estimate is far below the limit
     with pytest.raises(BatterySegError, match="above the limit"):
         for _ in range(4):
@@ -173,7 +175,7 @@ def test_estimate_comes_first_and_scales_with_the_volume():
     assert bigger.seconds == pytest.approx(small.seconds * 4 * 1100 / 300)
     assert "GB on cpu" in bigger.describe()
     mask = np.ones((8, 4, 4), dtype=np.uint8)
-    first = next(tortuosity_job(mask, "z", device="cpu"))
+    first = next(tortuosity_job(mask, "z", solver=SolverOptions(device="cpu")))
     assert isinstance(first, Progress) and first.step == 0
     assert first.data["estimate"].startswith("tortuosity of phase along z: about")
 
@@ -181,7 +183,7 @@ def test_estimate_comes_first_and_scales_with_the_volume():
 def test_cancel_stops_the_solve_at_the_next_progress_event():
     rng = np.random.default_rng(0)
     mask = (rng.random((40, 24, 24)) < 0.55).astype(np.uint8)
-    job = tortuosity_job(mask, "z", device="cpu", conv_crit=1e-6)
+    job = tortuosity_job(mask, "z", solver=SolverOptions(device="cpu", conv_crit=1e-6))
     events = [next(job), next(job)]
     assert events[1].step == 100  # one chunk (of 100 iterations: a second holds more) ran
     job.close()  # what napari's worker.quit() does at a yield
@@ -225,3 +227,32 @@ def test_taufactor_prints_nothing(capsys):
     mask = (rng.random((30, 12, 12)) < 0.6).astype(np.uint8)
     tortuosity(mask, "z", device="cpu", conv_crit=1e-3, iter_limit=150)  # not converged
     assert capsys.readouterr().out == ""
+
+
+def test_the_config_hands_its_solver_fields_on_whole():
+    from battery_seg.analysis import AnalysisConfig
+
+    config = AnalysisConfig(
+        convention="percolating",
+        front_face="high",
+        device="cpu",
+        conv_crit=1e-3,
+        iter_limit=500,
+        max_solve_seconds=60.0,
+        max_memory_bytes=10**9,
+        force=True,
+    )
+    assert config.solver == SolverOptions(
+        "percolating",
+        "high",
+        "cpu",
+        1e-3,
+        500,
+        max_seconds=60.0,
+        max_memory_bytes=10**9,
+        force=True,
+    )
+    with pytest.raises(BatterySegError, match="iter_limit at least 100"):
+        SolverOptions(iter_limit=10)
+    with pytest.raises(BatterySegError, match="either solver= or its fields"):
+        tortuosity(np.ones((4, 4, 4), dtype=np.uint8), solver=SolverOptions(), device="cpu")

@@ -93,7 +93,6 @@ def test_export_author_and_description_lose_control_characters():
         authors=["Eve\x1b[31mRED\x07", " \x1b ", "Zoë\u202eevil  Smith"],
         description="Segments\x00 anodes.\r\nTwo lines.",
     )
-    config.check()
     assert config.authors == ["Eve[31mRED", "Zoëevil Smith"]
     assert config.description == "Segments anodes. Two lines."
     for text in [*config.authors, config.description]:
@@ -109,7 +108,6 @@ def test_export_voxel_size_is_checked_not_an_import_error(model, tmp_path, capsy
     from battery_seg.export import ExportConfig
 
     config = ExportConfig(model, out, authors=["A"], voxel_size=(0.3, 0.3, 0.3))
-    config.check()
     assert config.voxel_size == (0.3, 0.3, 0.3)
     assert not out.exists()
 
@@ -130,12 +128,13 @@ def test_a_sample_smaller_than_a_tile_is_refused(model, tmp_path, capsys):
 
 
 def test_an_old_bioimageio_spec_is_named_not_blamed_on_the_licence(monkeypatch):
-    from battery_seg.export import ExportConfig, _describe
+    from battery_seg.export import ExportConfig, _describe, export_job
+    from battery_seg.jobs import run_job
 
     def too_old():
         raise BatterySegError("Exporting for bioimage.io needs bioimageio.spec >= 0.5.14")
 
     monkeypatch.setattr(_describe, "import_spec", too_old)
     with pytest.raises(BatterySegError, match=r"needs bioimageio\.spec") as caught:
-        ExportConfig("default", "x.zip").check()
+        run_job(export_job(ExportConfig("default", "x.zip")))  # checked before the model loads
     assert "licence" not in str(caught.value).lower()

@@ -179,4 +179,4 @@ def test_absurd_training_numbers_are_refused(files, tmp_path, capsys):
     with pytest.raises(BatterySegError, match="Unknown device"):
         from battery_seg.training import TrainConfig
 
-        TrainConfig(device="gpu0").check()
+        TrainConfig(device="gpu0")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from battery_seg.cli import main
+from battery_seg.cluster import ClusterOptions
 from battery_seg.inference import SegmentConfig, segment, segment_job
 from cluster_helpers import tiny_model
 
@@ -133,7 +134,11 @@ def test_rerun_resumes_an_interrupted_store(tmp_path, capsys, image, model, expe
     source = _write_input("tiff", tmp_path, image)
     out = tmp_path / "labels.zarr"
     config = SegmentConfig(
-        model=model, tile=32, block_shape=(4, 40, 20), output=out, scheduler="threads", workers=1
+        model=model,
+        tile=32,
+        block_shape=(4, 40, 20),
+        output=out,
+        cluster=ClusterOptions(scheduler="threads", workers=1),
     )
     job = segment_job(open_volume(source), config)
     next(job), next(job)

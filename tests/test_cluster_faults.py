@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from battery_seg.cli import main
+from battery_seg.cluster import ClusterOptions
 from battery_seg.errors import BatterySegError
 from battery_seg.inference import SegmentConfig, segment
 from battery_seg.io import open_volume
@@ -39,13 +40,15 @@ def data(tmp_path_factory):
     image = write_image(folder / "scan.zarr", SHAPE)
     expected = segment(
         open_volume(image),
-        SegmentConfig(model=model, tile=32, block_shape=BLOCK, scheduler="threads"),
+        SegmentConfig(model=model, tile=32, block_shape=BLOCK, cluster=ClusterOptions("threads")),
     ).labels
     return SimpleNamespace(model=model, image=image, expected=expected)
 
 
-def _config(data, out, **kwargs) -> SegmentConfig:
-    return SegmentConfig(model=data.model, tile=32, block_shape=BLOCK, output=out, **kwargs)
+def _config(data, out, **cluster) -> SegmentConfig:
+    """A segmentation of the test volume into ``out``, where ``cluster`` (ClusterOptions) says."""
+    options = ClusterOptions(**cluster)
+    return SegmentConfig(model=data.model, tile=32, block_shape=BLOCK, output=out, cluster=options)
 
 
 def _free_port() -> int:
@@ -122,10 +125,10 @@ def test_bad_cluster_options(tmp_path, options, message):
     from battery_seg.analysis import AnalysisConfig
 
     with pytest.raises(BatterySegError, match=message):
-        config = SegmentConfig(**options)
+        config = SegmentConfig(cluster=ClusterOptions(**options))
         segment(np.zeros((4, 32, 32), np.uint16), config)
     with pytest.raises(BatterySegError, match=message):
-        config = AnalysisConfig("a,b", **options)
+        config = AnalysisConfig("a,b", cluster=ClusterOptions(**options))
         from battery_seg.analysis import analyse
 
         analyse(np.ones((4, 8, 8), np.uint8), config)

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from battery_seg.cli import main
+from battery_seg.cluster import ClusterOptions
 from battery_seg.inference import SegmentConfig, segment
 from battery_seg.io import open_volume
 from cluster_helpers import running_cluster, tiny_model, write_image
@@ -77,7 +78,7 @@ def test_segment_on_the_cluster_equals_local_bit_for_bit(cluster, data, tmp_path
         probabilities=True,
         uncertainty="entropy",
         output=out,
-        scheduler=cluster.address,
+        cluster=ClusterOptions(cluster.address),
     )
     events = []
     result = segment(open_volume(data.image), config, on_progress=events.append)
@@ -148,7 +149,9 @@ def expected(data):
     """Labels of the volume in blocks of (1, 64, 64), in threads here."""
     return segment(
         open_volume(data.image),
-        SegmentConfig(model=data.model, tile=32, block_shape=(1, 64, 64), scheduler="threads"),
+        SegmentConfig(
+            model=data.model, tile=32, block_shape=(1, 64, 64), cluster=ClusterOptions("threads")
+        ),
     ).labels
 
 

@@ -26,13 +26,13 @@ def test_widgets_run_on_the_scheduler_named_in_their_field(make_napari_viewer, q
     segment_widget.set_model(model)
     segment_widget._tile.value = 32
     segment_widget._device.value = "cpu"
-    assert segment_widget.config().scheduler is None  # empty field: this machine
+    assert segment_widget.config().cluster.scheduler is None  # empty field: this machine
 
     with LocalCluster(
         n_workers=1, processes=False, threads_per_worker=1, dashboard_address=":0"
     ) as cluster:
         segment_widget._scheduler.value = f" {cluster.scheduler_address} "
-        assert segment_widget.config().scheduler == cluster.scheduler_address
+        assert segment_widget.config().cluster.scheduler == cluster.scheduler_address
         segment_widget.controls.run_button.native.click()
         qtbot.waitUntil(
             lambda: segment_widget.result is not None and not segment_widget.controls.running,
@@ -56,7 +56,7 @@ def test_widgets_run_on_the_scheduler_named_in_their_field(make_napari_viewer, q
             timeout=120_000,
         )
         config = analyse_widget.result.config
-        assert config.scheduler == cluster.scheduler_address
-        here = analyse(layer.data, config.with_changes(scheduler=None))
+        assert config.cluster.scheduler == cluster.scheduler_address
+        here = analyse(layer.data, config.with_changes(cluster=None))
         assert analyse_widget.result.volume_fractions == here.volume_fractions
         assert analyse_widget.result.to_dict()["profiles"] == here.to_dict()["profiles"]

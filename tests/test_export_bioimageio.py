@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from battery_seg.cli import main
+from battery_seg.cluster import ClusterOptions
 from battery_seg.errors import BatterySegError
 from battery_seg.export import ExportConfig, export_job
 from battery_seg.inference import SegmentConfig, segment
@@ -129,7 +130,10 @@ def test_a_package_folder_runs_on_cluster_workers(trained, tmp_path):
         n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None
     ) as cluster:
         config = SegmentConfig(
-            model=str(folder), tile=32, scheduler=cluster.scheduler_address, output=out
+            model=str(folder),
+            tile=32,
+            cluster=ClusterOptions(cluster.scheduler_address),
+            output=out,
         )
         segment(image, config)
         with distributed.Client(cluster) as client:
@@ -143,21 +147,18 @@ def test_a_package_folder_runs_on_cluster_workers(trained, tmp_path):
 
 def test_export_refuses_bad_settings_before_the_slow_part(trained, tmp_path):
     _, model, package = trained
-    cases = [
-        (ExportConfig(model, tmp_path / "m.zip"), "at least one author"),
-        (ExportConfig(model, tmp_path / "m.tar", authors=["A"]), "must be a .zip file"),
-        (ExportConfig(model, tmp_path / "m.zip", authors=["A"], license="Nope"), "SPDX"),
-        (ExportConfig(model, tmp_path / "m.zip", authors=["A"], name="a/b"), "not allowed"),
+    cases = [  # (ExportConfig arguments, message): refused when made or as the job starts
+        ((model, tmp_path / "m.zip"), {}, "at least one author"),
+        ((model, tmp_path / "m.tar"), {"authors": ["A"]}, "must be a .zip file"),
+        ((model, tmp_path / "m.zip"), {"authors": ["A"], "license": "Nope"}, "SPDX"),
+        ((model, tmp_path / "m.zip"), {"authors": ["A"], "name": "a/b"}, "not allowed"),
         # a package read in this process is an input: never replaced, not even with --overwrite
-        (ExportConfig(model, package, authors=["A"]), "already exists|never modified"),
-        (
-            ExportConfig(package, package, authors=["A"], overwrite=True),
-            "onto itself|never modified",
-        ),
+        ((model, package), {"authors": ["A"]}, "already exists|never modified"),
+        ((package, package), {"authors": ["A"], "overwrite": True}, "onto itself|never modified"),
     ]
-    for config, message in cases:
+    for arguments, options, message in cases:
         with pytest.raises(BatterySegError, match=message):
-            run_job(export_job(config))
+            run_job(export_job(ExportConfig(*arguments, **options)))
     assert not list(tmp_path.iterdir())  # nothing half-written
     assert load_model(package)[1] == load_model(model)[1]  # the package is untouched
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from battery_seg import BatterySegError
+from battery_seg.cluster import ClusterOptions
 from battery_seg.inference import (
     InMemoryModel,
     SegmentConfig,
@@ -139,8 +140,7 @@ def test_one_network_call_at_a_time_on_the_cpu(image):
         device="cpu",
         tile=16,
         block_shape=(2, 52, 44),
-        scheduler="threads",
-        workers=4,
+        cluster=ClusterOptions("threads", workers=4),
     )
     segment(image, config)
     assert most[0] == 1

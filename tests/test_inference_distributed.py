@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from battery_seg.cluster import ClusterOptions
 from battery_seg.inference import SegmentConfig, segment
 from cluster_helpers import tiny_model
 
@@ -32,7 +33,8 @@ def test_process_workers_give_the_threaded_result_and_load_the_model_once(tmp_pa
         dashboard_address=None,
     ) as cluster:
         result = segment(
-            image, SegmentConfig(scheduler=cluster.scheduler_address, output=out, **options)
+            image,
+            SegmentConfig(cluster=ClusterOptions(cluster.scheduler_address), output=out, **options),
         )
         with distributed.Client(cluster) as client:
             loads = client.run(

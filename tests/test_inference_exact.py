@@ -14,6 +14,7 @@ import pytest
 import torch
 from torch import nn
 
+from battery_seg.cluster import ClusterOptions
 from battery_seg.inference import InMemoryModel, SegmentConfig, segment
 from battery_seg.model import ModelCard, UNetConfig, estimate_intensity_range, normalize
 from battery_seg.phases import PhaseSet
@@ -94,7 +95,7 @@ def _assert_same(chunked, single):
 )
 def test_chunked_equals_single_pass(volume, context, axis):
     model = _model(FixedConv(context, 3), context)
-    single = _run(volume, model, axis=axis, block_shape=SHAPE, scheduler="sync")
+    single = _run(volume, model, axis=axis, block_shape=SHAPE, cluster=ClusterOptions("sync"))
     chunked = _run(da.from_array(volume, chunks=UNEVEN), model, axis=axis, block_shape=BLOCKS)
     _assert_same(chunked, single)
     counts = np.bincount(single.labels.ravel(), minlength=4)
@@ -104,7 +105,7 @@ def test_chunked_equals_single_pass(volume, context, axis):
 @pytest.mark.parametrize("context", [1, 3])
 def test_triplanar_chunked_equals_single_pass(volume, context):
     model = _model(FixedConv(context, 3, seed=1), context)
-    single = _run(volume, model, triplanar=True, block_shape=SHAPE, scheduler="sync")
+    single = _run(volume, model, triplanar=True, block_shape=SHAPE, cluster=ClusterOptions("sync"))
     chunked = _run(
         da.from_array(volume, chunks=UNEVEN), model, triplanar=True, block_shape=(13, 29, 16)
     )

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from battery_seg import BatterySegError
+from battery_seg.cluster import ClusterOptions
 from battery_seg.inference import (
     InMemoryModel,
     SegmentConfig,
@@ -109,7 +110,12 @@ def test_progress_one_event_per_block_with_its_labels(image, model_path, referen
 def test_schedulers_and_block_shapes_agree(image, model_path, reference, scheduler):
     got = segment(
         image,
-        config(model_path, scheduler=scheduler, block_shape=(3, 40, 13), batch_size=3, workers=2),
+        config(
+            model_path,
+            cluster=ClusterOptions(scheduler, workers=2),
+            block_shape=(3, 40, 13),
+            batch_size=3,
+        ),
     )
     np.testing.assert_array_equal(got.labels, reference.labels)
 
@@ -147,8 +153,7 @@ def test_cancelled_store_stays_partial_and_resumes_to_the_same_result(
         "output": out,
         "probabilities": True,
         "uncertainty": "margin",
-        "scheduler": "threads",
-        "workers": 1,
+        "cluster": ClusterOptions("threads", workers=1),
     }
     _cancel_after(segment_job(image, config(model_path, **options), voxel_size=VOXEL), 3)
     partial = out.with_name("seg.zarr.partial")
@@ -179,7 +184,7 @@ def test_existing_outputs_are_refused_unless_overwrite(tmp_path, image, model_pa
         segment(image, config(model_path, output=out))
     segment(image, config(model_path, output=out, axis="y", overwrite=True))
     other = tmp_path / "other.zarr"
-    threads = {"scheduler": "threads", "workers": 1}
+    threads = {"cluster": ClusterOptions("threads", workers=1)}
     _cancel_after(segment_job(image, config(model_path, output=other, **threads)), 1)
     with pytest.raises(BatterySegError, match="another run"):  # a foreign partial store
         segment(image, config(model_path, output=other, axis="x"))
@@ -200,7 +205,8 @@ def test_tiff_output(tmp_path, image, model_path, reference):
 
 def test_cancel_in_memory_stops_the_remaining_blocks(image, model_path):
     job = segment_job(
-        image, config(model_path, block_shape=(1, 40, 36), scheduler="threads", workers=1)
+        image,
+        config(model_path, block_shape=(1, 40, 36), cluster=ClusterOptions("threads", workers=1)),
     )
     events = _cancel_after(job, 1)
     assert events[1].data["labels"].shape == (1, 40, 36)

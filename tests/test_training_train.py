@@ -243,11 +243,11 @@ def test_existing_output_needs_overwrite(sample, tmp_path):
 
 def test_bad_settings():
     with pytest.raises(BatterySegError, match="multiple of 4"):
-        TrainConfig(patch_size=30, depth=2).check()
+        TrainConfig(patch_size=30, depth=2)
     with pytest.raises(BatterySegError, match="epochs or a time budget"):
-        TrainConfig(epochs=None, minutes=None).check()
+        TrainConfig(epochs=None, minutes=None)
     with pytest.raises(BatterySegError, match="context must be one of"):
-        TrainConfig(context=2).check()
+        TrainConfig(context=2)
 
 
 def test_predict_volume_matches_model_on_planes(sample):
@@ -293,7 +293,7 @@ def test_unpainted_patches_and_consistency_option(sample):
     assert all(np.isfinite(h["loss"]) for h in result.history)
     assert result.card.provenance["config"]["unlabelled_patches"] == 2
     with pytest.raises(BatterySegError, match="must be >= 0"):
-        TrainConfig(consistency_weight=-1).check()
+        TrainConfig(consistency_weight=-1)
 
 
 def test_fine_tuning_retains_the_start_model_off_the_strokes(sample, tmp_path):

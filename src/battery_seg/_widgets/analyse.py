@@ -26,6 +26,7 @@ from magicgui.widgets import (
 
 from ..analysis import AnalysisConfig, AnalysisResult, analyse_job, default_networks, save_mask
 from ..analysis._config import parse_roi
+from ..cluster import ClusterOptions
 from ..errors import BatterySegError
 from ..names import DEVICES
 from ..phases import PhaseSet
@@ -239,7 +240,7 @@ class AnalyseWidget(ScrollingDock):
             roi=parse_roi(self._roi.value),
             force=self._force.value,
             keep_masks=True,
-            scheduler=self._scheduler.value.strip() or None,
+            cluster=ClusterOptions(scheduler=self._scheduler.value.strip() or None),
             **self.metric_options.config_fields(),
         )
 

@@ -17,6 +17,7 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, LineEdit, SpinBox
 
 from .._bundled import BUNDLED_MODELS, DEFAULT_MODEL, FLAT_MODELS
+from ..cluster import ClusterOptions
 from ..errors import BatterySegError
 from ..inference import SegmentConfig, SegmentResult, segment_job
 from ..jobs import Progress
@@ -164,7 +165,7 @@ class SegmentWidget(ScrollingDock):
             uncertainty=self._uncertainty.value,
             output=self._output_path(),
             overwrite=bool(self._overwrite.value),
-            scheduler=self._scheduler.value.strip() or None,
+            cluster=ClusterOptions(scheduler=self._scheduler.value.strip() or None),
         )
 
     def run(self) -> None:

@@ -320,7 +320,6 @@ class TrainWidget(ScrollingDock):
 
         try:
             config = self.config()
-            config.check()
             pairs = self.pairs(config.phase_set())
             if Path(config.output).parent == MODELS_FOLDER:
                 MODELS_FOLDER.mkdir(parents=True, exist_ok=True)

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from ._cellmodel import cell_parameters, write_cell_parameters
 from ._compare import Comparison, compare, compare_job
-from ._config import AXES, AnalysisConfig, Network, default_networks
+from ._config import AXES, AnalysisConfig, Network, SolverOptions, default_networks
 from ._connectivity import Clusters, Connectivity
 from ._coverage import active_area_density, surface_coverage
 from ._estimate import TortuosityEstimate, estimate_tortuosity
@@ -66,6 +66,7 @@ __all__ = [
     "PhaseCounts",
     "Representativity",
     "SizeDistribution",
+    "SolverOptions",
     "SurfaceAreas",
     "TortuosityEstimate",
     "TortuosityResult",

@@ -13,7 +13,15 @@ from ..names import AXES
 from ..phases import PhaseSet
 from ._roles import check_cbd_diffusivity, parse_conductivity, pore_phases
 
-__all__ = ["AXES", "AnalysisConfig", "Network", "axis_index", "default_networks", "parse_roi"]
+__all__ = [
+    "AXES",
+    "AnalysisConfig",
+    "Network",
+    "SolverOptions",
+    "axis_index",
+    "default_networks",
+    "parse_roi",
+]
 
 CONVENTIONS = ("taufactor", "percolating")
 
@@ -25,6 +33,55 @@ def axis_index(axis: str | int) -> int:
     if isinstance(axis, str) and axis.lower() in AXES:
         return AXES.index(axis.lower())
     raise BatterySegError(f"Unknown axis {axis!r}: use z, y or x (or 0, 1, 2).")
+
+
+@dataclass(frozen=True)
+class SolverOptions:
+    """How a TauFactor solve runs and what it may cost, passed whole to the tortuosity jobs.
+
+    :attr:`AnalysisConfig.solver` builds it from a configuration; the fields mean what the
+    configuration's fields of the same names mean (``max_seconds`` is its
+    ``max_solve_seconds``; ``None`` here: no time limit).
+
+    Examples
+    --------
+    >>> SolverOptions(device="cpu", conv_crit=1e-3).limits["max_seconds"]
+    1800.0
+    """
+
+    convention: str = "taufactor"
+    front_face: str = "low"
+    device: str = "auto"
+    conv_crit: float = 1e-2
+    iter_limit: int = 20000
+    max_seconds: float | None = 1800.0
+    max_memory_bytes: int | None = None
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.convention not in CONVENTIONS:
+            raise BatterySegError(
+                f"Unknown tortuosity convention {self.convention!r}; use 'taufactor' "
+                "(total volume fraction) or 'percolating' (through-connected fraction)."
+            )
+        if self.front_face not in ("low", "high"):
+            raise BatterySegError(f"front_face must be 'low' or 'high', got {self.front_face!r}.")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise BatterySegError(
+                f"The time limit of a tortuosity solve must be positive, got "
+                f"{self.max_seconds / 60:g} minutes (--max-minutes)."
+            )
+        if self.conv_crit <= 0 or self.iter_limit < 100:
+            raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
+
+    @property
+    def limits(self) -> dict[str, Any]:
+        """The time and memory limits, as :func:`check_limits` takes them."""
+        return {
+            "max_seconds": self.max_seconds,
+            "max_memory_bytes": self.max_memory_bytes,
+            "force": self.force,
+        }
 
 
 @dataclass(frozen=True)
@@ -128,11 +185,11 @@ class AnalysisConfig:
         (voxel size, phases, axis z, thickness) is checked before any work, and the volume
         fractions (a pore and an active phase present) right after the counting, before the
         solves.
-    scheduler, workers, memory_limit, connect_timeout
-        Where the chunked phase counting (volume fractions and profiles) runs, as in
-        :class:`battery_seg.cluster.ClusterOptions`: a ``dask.distributed`` scheduler address
-        or scheduler file, or ``workers`` processes started on this machine; ``None``: threads
-        here. Surfaces, connectivity, masks and tortuosity run in this process.
+    cluster : ClusterOptions
+        Where the chunked phase counting (volume fractions and profiles) runs
+        (:class:`battery_seg.cluster.ClusterOptions`: a ``dask.distributed`` scheduler address
+        or scheduler file, or ``workers`` processes started on this machine; default: threads
+        here). Surfaces, connectivity, masks and tortuosity run in this process.
 
     Examples
     --------
@@ -167,29 +224,17 @@ class AnalysisConfig:
     conductivity: tuple[tuple[str, float], ...] | None = None
     keep_masks: bool = False
     electrode: str | None = None
-    scheduler: str | None = None
-    workers: int | None = None
-    memory_limit: str | int | None = None
-    connect_timeout: float = 10.0
+    cluster: ClusterOptions = field(default_factory=ClusterOptions)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        options = self.cluster_options
-        set_(self, "scheduler", options.scheduler)
-        set_(self, "workers", options.workers)
-        set_(self, "connect_timeout", options.connect_timeout)
+        set_(self, "cluster", ClusterOptions.of(self.cluster))
         set_(self, "phases", PhaseSet.parse(self.phases))
         set_(self, "voxel_size", check_voxel_size(self.voxel_size))
         if self.voxel_size_source == "default" and self.voxel_size != (1.0, 1.0, 1.0):
             set_(self, "voxel_size_source", "user")  # given by the caller: physical units
         set_(self, "axes", _check_axes(self.axes))
-        if self.convention not in CONVENTIONS:
-            raise BatterySegError(
-                f"Unknown tortuosity convention {self.convention!r}; use 'taufactor' "
-                "(total volume fraction) or 'percolating' (through-connected fraction)."
-            )
-        if self.front_face not in ("low", "high"):
-            raise BatterySegError(f"front_face must be 'low' or 'high', got {self.front_face!r}.")
+        self.solver  # noqa: B018 (builds the solver options: validates their fields)
         set_(self, "device", check_device(self.device))
         if self.tortuosity and self.device.startswith("cuda"):
             resolve_device(self.device, "the tortuosity solve")  # a GPU must be there
@@ -213,22 +258,24 @@ class AnalysisConfig:
                 self.phases.value_of(name)  # raises with the list of phases
         if self.roi is not None:
             set_(self, "roi", _check_roi(self.roi))
-        if not self.max_solve_seconds > 0:
-            raise BatterySegError(
-                f"The time limit of a tortuosity solve must be positive, got "
-                f"{self.max_solve_seconds / 60:g} minutes (--max-minutes)."
-            )
-        if self.conv_crit <= 0 or self.iter_limit < 100:
-            raise BatterySegError("conv_crit must be > 0 and iter_limit at least 100.")
         set_(self, "cbd_diffusivity", check_cbd_diffusivity(self.cbd_diffusivity, self.phases))
         set_(self, "conductivity", parse_conductivity(self.conductivity, self.phases))
         if self.electrode not in (None, "negative", "positive"):
             raise BatterySegError(f"Electrode must be negative or positive: {self.electrode!r}.")
 
     @property
-    def cluster_options(self) -> ClusterOptions:
-        """Where the chunked counting runs (see :class:`battery_seg.cluster.ClusterOptions`)."""
-        return ClusterOptions(self.scheduler, self.workers, self.memory_limit, self.connect_timeout)
+    def solver(self) -> SolverOptions:
+        """How the TauFactor solves run (the one place these fields are handed on)."""
+        return SolverOptions(
+            convention=self.convention,
+            front_face=self.front_face,
+            device=self.device,
+            conv_crit=self.conv_crit,
+            iter_limit=self.iter_limit,
+            max_seconds=self.max_solve_seconds,
+            max_memory_bytes=self.max_memory_bytes,
+            force=self.force,
+        )
 
     @property
     def transport_networks(self) -> tuple[Network, ...]:

@@ -18,7 +18,6 @@ import numpy as np
 from ..jobs import Progress
 from ._config import AXES, AnalysisConfig
 from ._coverage import active_area_density, surface_coverage
-from ._estimate import resolve_device
 from ._particles import ParticleStats, particles_job
 from ._representativity import Representativity, representativity
 from ._roles import cbd_phases, pore_phases
@@ -129,9 +128,7 @@ def metrics_job(encoded: np.ndarray, config: AnalysisConfig, stages):
                 "level off inside the volume (features as large as the volume); its 95 % "
                 "interval is a lower bound of the uncertainty: image a larger volume."
             )
-    targets = _transport_targets(config)
-    device = resolve_device(config.device) if targets else "cpu"
-    for key, values in targets.items():
+    for key, values in _transport_targets(config).items():
         conductivities = {names.index(n) + 1: v for n, v in values.items()}
         for axis in config.axis_indices:
             job = multiphase_tortuosity_job(
@@ -139,11 +136,9 @@ def metrics_job(encoded: np.ndarray, config: AnalysisConfig, stages):
                 conductivities,
                 axis,
                 voxel_size,
+                config.solver,
                 names={names.index(n) + 1: n for n in values},
                 name=key,
-                device=device,
-                conv_crit=config.conv_crit,
-                iter_limit=config.iter_limit,
             )
             solved = yield from stages.run(job, key.replace("_", " "))
             metrics.transport.setdefault(key, {})[AXES[axis]] = solved

@@ -79,8 +79,8 @@ def analyse_job(
         read the chunks of a file-backed volume themselves.
     config : AnalysisConfig
         What to measure and how (the same object the CLI and the widget build); its
-        ``scheduler`` / ``workers`` run the chunked counting on a ``dask.distributed``
-        cluster, the rest runs here.
+        ``cluster`` runs the chunked counting on a ``dask.distributed`` cluster, the rest runs
+        here.
     probabilities : array (K, Z, Y, X), optional
         Per-phase probabilities (float in [0, 1] or uint8 with 255 = 1.0) for the uncertainty
         ranges at ``config.thresholds``.
@@ -108,13 +108,7 @@ def analyse_job(
         or probabilities is not None
         or (clusters and config.keep_masks)
     )
-    check_transport_box(shape, config)
-    if config.electrode is not None:
-        check_cell_request(config, shape, config.electrode)
-    if config.tortuosity:  # refuse before any work
-        yield from _tortuosity_estimates(shape, config)
-    if in_memory:
-        _check_memory(shape, config)  # before the counting, not after it
+    yield from _refuse_early(shape, config, in_memory)
     stages = _Stages(_stage_count(config, probabilities))
     profile_axes = axes if config.profiles else ()
     counts = yield from _count(labels, source, config, profile_axes, stages)
@@ -127,28 +121,45 @@ def analyse_job(
         result.surfaces = yield from stages.run(
             surface_areas_job(labels, phases, config.voxel_size, roi=config.roi), "surface areas"
         )
+    through = {}
     if clusters:
         job = _connectivity_job(encoded_lazy, config, result)
         through = yield from stages.run(job, "connectivity")
-    if not in_memory:
-        result.seconds = time.perf_counter() - start
-        return result
-    encoded = np.asarray(encoded_lazy.compute())
-    if clusters and config.keep_masks:
-        _keep_masks(encoded, config, result)
+    if in_memory:
+        encoded = np.asarray(encoded_lazy.compute())
+        if clusters and config.keep_masks:
+            _keep_masks(encoded, config, result)
+        yield from _in_memory_stages(encoded, labels, probabilities, result, through, stages)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _refuse_early(shape: tuple[int, ...], config: AnalysisConfig, in_memory: bool):
+    """Every refusal that needs no counting (the box, the cell model, each solve's estimate,
+    the memory), before any work."""
+    check_transport_box(shape, config)
+    if config.electrode is not None:
+        check_cell_request(config, shape, config.electrode)
+    if config.tortuosity:
+        yield from _tortuosity_estimates(shape, config)
+    if in_memory:
+        _check_memory(shape, config)  # before the counting, not after it
+
+
+def _in_memory_stages(encoded, labels, probabilities, result: AnalysisResult, through, stages):
+    """The solves, metrics and uncertainty, on the analysed box ``encoded`` in memory."""
+    config = result.config
     if config.tortuosity:
         yield from _tortuosity_stages(encoded, config, result, through, stages)
     if needs_volume(config):
         result.metrics = yield from metrics_job(encoded, config, stages)
         result.notes.extend(result.metrics.notes)
     if probabilities is not None:
-        data = check_probabilities(probabilities, phases, _full_shape(labels))
+        data = check_probabilities(probabilities, config.phases, _full_shape(labels))
         box = () if not _is_box(config.roi) else tuple(slice(a, b) for a, b in config.roi)
         result.uncertainty = yield from stages.run(
             uncertainty_job(data, encoded, config, box), "uncertainty"
         )
-    result.seconds = time.perf_counter() - start
-    return result
 
 
 def check_transport_box(shape: tuple[int, ...], config: AnalysisConfig) -> None:
@@ -168,7 +179,7 @@ def _count(labels, source, config: AnalysisConfig, axes: tuple[int, ...], stages
     """The chunked phase counts, on the cluster ``config`` names (if any).
 
     ``source`` is the file the labels are read from (the workers read it themselves)."""
-    options = config.cluster_options
+    options = config.cluster
     if options.distributed and options.workers is not None:
         yield Progress(0, 0, f"Starting {options.workers} dask workers on this machine")
     with open_session(options) as cluster:
@@ -215,17 +226,18 @@ def _keep_masks(encoded: np.ndarray, config: AnalysisConfig, result: AnalysisRes
 
 def _tortuosity_estimates(shape: tuple[int, ...], config: AnalysisConfig):
     """Estimate every tortuosity solve before any work; refuse with a ``--roi`` that fits."""
-    device = resolve_device(config.device)
+    solver = config.solver
+    device = resolve_device(solver.device)
     origin = [a for a, _ in config.roi] if _is_box(config.roi) else (0, 0, 0)
     for network in config.transport_networks:
         for axis in config.axis_indices:
             estimate = estimate_tortuosity(shape, axis, device)
-            limits = {"max_seconds": config.max_solve_seconds}
-            limits["max_memory_bytes"] = config.max_memory_bytes
+            limits = {"max_seconds": solver.max_seconds}
+            limits["max_memory_bytes"] = solver.max_memory_bytes
             check_limits(
                 estimate,
                 **limits,
-                force=config.force,
+                force=solver.force,
                 what=f"{network.name} along {AXES[axis]}",
                 region=fitting_roi(shape, axis, device, origin=origin, **limits),
             )
@@ -249,15 +261,8 @@ def _tortuosity_stages(
                 mask,
                 axis,
                 config.voxel_size,
-                convention=config.convention,
-                device=config.device,
-                conv_crit=config.conv_crit,
-                iter_limit=config.iter_limit,
-                max_seconds=config.max_solve_seconds,
-                max_memory_bytes=config.max_memory_bytes,
-                force=config.force,
+                config.solver,
                 name=network.name,
-                front_face=config.front_face,
                 through_fraction=through[network.name][axis],
             )
             solved = yield from stages.run(job, f"tortuosity {network.name}")

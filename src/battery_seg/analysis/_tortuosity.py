@@ -22,13 +22,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
-from ._config import AXES, CONVENTIONS, axis_index
+from ._config import AXES, SolverOptions, axis_index
 from ._connectivity import Clusters
 from ._estimate import (
     _CHECK_EVERY,
@@ -41,8 +42,10 @@ from ._masks import transport_axis_first
 from ._taufactor import ThreadChoice, make_solver, relative_diffusivity, run_quietly
 
 _CHUNK_SECONDS = 1.0  # iterations per progress event / cancel point: about this long
+_SOLVER_FIELDS = frozenset(f.name for f in fields(SolverOptions))
 
 __all__ = [
+    "SolverOptions",
     "TortuosityEstimate",
     "TortuosityResult",
     "estimate_tortuosity",
@@ -78,76 +81,64 @@ def tortuosity_job(
     mask,
     axis: str | int = "z",
     voxel_size: Sequence[float] = (1.0, 1.0, 1.0),
+    solver: SolverOptions | None = None,
     *,
-    convention: str = "taufactor",
-    device: str = "auto",
-    conv_crit: float = 1e-2,
-    iter_limit: int = 20000,
-    max_seconds: float | None = 1800.0,
-    max_memory_bytes: int | None = None,
-    force: bool = False,
     name: str = "phase",
-    front_face: str = "low",
     through_fraction: float | None = None,
 ) -> Job[TortuosityResult]:
     """Solve the tortuosity factor of a 0/1 ``mask`` (Z, Y, X) along ``axis`` with TauFactor.
 
     Yields progress by iteration, about every second (cancel there); returns a
-    :class:`TortuosityResult`. On the CPU the solve measures whether it runs faster on one thread
-    or all of torch's (see :mod:`._taufactor`); on CUDA (``device="auto"`` when present) it
-    runs on the GPU.
+    :class:`TortuosityResult`. ``solver`` (:class:`SolverOptions`, default ones when ``None``)
+    holds the convention, the device, the convergence criterion and the limits. On the CPU the
+    solve measures whether it runs faster on one thread or all of torch's (see
+    :mod:`._taufactor`); on CUDA (``device="auto"`` when present) it runs on the GPU.
     ``voxel_size`` is (dz, dy, dx); anisotropic voxels use TauFactor's ``AnisotropicSolver``.
     ``through_fraction``, when already known, skips labelling the clusters again. The first
     event carries the time and memory estimate in ``data["estimate"]``.
     """
-    if convention not in CONVENTIONS:
-        raise BatterySegError(f"Unknown convention {convention!r}; use one of {CONVENTIONS}.")
+    solver = SolverOptions() if solver is None else solver
     index = axis_index(axis)
-    mask = np.asarray(mask)
-    if mask.ndim != 3:
-        raise BatterySegError(f"A tortuosity mask must be 3D (Z, Y, X), got shape {mask.shape}.")
-    mask = mask.astype(bool, copy=False)
-    eps = float(mask.mean()) if mask.size else 0.0
-    what = f"{name} along {AXES[index]}"
-    if eps == 0.0:
-        return _infinite(AXES[index], eps, 0.0, convention, f"{name} is absent: no voxel of it.")
+    mask = _bool_mask(mask)
+    fractions = _Fractions(AXES[index], float(mask.mean()) if mask.size else 0.0, 0.0, solver)
+    if fractions.volume == 0.0:
+        return _infinite(fractions, f"{name} is absent: no voxel of it.")
     through = through_fraction
     if through is None:
-        through = Clusters(mask).connectivity(index, front_face).through
+        through = Clusters(mask).connectivity(index, solver.front_face).through
+    fractions = replace(fractions, through=through)
     if through == 0.0:
         note = (
             f"{name} does not percolate along {AXES[index]}: no face-connected path joins the "
             f"two {AXES[index]} faces, so no steady flux passes (tau = inf, D_eff = 0)."
         )
-        return _infinite(AXES[index], eps, through, convention, note)
-    eps_used = eps if convention == "taufactor" else eps * through
+        return _infinite(fractions, note)
     if mask.shape[index] == 1:  # TauFactor needs two layers; one layer is straight paths
         note = "one layer along the transport axis: every path is straight, tau = 1 exactly."
-        return _finished(
-            AXES[index], eps_used, through, convention, eps, 0, True, 0.0, "none", note
-        )
-    device = resolve_device(device)
+        return _finished(fractions, fractions.volume, note)
+    return (
+        yield from _solve(mask, index, voxel_size, solver, fractions, f"{name} along {AXES[index]}")
+    )
+
+
+def _bool_mask(mask) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim != 3:
+        raise BatterySegError(f"A tortuosity mask must be 3D (Z, Y, X), got shape {mask.shape}.")
+    return mask.astype(bool, copy=False)
+
+
+def _solve(mask, index, voxel_size, options: SolverOptions, fractions: _Fractions, what: str):
+    """Estimate, check the limits, and run TauFactor on a mask that percolates."""
+    device = resolve_device(options.device)
     estimate = estimate_tortuosity(mask.shape, index, device)
-    check_limits(
-        estimate, max_seconds=max_seconds, max_memory_bytes=max_memory_bytes, force=force, what=what
-    )
-    limits = {
-        "conv_crit": conv_crit,
-        "iter_limit": iter_limit,
-        "max_seconds": max_seconds,
-        "force": force,
-    }
-    yield Progress(
-        0,
-        estimate.iterations,
-        f"tortuosity of {what}: {estimate.describe()}",
-        {"estimate": f"tortuosity of {what}: {estimate.describe()}"},
-    )
+    check_limits(estimate, **options.limits, what=what)
+    text = f"tortuosity of {what}: {estimate.describe()}"
+    yield Progress(0, estimate.iterations, text, {"estimate": text})
     solver = make_solver(
         transport_axis_first(mask.view(np.uint8), index), _spacing(voxel_size, index), device
     )
-    solved = yield from _iterate(solver, estimate, mask.shape, index, device, what, limits)
-    seconds, estimate = solved
+    seconds, _ = yield from _iterate(solver, estimate, mask.shape, index, device, what, options)
     note = (
         ""
         if solver.converged
@@ -157,26 +148,23 @@ def tortuosity_job(
         )
     )
     return _finished(
-        AXES[index],
-        eps_used,
-        through,
-        convention,
+        fractions,
         relative_diffusivity(solver),
-        solver.iter,
-        bool(solver.converged),
-        seconds,
-        device,
         note,
+        iterations=solver.iter,
+        converged=bool(solver.converged),
+        seconds=seconds,
+        device=device,
     )
 
 
-def _iterate(solver, estimate, shape, index, device, what, limits):
+def _iterate(solver, estimate, shape, index, device, what, options: SolverOptions):
     """Iterate in chunks of about a second: progress by iteration, cancel between chunks.
 
     After the thread trial (see :class:`ThreadChoice`) the time is estimated again from the
     measured rate and checked against the limits. Returns the seconds spent and the estimate.
     """
-    conv_crit, iter_limit = limits["conv_crit"], limits["iter_limit"]
+    conv_crit, iter_limit = options.conv_crit, options.iter_limit
     voxels = int(np.prod(shape))
     threads = ThreadChoice(device)
     rate = estimate.seconds / max(estimate.iterations * voxels, 1)
@@ -201,9 +189,9 @@ def _iterate(solver, estimate, shape, index, device, what, limits):
             )
             check_limits(  # memory was checked before the solver took its share
                 estimate,
-                max_seconds=limits["max_seconds"],
+                max_seconds=options.max_seconds,
                 max_memory_bytes=estimate.memory_bytes,
-                force=limits["force"],
+                force=options.force,
                 what=what,
             )
             data = {"estimate": text}
@@ -228,18 +216,45 @@ def _spacing(voxel_size: Sequence[float], index: int) -> tuple[float, float, flo
     return (sizes[index], *[s for i, s in enumerate(sizes) if i != index])
 
 
+@dataclass(frozen=True)
+class _Fractions:
+    """The volume fractions a result states: of all voxels of the mask and through-connected."""
+
+    axis: str
+    volume: float
+    through: float
+    solver: SolverOptions
+
+    @property
+    def convention(self) -> str:
+        return self.solver.convention
+
+    @property
+    def used(self) -> float:
+        """The fraction in ``tau = eps / (D_eff / D_0)`` under the solver's convention."""
+        return self.volume if self.convention == "taufactor" else self.volume * self.through
+
+
 def _finished(
-    axis, eps, through, convention, relative, iterations, converged, seconds, device, note
+    fractions: _Fractions,
+    relative: float,
+    note: str,
+    *,
+    iterations: int = 0,
+    converged: bool = True,
+    seconds: float = 0.0,
+    device: str = "none",
 ) -> TortuosityResult:
     if relative <= 0:
-        return _infinite(axis, eps, through, convention, note or "no flux passes (D_eff = 0).")
+        return _infinite(fractions, note or "no flux passes (D_eff = 0).")
+    eps = fractions.used
     return TortuosityResult(
-        axis=axis,
+        axis=fractions.axis,
         tortuosity=eps / relative,
         effective_diffusivity=relative,
         volume_fraction=eps,
-        through_fraction=through,
-        convention=convention,
+        through_fraction=fractions.through,
+        convention=fractions.convention,
         macmullin=1.0 / relative,
         bruggeman_tortuosity=eps**-0.5,
         iterations=iterations,
@@ -250,17 +265,17 @@ def _finished(
     )
 
 
-def _infinite(axis, eps, through, convention, note) -> TortuosityResult:
-    eps_used = eps if convention == "taufactor" else eps * through
+def _infinite(fractions: _Fractions, note: str) -> TortuosityResult:
+    eps = fractions.used
     return TortuosityResult(
-        axis=axis,
+        axis=fractions.axis,
         tortuosity=math.inf,
         effective_diffusivity=0.0,
-        volume_fraction=eps_used,
-        through_fraction=through,
-        convention=convention,
+        volume_fraction=eps,
+        through_fraction=fractions.through,
+        convention=fractions.convention,
         macmullin=math.inf,
-        bruggeman_tortuosity=(eps_used**-0.5) if eps_used > 0 else math.inf,
+        bruggeman_tortuosity=(eps**-0.5) if eps > 0 else math.inf,
         iterations=0,
         converged=True,
         seconds=0.0,
@@ -269,10 +284,23 @@ def _infinite(axis, eps, through, convention, note) -> TortuosityResult:
     )
 
 
+def solver_and_rest(options: dict[str, Any]) -> tuple[SolverOptions, dict[str, Any]]:
+    """Split keyword arguments into a :class:`SolverOptions` (``solver=`` or its fields) and
+    the rest, for the one-call forms of the jobs."""
+    fields = {k: options.pop(k) for k in list(options) if k in _SOLVER_FIELDS}
+    solver = options.pop("solver", None)
+    if solver is not None and fields:
+        raise BatterySegError(f"Give either solver= or its fields ({', '.join(fields)}), not both.")
+    return (solver if solver is not None else SolverOptions(**fields)), options
+
+
 def tortuosity(
     mask, axis: str | int = "z", voxel_size: Sequence[float] = (1.0, 1.0, 1.0), **options
 ) -> TortuosityResult:
     """Tortuosity factor of a 0/1 mask (Z, Y, X) along ``axis`` (see :func:`tortuosity_job`).
+
+    ``options``: ``solver=SolverOptions(...)`` or its fields (``device="cpu"``, ...), and the
+    job's ``name`` and ``through_fraction``.
 
     Examples
     --------
@@ -282,4 +310,5 @@ def tortuosity(
     >>> round(result.tortuosity, 3), result.effective_diffusivity.__round__(3)
     (1.0, 0.5)
     """
-    return run_job(tortuosity_job(mask, axis, voxel_size, **options))
+    solver, rest = solver_and_rest(dict(options))
+    return run_job(tortuosity_job(mask, axis, voxel_size, solver, **rest))

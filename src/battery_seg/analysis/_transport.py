@@ -25,11 +25,12 @@ import numpy as np
 
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
-from ._config import AXES, axis_index
+from ._config import AXES, SolverOptions, axis_index
 from ._connectivity import Clusters
+from ._estimate import resolve_device
 from ._masks import transport_axis_first
 from ._taufactor import run_quietly
-from ._tortuosity import _spacing
+from ._tortuosity import _spacing, solver_and_rest
 
 __all__ = ["MultiphaseResult", "multiphase_tortuosity", "multiphase_tortuosity_job"]
 
@@ -78,18 +79,19 @@ def multiphase_tortuosity_job(
     conductivities: dict[int, float],
     axis: str | int = "z",
     voxel_size: Sequence[float] = (1.0, 1.0, 1.0),
+    solver: SolverOptions | None = None,
     *,
     names: dict[int, str] | None = None,
     name: str = "multiphase",
-    device: str = "cpu",
-    conv_crit: float = 1e-2,
-    iter_limit: int = 20000,
 ) -> Job[MultiphaseResult]:
     """Solve the effective conductivity of ``phase_index`` (Z, Y, X ints) along ``axis``.
 
     ``conductivities`` maps phase index to relative conductivity (> 0); other indices do not
-    conduct. Yields progress every 100 iterations (cancel there).
+    conduct. ``solver`` gives the device, ``conv_crit`` and ``iter_limit`` (default: on the
+    CPU). Yields progress every 100 iterations (cancel there).
     """
+    solver = SolverOptions(device="cpu") if solver is None else solver
+    conv_crit, iter_limit = solver.conv_crit, solver.iter_limit
     index = axis_index(axis)
     names = names or {k: str(k) for k in conductivities}
     labels = {names[k]: float(v) for k, v in conductivities.items()}
@@ -108,20 +110,21 @@ def multiphase_tortuosity_job(
         return MultiphaseResult(name, AXES[index], labels, math.inf, 0.0, mean, 0, True, 0.0, note)
     image = transport_axis_first(image, index)
     spacing = _spacing(voxel_size, index)
-    solver = _solver(np.ascontiguousarray(image), solver_cond, spacing, device)
+    device = resolve_device(solver.device)
+    taufactor = _solver(np.ascontiguousarray(image), solver_cond, spacing, device)
     start = time.perf_counter()
-    while not solver.converged and solver.iter < iter_limit:
-        run_quietly(solver, min(solver.iter + _CHECK_EVERY, iter_limit), conv_crit)
+    while not taufactor.converged and taufactor.iter < iter_limit:
+        run_quietly(taufactor, min(taufactor.iter + _CHECK_EVERY, iter_limit), conv_crit)
         yield Progress(
-            solver.iter, iter_limit, f"{name} along {AXES[index]}: iteration {solver.iter}"
+            taufactor.iter, iter_limit, f"{name} along {AXES[index]}: iteration {taufactor.iter}"
         )
-    relative = float(np.asarray(solver.D_eff).ravel()[0])
-    converged = bool(solver.converged)
-    note = "" if converged else f"not converged after {solver.iter} iterations (approximate)."
+    relative = float(np.asarray(taufactor.D_eff).ravel()[0])
+    converged = bool(taufactor.converged)
+    note = "" if converged else f"not converged after {taufactor.iter} iterations (approximate)."
     tau = mean / relative if relative > 0 else math.inf
     seconds = time.perf_counter() - start
     return MultiphaseResult(
-        name, AXES[index], labels, tau, relative, mean, solver.iter, converged, seconds, note
+        name, AXES[index], labels, tau, relative, mean, taufactor.iter, converged, seconds, note
     )
 
 
@@ -138,4 +141,8 @@ def multiphase_tortuosity(
     >>> round(result.effective_diffusivity, 3), round(result.tortuosity, 3)
     (0.75, 1.0)
     """
-    return run_job(multiphase_tortuosity_job(phase_index, conductivities, axis, voxel_size, **kw))
+    if "device" not in kw and "solver" not in kw:
+        kw["device"] = "cpu"  # the job's default
+    solver, rest = solver_and_rest(kw)
+    job = multiphase_tortuosity_job(phase_index, conductivities, axis, voxel_size, solver, **rest)
+    return run_job(job)

@@ -98,20 +98,7 @@ def _measure(
     if tortuosity:
         numbers["tortuosity"] = {}
         for a in config.axis_indices:
-            result = yield from tortuosity_job(
-                mask,
-                a,
-                config.voxel_size,
-                convention=config.convention,
-                device=config.device,
-                conv_crit=config.conv_crit,
-                iter_limit=config.iter_limit,
-                max_seconds=config.max_solve_seconds,
-                max_memory_bytes=config.max_memory_bytes,
-                force=config.force,
-                name=name,
-                front_face=config.front_face,
-            )
+            result = yield from tortuosity_job(mask, a, config.voxel_size, config.solver, name=name)
             numbers["tortuosity"][AXES[a]] = result.tortuosity
     return numbers
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from ..cluster import ClusterOptions
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser, what: str) -> None:
@@ -43,11 +44,11 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-def cluster_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The configuration fields of the options above."""
-    return {
-        "scheduler": args.scheduler,
-        "workers": args.workers,
-        "memory_limit": args.memory_limit,
-        "connect_timeout": args.connect_timeout,
-    }
+def cluster_options(args: argparse.Namespace) -> ClusterOptions:
+    """The configurations' ``cluster`` field, from the options above."""
+    return ClusterOptions(
+        scheduler=args.scheduler,
+        workers=args.workers,
+        memory_limit=args.memory_limit,
+        connect_timeout=args.connect_timeout,
+    )

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._options import add_front_face_argument
+from ._options import (
+    add_command,
+    add_front_face_argument,
+    add_overwrite_argument,
+    add_phases_argument,
+    axis_choices,
+    write_output,
+)
 
 EPILOG = """\
 examples:
@@ -25,33 +32,33 @@ loads them into memory)."""
 def add_parser(subparsers) -> None:
     from ._stats import add_volume_arguments
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "compare",
         help="per-phase IoU, Dice, confusion and fraction differences against a reference",
         description="Compare a segmentation with a reference label volume of the same shape "
         "(ground truth, a manual or another tool's segmentation).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("labels", metavar="SEGMENTATION", help="label volume to score")
     parser.add_argument("reference", metavar="REFERENCE", help="label volume to score against")
     add_volume_arguments(parser)
-    parser.add_argument(
-        "--reference-phases",
-        metavar="PRESET|NAMES|NAME=VALUE,...",
-        help="the reference's phase set when its values differ (default: from its file, else "
+    add_phases_argument(
+        parser,
+        "the reference's phase set when its values differ (default: from its file, else "
         "--phases); phases are matched by name",
+        flag="--reference-phases",
     )
     parser.add_argument(
         "--connectivity",
-        choices=("z", "y", "x", "all"),
+        choices=axis_choices(all_axes=True),
         default=None,
         metavar="{z,y,x,all}",
         help="also compare through-connected fractions along this axis (loads both volumes)",
     )
     add_front_face_argument(parser)
     parser.add_argument("--json", type=Path, metavar="OUT", help="write the scores as JSON")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    add_overwrite_argument(parser, "replace an existing OUT")
     parser.set_defaults(func=run)
 
 
@@ -86,7 +93,5 @@ def run(args: argparse.Namespace) -> int:
     shape = " x ".join(map(str, volume.shape))
     print(f"{printable(volume.name)} against {printable(reference.name)}: {shape} voxels")
     print(result.format_text())
-    if args.json is not None:
-        result.to_json(args.json, overwrite=args.overwrite)
-        print(f"wrote {args.json}")
+    write_output(args.json, result.to_json, args.overwrite)
     return 0

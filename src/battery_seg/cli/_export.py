@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._options import add_command, add_overwrite_argument, add_voxel_size_argument
+
 EPILOG = """\
 examples:
   battery-seg export model.pt -o model.zip --author "Ada Lovelace" --license MIT
@@ -23,14 +25,14 @@ https://bioimage.io (Upload)."""
 def add_parser(subparsers) -> None:
     from ..export import DEFAULT_LICENSE
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "export",
         help="export a model as a bioimage.io model package (.zip) to share or publish",
         description="Write a model (a .pt file from 'battery-seg train' or a bundled model) as a "
         "bioimage.io model package that battery-seg, bioimage.io tools, ilastik and deepImageJ "
         "can run.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
     add("model", metavar="MODEL", help="model file (.pt), a package, or 'default' / 'fast'")
@@ -50,20 +52,15 @@ def add_parser(subparsers) -> None:
     )
     add("--name", help="name on bioimage.io (default: from the model file and its phases)")
     add("--description", help="one or two sentences on what the model segments")
-    add(
-        "--voxel-size",
-        type=float,
-        nargs=3,
-        default=None,
-        metavar=("Z", "Y", "X"),
-        help="voxel size (µm) of the training data, for models whose file does not record it",
+    add_voxel_size_argument(
+        parser, "voxel size (µm) of the training data, for models whose file does not record it"
     )
     add(
         "--sample",
         metavar="IMAGE",
         help="volume to cut the test input and cover image from (default: the synthetic sample)",
     )
-    add("--overwrite", action="store_true", help="replace an existing MODEL.zip")
+    add_overwrite_argument(parser, "replace an existing MODEL.zip")
     parser.set_defaults(func=run)
 
 

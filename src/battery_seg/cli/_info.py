@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ..checks import printable
+from ._options import add_command, add_voxel_size_argument
 from ._volume import add_selection_arguments, open_input
 
 _DESCRIPTION = """\
@@ -31,25 +32,19 @@ _SOURCES = {
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "info",
         help="show shape, data type, chunks, voxel size and value range of a volume",
         description=_DESCRIPTION,
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "path",
         metavar="PATH",
         help="TIFF file, folder of TIFF slices, .zarr store, or FILE.h5[:/path/to/dataset]",
     )
-    parser.add_argument(
-        "--voxel-size",
-        nargs=3,
-        type=float,
-        metavar=("Z", "Y", "X"),
-        help="voxel size in µm, overriding the file's metadata",
-    )
+    add_voxel_size_argument(parser)
     add_selection_arguments(parser)
     parser.set_defaults(func=run)
 

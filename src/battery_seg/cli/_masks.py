@@ -6,7 +6,12 @@ import argparse
 import math
 from pathlib import Path
 
-from ._options import add_front_face_argument
+from ._options import (
+    add_axis_argument,
+    add_command,
+    add_front_face_argument,
+    add_overwrite_argument,
+)
 
 _BYTES_PER_VOXEL = 5  # labels, mask and cluster ids in memory (see the epilog)
 
@@ -27,13 +32,13 @@ same axis order. The labels are loaded into memory (5 bytes per voxel)."""
 def add_parser(subparsers) -> None:
     from ._stats import add_volume_arguments
 
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "masks",
         help="write a tortuosity-ready 0/1 mask of a phase (transport axis first) as TIFF",
         description="Reduce one phase (or a union 'a+b') to its through-connected clusters "
         "along an axis and write it as a 0/1 uint8 TIFF for TauFactor, PoreSpy and co.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("labels", help="label volume: TIFF, Zarr/OME-Zarr or file.h5:/dataset")
     add_volume_arguments(parser)
@@ -43,12 +48,7 @@ def add_parser(subparsers) -> None:
         metavar="NAME[+NAME...]",
         help="phase name, or several joined by + for a network",
     )
-    parser.add_argument(
-        "--axis",
-        default="z",
-        choices=("z", "y", "x"),
-        help="transport axis (becomes axis 0 of the mask; default z)",
-    )
+    add_axis_argument(parser, "transport axis (becomes axis 0 of the mask; default z)")
     parser.add_argument(
         "--front-connected",
         action="store_true",
@@ -58,9 +58,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "-o", "--output", required=True, type=Path, metavar="OUT.tif", help="mask TIFF to write"
     )
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace OUT.tif if it exists (a TIFF file only)"
-    )
+    add_overwrite_argument(parser, "replace OUT.tif if it exists (a TIFF file only)")
     parser.set_defaults(func=run)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._options import add_command, add_overwrite_argument, add_seed_argument
+
 EPILOG = """\
 examples:
   battery-seg sample -o sample                 # 128^3 image.tif + labels.tif
@@ -16,13 +18,13 @@ Both files carry the voxel size (ImageJ spacing and TIFF resolution)."""
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "sample",
         help="write a synthetic Si-graphite anode XCT volume and its ground-truth labels",
         description="Generate a seeded synthetic Si-graphite anode (graphite platelets, silicon "
         "particles, carbon-binder domain, pore) and its simulated X-ray CT image.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "-o",
@@ -40,12 +42,8 @@ def add_parser(subparsers) -> None:
         metavar=("Z", "Y", "X"),
         help="volume shape in voxels (default 128 128 128)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace image.tif / labels.tif if they already exist",
-    )
+    add_seed_argument(parser)
+    add_overwrite_argument(parser, "replace image.tif / labels.tif if they already exist")
     parser.set_defaults(func=run)
 
 

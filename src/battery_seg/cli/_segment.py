@@ -7,8 +7,14 @@ from pathlib import Path
 
 from ..checks import output_kind
 from ..names import BACKENDS
-from ._cluster import add_cluster_arguments, cluster_fields
-from ._options import add_device_argument
+from ._cluster import add_cluster_arguments, cluster_options
+from ._options import (
+    add_axis_argument,
+    add_command,
+    add_device_argument,
+    add_overwrite_argument,
+    add_voxel_size_argument,
+)
 from ._volume import add_selection_arguments, check_outputs, open_input
 
 EPILOG = """\
@@ -33,13 +39,13 @@ share); the model is sent to each worker once."""
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "segment",
         help="segment a tomography volume into phases with a 2D / 2.5D U-Net",
         description="Segment a volume of any size into phases (pore, silicon, CBD, graphite, "
         "...) with a U-Net, in blocks with seamless tiling, on this machine or a dask cluster.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
     add("input", metavar="INPUT", help="volume to segment (TIFF, folder, Zarr, file.h5:/dataset)")
@@ -68,12 +74,7 @@ def add_parser(subparsers) -> None:
         metavar="N",
         help="slices the model sees (read from the model; given, it must match)",
     )
-    add(
-        "--axis",
-        choices=("z", "y", "x"),
-        default="z",
-        help="slicing axis: segment planes perpendicular to it (default z)",
-    )
+    add_axis_argument(parser, "slicing axis: segment planes perpendicular to it (default z)")
     add(
         "--triplanar",
         action="store_true",
@@ -122,19 +123,11 @@ def add_parser(subparsers) -> None:
         help="how the network runs on the CPU (default auto: OpenVINO when installed and it keeps "
         "the labels, for volumes of 8 Mvoxel or more; else PyTorch)",
     )
-    add(
-        "--voxel-size",
-        type=float,
-        nargs=3,
-        default=None,
-        metavar=("Z", "Y", "X"),
-        help="voxel size in µm, overriding the file's metadata",
-    )
+    add_voxel_size_argument(parser)
     add_selection_arguments(parser)
-    add(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing output (only one this tool wrote: an OME-Zarr label store or "
+    add_overwrite_argument(
+        parser,
+        "replace an existing output (only one this tool wrote: an OME-Zarr label store or "
         "a TIFF file; never a folder it did not write)",
     )
     add_cluster_arguments(parser, "Segmentation")
@@ -160,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         output=args.output,
         overwrite=args.overwrite,
         block_shape=tuple(args.block) if args.block else None,
-        **cluster_fields(args),
+        cluster=cluster_options(args),
     )
     check_outputs([(args.output, output_kind(args.output))], args.overwrite, [args.input])
     with ProgressPrinter("segment") as progress:

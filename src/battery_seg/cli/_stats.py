@@ -8,8 +8,17 @@ from pathlib import Path
 
 from ..checks import check_memory, check_regular, printable, register_input
 from ..errors import BatterySegError
-from ._cluster import add_cluster_arguments, cluster_fields
-from ._options import add_device_argument, add_front_face_argument
+from ._cluster import add_cluster_arguments, cluster_options
+from ._options import (
+    add_axis_argument,
+    add_command,
+    add_device_argument,
+    add_front_face_argument,
+    add_overwrite_argument,
+    add_phases_argument,
+    add_voxel_size_argument,
+    write_output,
+)
 from ._volume import add_selection_arguments, check_outputs, open_input
 
 EPILOG = """\
@@ -38,7 +47,8 @@ streams. All lengths are in µm with the voxel size (anisotropic voxels honoured
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "stats",
         help="volume fractions, profiles, surfaces, connectivity, tortuosity, sizes of labels",
         description="Measure a phase label volume: volume fractions and through-thickness "
@@ -47,15 +57,11 @@ def add_parser(subparsers) -> None:
         "electronic network), size distributions and particles, representativity, and PyBaMM / "
         "BPX parameters, with the convention and units stated.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("labels", help="label volume: TIFF, Zarr/OME-Zarr or file.h5:/dataset")
     add_volume_arguments(parser)
-    parser.add_argument(
-        "--axis",
-        default="z",
-        choices=("z", "y", "x", "all"),
-        help="transport / profile axis (default z, the electrode thickness)",
+    add_axis_argument(
+        parser, "transport / profile axis (default z, the electrode thickness)", all_axes=True
     )
     parser.add_argument(
         "--tortuosity",
@@ -150,10 +156,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--csv", type=Path, metavar="OUT", help="write one row per phase/network and axis as CSV"
     )
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace existing outputs (a JSON / CSV file; never an input or another kind)",
+    add_overwrite_argument(
+        parser, "replace existing outputs (a JSON / CSV file; never an input or another kind)"
     )
     add_cluster_arguments(parser, "The chunked counting (fractions, profiles)")
     parser.set_defaults(func=run)
@@ -162,19 +166,12 @@ def add_parser(subparsers) -> None:
 def add_volume_arguments(parser: argparse.ArgumentParser) -> None:
     """``--phases``, ``--voxel-size``, ``--channel`` and ``--timepoint`` (shared with
     ``battery-seg masks``)."""
-    parser.add_argument(
-        "--phases",
-        metavar="PRESET|NAMES|NAME=VALUE,...",
-        help="phase set (default: from the label file, else si-graphite); "
+    add_phases_argument(
+        parser,
+        "phase set (default: from the label file, else si-graphite); "
         "e.g. nmc, pore,active,cbd or pore=0,nmc=85,cbd=170",
     )
-    parser.add_argument(
-        "--voxel-size",
-        nargs=3,
-        type=float,
-        metavar=("Z", "Y", "X"),
-        help="voxel size in µm (overrides the file's metadata)",
-    )
+    add_voxel_size_argument(parser)
     add_selection_arguments(parser)
 
 
@@ -224,7 +221,7 @@ def build_config(args: argparse.Namespace, volume, phases):
         max_solve_seconds=60.0 * args.max_minutes,
         force=args.force,
         electrode=args.electrode if args.pybamm is not None else None,
-        **cluster_fields(args),
+        cluster=cluster_options(args),
     )
 
 
@@ -261,12 +258,8 @@ def run(args: argparse.Namespace) -> int:
     shape = " x ".join(map(str, result.shape))
     print(f"{printable(volume.name)}: {shape} voxels, phases {phases.describe()}")
     print(result.format_table())
-    if args.json is not None:
-        result.to_json(args.json, overwrite=args.overwrite)
-        print(f"wrote {args.json}")
-    if args.csv is not None:
-        result.to_csv(args.csv, overwrite=args.overwrite)
-        print(f"wrote {args.csv}")
+    write_output(args.json, result.to_json, args.overwrite)
+    write_output(args.csv, result.to_csv, args.overwrite)
     if args.pybamm is not None:
         from ..analysis import write_cell_parameters
 

@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 from ..errors import BatterySegError
-from ._options import add_device_argument
+from ._options import (
+    add_command,
+    add_device_argument,
+    add_overwrite_argument,
+    add_phases_argument,
+    add_seed_argument,
+)
 from ._volume import add_selection_arguments, check_outputs, open_input
 
 EPILOG = """\
@@ -32,13 +38,13 @@ file is a model like any other (segment, --init, export)."""
 
 
 def add_parser(subparsers) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
         help="train or fine-tune a segmentation model from painted labels",
         description="Train a U-Net from sparse painted strokes (image / labels file pairs), "
         "validating on held-back strokes; prints loss and per-phase validation IoU each epoch.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "volumes",
@@ -55,9 +61,9 @@ def add_parser(subparsers) -> None:
         metavar="MODEL.pt",
         help="model file to write (the best model, saved on every improvement)",
     )
-    parser.add_argument(
-        "--phases",
-        help="si-graphite, nmc, names (a,b,c) or NAME=VALUE pairs "
+    add_phases_argument(
+        parser,
+        "si-graphite, nmc, names (a,b,c) or NAME=VALUE pairs "
         "(default: the labels file's phases, the --init model's, or si-graphite)",
     )
     parser.add_argument(
@@ -93,7 +99,7 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--patch", type=int, default=96, help="patch size (default 96)")
     parser.add_argument("--batch", type=int, default=8, help="patches per step (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_seed_argument(parser)
     parser.add_argument(
         "--lr",
         type=float,
@@ -128,10 +134,8 @@ def add_parser(subparsers) -> None:
     add_device_argument(parser, "training")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     add_selection_arguments(parser)
-    parser.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing MODEL.pt (a model file only; never an input)",
+    add_overwrite_argument(
+        parser, "replace an existing MODEL.pt (a model file only; never an input)"
     )
     parser.set_defaults(func=run)
 

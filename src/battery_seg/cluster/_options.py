@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import BatterySegError
 
@@ -74,6 +76,21 @@ class ClusterOptions:
                 f"connect_timeout must be a positive number of seconds, got {self.connect_timeout}."
             )
         object.__setattr__(self, "connect_timeout", timeout)
+
+    @classmethod
+    def of(cls, value: ClusterOptions | Mapping[str, Any] | None) -> ClusterOptions:
+        """The options a configuration's ``cluster`` field gives: options, their fields as a
+        mapping, or ``None`` (threads on this machine)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Mapping):
+            return cls(**value)
+        if not isinstance(value, cls):
+            raise BatterySegError(
+                f"cluster must be a ClusterOptions (battery_seg.cluster), a mapping of its "
+                f"fields or None, got {value!r}."
+            )
+        return value
 
     def _check_memory_limit(self) -> None:
         from dask.utils import parse_bytes

@@ -115,23 +115,30 @@ class ClusterSession:
 
     def check_readable(self, path: str | os.PathLike, what: str) -> None:
         """Raise unless every worker can read ``path`` (an input read by the tasks)."""
-        failed = self._probe(_probe_readable, str(Path(path).resolve()))
-        if failed:
-            raise BatterySegError(
-                f"{_list(failed)} of {self.where} cannot read {what} {path} "
-                f"({next(iter(failed.values()))}). Put it on a filesystem every worker mounts at "
-                "the same path (e.g. a shared /scratch or /project folder) and give that path."
-            )
+        self._refuse_failed(
+            _probe_readable,
+            path,
+            f"cannot read {what} {path}",
+            "Put it on a filesystem every worker mounts at the same path (e.g. a shared "
+            "/scratch or /project folder) and give that path.",
+        )
 
     def check_writable(self, folder: str | os.PathLike, what: str) -> None:
         """Raise unless every worker can create files in ``folder`` (where tasks write)."""
-        failed = self._probe(_probe_writable, str(Path(folder).resolve()))
+        self._refuse_failed(
+            _probe_writable,
+            folder,
+            f"cannot write {what}",
+            "Write the output to a folder every worker can write at the same path (a shared "
+            "filesystem, with permissions for the user the workers run as).",
+        )
+
+    def _refuse_failed(self, probe, path: str | os.PathLike, problem: str, fix: str) -> None:
+        """Run ``probe`` on ``path`` on every worker; raise naming those it failed on."""
+        failed = self._probe(probe, str(Path(path).resolve()))
         if failed:
             raise BatterySegError(
-                f"{_list(failed)} of {self.where} cannot write {what} "
-                f"({next(iter(failed.values()))}). Write the output to a folder every worker "
-                "can write at the same path (a shared filesystem, with permissions for the user "
-                "the workers run as)."
+                f"{_list(failed)} of {self.where} {problem} ({next(iter(failed.values()))}). {fix}"
             )
 
     def _probe(self, probe: Any, path: str) -> dict[str, str]:

@@ -20,7 +20,7 @@ BUNDLED_AUTHOR = "napari-battery-seg developers"
 _NAME = re.compile(r"^[A-Za-z0-9_+\- ()]{5,128}$")  # bioimage.io's rule for a model name
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExportConfig:
     """What to export and how to describe it.
 
@@ -50,10 +50,15 @@ class ExportConfig:
     overwrite
         Replace an existing ``output``.
 
+    Everything that can be checked without loading the model is checked when the configuration
+    is made, except the licence: it is checked against bioimageio.spec when the export starts
+    (importing that takes seconds; the export dock builds its configuration on the GUI thread).
+
     Examples
     --------
     >>> config = ExportConfig("model.pt", "model.zip", authors=["Ada Lovelace"], license="MIT")
-    >>> config.check()  # doctest: +SKIP
+    >>> config.author_names
+    ['Ada Lovelace']
     """
 
     model: str | os.PathLike = "default"
@@ -66,33 +71,33 @@ class ExportConfig:
     sample: Any = None
     overwrite: bool = False
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         """Validate what can be checked without loading the model (raises BatterySegError)."""
         from ..io._atomic import check_output
 
+        set_ = object.__setattr__
         if self.output is None or Path(self.output).suffix.lower() != ".zip":
             raise BatterySegError(
                 f"The bioimage.io package must be a .zip file, got {self.output}; e.g. "
                 "-o my_model.zip."
             )
-        self.output = Path(self.output)
+        set_(self, "output", Path(self.output))
         check_output(self.output, self.overwrite)
         if self.name is not None and not _NAME.match(self.name):
             raise BatterySegError(
                 f"Model name {printable(repr(self.name), 60)} is not allowed on bioimage.io: use "
                 "5 to 128 letters, digits, spaces and _ + - ( ) only."
             )
-        _check_license(self.license)
-        self.authors = [clean_text(a) for a in self.authors if a and clean_text(a)]
+        set_(self, "authors", [clean_text(a) for a in self.authors if a and clean_text(a)])
         if self.description is not None:
-            self.description = clean_text(self.description, limit=1000) or None
+            set_(self, "description", clean_text(self.description, limit=1000) or None)
         if not self.authors and not self.is_bundled:
             raise BatterySegError(
                 "Name at least one author of the model (--author 'Your Name', or the 'authors' "
                 "field of the export dock); bioimage.io lists models by their authors."
             )
         if self.voxel_size is not None:
-            self.voxel_size = check_voxel_size(self.voxel_size, "the export")
+            set_(self, "voxel_size", check_voxel_size(self.voxel_size, "the export"))
         if self.sample is not None and getattr(self.sample, "ndim", 0) not in (2, 3):
             raise BatterySegError(
                 "The sample image must be one (Z, Y, X) volume or (Y, X) slice of grey values."
@@ -110,7 +115,7 @@ class ExportConfig:
         return list(self.authors) or [BUNDLED_AUTHOR]
 
 
-def _check_license(license: str) -> None:
+def check_license(license: str) -> None:
     """An SPDX identifier bioimage.io accepts (checked before the slow part of an export)."""
     from ._describe import import_spec
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import BatterySegError
 from ..jobs import Job, Progress, run_job
-from ._config import ExportConfig
+from ._config import ExportConfig, check_license
 from ._readme import readme
 from ._tensors import halo, min_tile
 
@@ -50,7 +50,7 @@ def export_job(config: ExportConfig) -> Job[ExportResult]:
     name and renamed into place, so a cancelled or failed export leaves nothing behind.
     """
     yield Progress(0, _STEPS, "Checking the settings and loading the model")
-    config.check()
+    check_license(config.license)
     from ..model import load_model, resolve_model_path
 
     source = resolve_model_path(config.model)

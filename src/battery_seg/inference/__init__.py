@@ -5,9 +5,10 @@
 size: blocks with halos, seamless Gaussian-blended tiles on a global grid (the chunked result
 equals a single pass), optional tri-planar ensembling, per-phase probabilities and uncertainty,
 results in memory, as TIFF, or in a resumable OME-Zarr store; any dask scheduler, including a
-``dask.distributed`` cluster (``scheduler="tcp://host:8786"``, or ``workers=N`` processes started
-here; see :mod:`battery_seg.cluster`): the workers write their blocks into the store, the model's
-weights reach each worker once, and a run stopped by a crash or a lost worker resumes.
+``dask.distributed`` cluster (``cluster=ClusterOptions(scheduler="tcp://host:8786")``, or
+``workers=N`` processes started here; see :mod:`battery_seg.cluster`): the workers write their
+blocks into the store, the model's weights reach each worker once, and a run stopped by a crash
+or a lost worker resumes.
 
 Examples
 --------
@@ -16,8 +17,9 @@ Examples
 >>> result = segment(volume, config)  # doctest: +SKIP
 >>> result.labels  # doctest: +SKIP
 PosixPath('labels.zarr')
+>>> from battery_seg.cluster import ClusterOptions
 >>> on_cluster = SegmentConfig(model="model.pt", output="/scratch/labels.zarr",
-...                            scheduler="tcp://10.0.0.5:8786")
+...                            cluster=ClusterOptions(scheduler="tcp://10.0.0.5:8786"))
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ _STORE_SUFFIXES = (".zarr",)
 _TIFF_SUFFIXES = (".tif", ".tiff")
 
 
-@dataclass
+@dataclass(frozen=True)
 class SegmentConfig:
     """How to segment a volume.
 
@@ -77,21 +77,14 @@ class SegmentConfig:
         Replace an existing output.
     block_shape
         ``(z, y, x)`` voxels per dask task (and the store's chunks); ``None`` picks one.
-    scheduler
-        ``None`` (threads on this machine), ``"threads"``, ``"sync"``, ``"processes"``, the
-        address of a ``dask.distributed`` scheduler (``"tcp://host:8786"``) or its scheduler
-        file (``.json``). On a cluster the workers read the input and write the OME-Zarr output
-        themselves (both must be on a filesystem they share at the same paths); the model's
-        weights are sent to each worker once.
-    workers
-        With no scheduler: start a ``dask.distributed.LocalCluster`` of this many worker
-        processes on this machine for the job. With ``"threads"`` / ``"processes"``: the pool
-        size (``None``: one per core).
-    memory_limit
-        Memory per worker process started with ``workers`` (e.g. ``"2GiB"``).
-    connect_timeout
-        Seconds to wait for the scheduler or its first worker (and, during the run, without
-        any worker) before stopping with an error.
+    cluster
+        Where the blocks run (:class:`~battery_seg.cluster.ClusterOptions`; default: threads on
+        this machine): ``ClusterOptions(scheduler="tcp://host:8786")`` names a
+        ``dask.distributed`` scheduler (or its scheduler file, ``.json``), ``workers=N`` starts N
+        worker processes on this machine for the job, ``scheduler="threads"`` /
+        ``"processes"`` with ``workers`` sets the pool size. On a cluster the workers read the
+        input and write the OME-Zarr output themselves (both must be on a filesystem they share
+        at the same paths); the model's weights are sent to each worker once.
     phases
         Phase set the model must predict (``None``: whatever it predicts).
 
@@ -100,7 +93,8 @@ class SegmentConfig:
     >>> config = SegmentConfig(model="my_model.pt", axis="z", output="labels.zarr")
     >>> SegmentConfig(tile=96).tile, SegmentConfig().tile  # None: tiles chosen per plane
     (96, None)
-    >>> SegmentConfig(output="labels.zarr", workers=2, memory_limit="2GiB").cluster_options.workers
+    >>> local = ClusterOptions(workers=2, memory_limit="2GiB")
+    >>> SegmentConfig(output="labels.zarr", cluster=local).cluster.workers
     2
     """
 
@@ -119,17 +113,15 @@ class SegmentConfig:
     output: str | os.PathLike | None = None
     overwrite: bool = False
     block_shape: tuple[int, int, int] | None = None
-    scheduler: str | None = None
-    workers: int | None = None
-    memory_limit: str | int | None = None
-    connect_timeout: float = 10.0
+    cluster: ClusterOptions = field(default_factory=ClusterOptions)
     phases: str | PhaseSet | None = None
 
     def __post_init__(self) -> None:
-        self.axis = str(self.axis).lower()
+        set_ = object.__setattr__  # frozen: only the checks normalise fields
+        set_(self, "axis", str(self.axis).lower())
         if self.axis not in AXES:
             raise BatterySegError(f"Slicing axis must be one of z, y, x; got {self.axis!r}.")
-        self.device = check_device(self.device)
+        set_(self, "device", check_device(self.device))
         _check_choice("precision", self.precision, _PRECISIONS)
         _check_choice("uncertainty", self.uncertainty, _UNCERTAINTY)
         _check_choice("backend", self.backend, BACKENDS)
@@ -138,7 +130,7 @@ class SegmentConfig:
                 raise BatterySegError(
                     f"Tile size must be a positive pixel count (or None: chosen), got {self.tile}."
                 )
-            self.tile = int(self.tile)
+            set_(self, "tile", int(self.tile))
         if not 0 <= float(self.overlap) < 1:
             raise BatterySegError(
                 f"Tile overlap is a fraction in [0, 1), got {self.overlap}; 0.25 is a good value."
@@ -151,16 +143,12 @@ class SegmentConfig:
                 raise BatterySegError(
                     f"block_shape must be three positive sizes (z, y, x), got {self.block_shape}."
                 )
-            self.block_shape = shape  # type: ignore[assignment]
+            set_(self, "block_shape", shape)
         if self.context is not None and (int(self.context) < 1 or int(self.context) % 2 == 0):
             raise BatterySegError(f"Context must be an odd number of slices, got {self.context}.")
-        options = ClusterOptions(
-            self.scheduler, self.workers, self.memory_limit, self.connect_timeout
-        )
-        self.scheduler, self.workers = options.scheduler, options.workers
-        self.connect_timeout = options.connect_timeout
+        set_(self, "cluster", ClusterOptions.of(self.cluster))
         if self.output is not None:
-            self.output = Path(self.output)
+            set_(self, "output", Path(self.output))
             if self.output_kind == "tiff" and (self.probabilities or self.uncertainty != "none"):
                 raise BatterySegError(
                     f"Probabilities and uncertainty need an OME-Zarr output, but {self.output} is "
@@ -185,11 +173,6 @@ class SegmentConfig:
     @property
     def axis_index(self) -> int:
         return AXES.index(self.axis)
-
-    @property
-    def cluster_options(self) -> ClusterOptions:
-        """Where the blocks run (see :class:`battery_seg.cluster.ClusterOptions`)."""
-        return ClusterOptions(self.scheduler, self.workers, self.memory_limit, self.connect_timeout)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -28,7 +28,7 @@ def prepare_model(config: SegmentConfig) -> PreparedModel:
     """Load and check the model of ``config`` (raises BatterySegError for a bad file)."""
     model = config.model
     if isinstance(model, InMemoryModel):
-        if config.cluster_options.distributed:
+        if config.cluster.distributed:
             raise BatterySegError(
                 "A model that exists only in memory cannot be sent to dask.distributed workers; "
                 "save it with battery_seg.model.save_model and pass its path."

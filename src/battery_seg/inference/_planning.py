@@ -109,7 +109,7 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
     intensity = estimate_intensity_range(volume.data, card.normalization)
     plan = Plan(context, axes, grids, block_shape, blocks, intensity, "float32")  # type: ignore
     # an existing cluster's workers may have other hardware than this machine: no trials here
-    local = not config.cluster_options.remote
+    local = not config.cluster.remote
     device = resolve_device(config.device) if local else config.device
     sample = _SampleTiles(volume, plan)
     if config.precision != "auto" or not local:
@@ -129,7 +129,7 @@ def plan_job(volume: InputVolume, config: SegmentConfig, model: PreparedModel) -
     plan.batch_size = config.batch_size or auto_batch_size(
         device, grids[axes[0]], card.architecture, plan.precision
     )
-    if not config.cluster_options.distributed:  # local tasks reuse the loaded network
+    if not config.cluster.distributed:  # local tasks reuse the loaded network
         get_predictor(model.source, device, plan.precision, model.network, plan.backend)
     return plan
 
@@ -175,7 +175,7 @@ def _check_memory(
 ) -> None:
     """What the blocks running at once here need: their input stack with halos, the per-phase
     probabilities and one batch of tiles through the network (lower bounds)."""
-    if config.cluster_options.distributed:
+    if config.cluster.distributed:
         return  # the workers' memory, not this machine's (each worker has its own limit)
     card = model.card
     per_block = 0
@@ -196,7 +196,9 @@ def _check_memory(
         )
         per_block = max(per_block, 4 * planes * window + network)
     per_block += 4 * len(card.phases) * math.prod(block_shape)
-    running = min(_block_count(volume.shape, block_shape), config.workers or os.cpu_count() or 1)
+    running = min(
+        _block_count(volume.shape, block_shape), config.cluster.workers or os.cpu_count() or 1
+    )
     check_memory(
         per_block * running,
         f"segmenting {running} block{'s' * (running > 1)} of {block_shape} voxels at once",

@@ -69,7 +69,7 @@ def segment_job(
     ``OUT.zarr.partial`` with its finished blocks, and the same job run again continues it (on
     this machine or a cluster, even after the process or a worker was killed).
 
-    With ``config.scheduler`` / ``config.workers`` naming a ``dask.distributed`` cluster the
+    With ``config.cluster`` naming a ``dask.distributed`` cluster the
     cluster is checked first (reachable, workers importing this package, the input readable and
     the output writable from the workers); the workers write their blocks into the store and
     only small summaries come back (``timing["bytes_received"]``).
@@ -86,7 +86,7 @@ def segment_job(
     volume = as_input_volume(image, voxel_size)
     if config.output is not None:  # refuse at once, before the model and the cluster start
         check_output(config.output, overwrite=config.overwrite, inputs=[volume.path])
-    options = config.cluster_options
+    options = config.cluster
     if options.distributed and options.workers is not None:
         yield Progress(0, 0, f"Starting {options.workers} dask workers on this machine")
     try:
@@ -127,7 +127,7 @@ def _segment(
         runs = run_tasks(
             tasks,
             job_id,
-            config.cluster_options,
+            config.cluster,
             session,
             stats=stats,
             resume_hint=_resume_hint(sink),
@@ -247,7 +247,7 @@ def segment(
     --------
     >>> result = segment(volume, SegmentConfig(model="model.pt", triplanar=True))  # doctest: +SKIP
     >>> on_cluster = SegmentConfig(model="model.pt", output="labels.zarr",
-    ...                            scheduler="tcp://10.0.0.5:8786")
+    ...                            cluster=ClusterOptions(scheduler="tcp://10.0.0.5:8786"))
     """
     return run_job(segment_job(image, config, voxel_size=voxel_size), on_progress)
 

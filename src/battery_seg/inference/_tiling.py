@@ -22,7 +22,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -186,20 +186,10 @@ def blend_planes(
     -----
     A window of one tile is not blended: its probabilities are the network's, unweighted.
     """
-    (y0, y1), (x0, x1) = region
-    ty, uy0, uy1 = grids[0].window(y0, y1)
-    tx, ux0, ux1 = grids[1].window(x0, x1)
-    th, tw = grids[0].tile, grids[1].tile
-    if tuple(stack.shape[1:]) != (uy1 - uy0, ux1 - ux0):
-        raise ValueError(f"stack covers {stack.shape[1:]}, tile window is {(uy1 - uy0, ux1 - ux0)}")
-    weights = ops.from_numpy(gaussian_importance_map((th, tw)), stack)
-    tiles = [(sy - uy0, sx - ux0) for sy in ty for sx in tx]  # global order: y-major, then x
-    weight_sum = ops.zeros((uy1 - uy0, ux1 - ux0), stack)
-    for oy, ox in tiles:
-        weight_sum[oy : oy + th, ox : ox + tw] += weights
-    crop = (slice(y0 - uy0, y1 - uy0), slice(x0 - ux0, x1 - ux0))
+    tiles, (th, tw), weights, weight_sum, crop = _layout(stack, grids, region, ops)
+    window = tuple(stack.shape[1:])
     n_planes = stack.shape[0] - context + 1
-    plane_bytes = 4 * n_phases * (uy1 - uy0) * (ux1 - ux0)
+    plane_bytes = 4 * n_phases * window[0] * window[1]
     group = max(1, -(-batch_size // len(tiles)), max_bytes // plane_bytes)
     for first in range(0, n_planes, group):
         count = min(group, n_planes - first)
@@ -218,10 +208,37 @@ def blend_planes(
                 parts.append(probabilities[(Ellipsis, *crop)])
                 continue
             if accumulator is None:
-                accumulator = ops.zeros((count, n_phases, uy1 - uy0, ux1 - ux0), stack)
+                accumulator = ops.zeros((count, n_phases, *window), stack)
             for (j, oy, ox), p in zip(batch, probabilities, strict=True):
                 accumulator[j, :, oy : oy + th, ox : ox + tw] += p * weights
         if accumulator is None:
             yield first, parts[0] if len(parts) == 1 else ops.concatenate(parts)
         else:
             yield first, accumulator[(Ellipsis, *crop)] / weight_sum[crop]
+
+
+class _Layout(NamedTuple):
+    """Where the tiles of a window lie (offsets in the window), their size, their Gaussian
+    weights and the sum of those over the window, and the output region in the window."""
+
+    tiles: list[tuple[int, int]]
+    tile: tuple[int, int]
+    weights: Any
+    weight_sum: Any
+    crop: tuple[slice, slice]
+
+
+def _layout(stack: Any, grids: tuple[AxisGrid, AxisGrid], region, ops: ArrayOps) -> _Layout:
+    (y0, y1), (x0, x1) = region
+    ty, uy0, uy1 = grids[0].window(y0, y1)
+    tx, ux0, ux1 = grids[1].window(x0, x1)
+    th, tw = grids[0].tile, grids[1].tile
+    if tuple(stack.shape[1:]) != (uy1 - uy0, ux1 - ux0):
+        raise ValueError(f"stack covers {stack.shape[1:]}, tile window is {(uy1 - uy0, ux1 - ux0)}")
+    weights = ops.from_numpy(gaussian_importance_map((th, tw)), stack)
+    tiles = [(sy - uy0, sx - ux0) for sy in ty for sx in tx]  # global order: y-major, then x
+    weight_sum = ops.zeros((uy1 - uy0, ux1 - ux0), stack)
+    for oy, ox in tiles:
+        weight_sum[oy : oy + th, ox : ox + tw] += weights
+    crop = (slice(y0 - uy0, y1 - uy0), slice(x0 - ux0, x1 - ux0))
+    return _Layout(tiles, (th, tw), weights, weight_sum, crop)

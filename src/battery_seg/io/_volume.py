@@ -306,12 +306,7 @@ def open_volume(
         where=where,
         guessed=raw.axes_guessed,
     )
-    levels = []
-    for level in raw.levels:
-        level = level[index]
-        order = [remaining.index(a) for a in "ZYX" if a in remaining]
-        level = level.transpose(order) if order != sorted(order) else level
-        levels.append(level if len(remaining) == 3 else level[np.newaxis])
+    levels = [_as_zyx(level[index], remaining) for level in raw.levels]
     size, unit, source, notes = _voxel_size(raw, where)
     if voxel_size is not None:
         size, unit, source = check_voxel_size(voxel_size, where), MICROMETRE, "user"
@@ -320,20 +315,39 @@ def open_volume(
         del metadata["phases"]  # unreadable phase description: keep the labels, drop the names
     if raw.axes != "ZYX":
         metadata["axes"] = raw.axes
-    name = display_name(file)
-    if inner and inner.strip("/"):
-        name = f"{name} {inner.strip('/')}"
-    for key, value in (("channel", channel), ("timepoint", timepoint)):
-        if value is not None:
-            name, metadata[key] = f"{name} [{key} {value}]", value
-    if min(levels[0].shape) < 1:
-        raise BatterySegError(
-            f"{where} is empty: its volume has shape {tuple(levels[0].shape)} (Z, Y, X). Check "
-            "that it is the right file, or export the volume again."
-        )
+    name = _volume_name(file, inner, metadata, channel=channel, timepoint=timepoint)
+    _check_not_empty(levels[0], where)
     volume = Volume(levels[0], size, unit, source, levels, name, file, metadata, raw.kind)
     register_input(_store_root(file))  # an array inside a store: the whole store is an input
     return volume
+
+
+def _check_not_empty(data: Any, where: str) -> None:
+    if min(data.shape) < 1:
+        raise BatterySegError(
+            f"{where} is empty: its volume has shape {tuple(data.shape)} (Z, Y, X). Check "
+            "that it is the right file, or export the volume again."
+        )
+
+
+def _as_zyx(level: Any, axes: str) -> Any:
+    """One resolution level, its remaining ``axes`` (spatial only) put in Z, Y, X order; a
+    single plane gets a Z axis of one."""
+    order = [axes.index(a) for a in "ZYX" if a in axes]
+    level = level.transpose(order) if order != sorted(order) else level
+    return level if len(axes) == 3 else level[np.newaxis]
+
+
+def _volume_name(file: Path, inner: str, metadata: dict, **selection: int | None) -> str:
+    """The volume's display name: the file's, the dataset's path inside it, and the channel /
+    time point chosen (also recorded in ``metadata``)."""
+    name = display_name(file)
+    if inner and inner.strip("/"):
+        name = f"{name} {inner.strip('/')}"
+    for key, value in selection.items():
+        if value is not None:
+            name, metadata[key] = f"{name} [{key} {value}]", value
+    return name
 
 
 def _store_root(path: Path) -> Path:

@@ -129,30 +129,7 @@ def write_labels(
         )
     check_output(path, overwrite)
     if kind == "tiff":
-        depth = DEFAULT_LABEL_CHUNKS[0]
-        pages = (
-            page
-            for _, block in _slabs(labels, depth)
-            for page in _checked_labels(block, phases, path)
-        )
-        info = {
-            "phases": phases.to_dict(),
-            "voxel_size": list(voxel_size),
-            "unit": unit,
-            "software": f"napari-battery-seg {__version__}",
-            "complete": True,
-        }
-        return _write_tiff(
-            path,
-            pages,
-            labels.shape,
-            np.uint8,
-            voxel_size,
-            unit,
-            overwrite,
-            info=info,
-            display_range=(0, len(phases)),
-        )
+        return _write_label_tiff(path, labels, phases, voxel_size, unit, overwrite)
     chunks = tuple(
         min(c, n) for c, n in zip(chunks or DEFAULT_LABEL_CHUNKS, labels.shape, strict=True)
     )
@@ -173,6 +150,33 @@ def write_labels(
     except BaseException:
         store.abort()
         raise
+
+
+def _write_label_tiff(path: Path, labels, phases: PhaseSet, voxel_size, unit, overwrite) -> Path:
+    """The labels as an ImageJ TIFF, slab by slab, with the phases in a private tag."""
+    pages = (
+        page
+        for _, block in _slabs(labels, DEFAULT_LABEL_CHUNKS[0])
+        for page in _checked_labels(block, phases, path)
+    )
+    info = {
+        "phases": phases.to_dict(),
+        "voxel_size": list(voxel_size),
+        "unit": unit,
+        "software": f"napari-battery-seg {__version__}",
+        "complete": True,
+    }
+    return _write_tiff(
+        path,
+        pages,
+        labels.shape,
+        np.uint8,
+        voxel_size,
+        unit,
+        overwrite,
+        info=info,
+        display_range=(0, len(phases)),
+    )
 
 
 def write_image(

@@ -49,7 +49,7 @@ FORMAT = "battery-seg-model"
 FORMAT_VERSION = 2  # 2: live networks (a U-Net with a multi-scale head); plain ones still write 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class ModelCard:
     """What a model is for: phases, context, normalisation, architecture and provenance."""
 

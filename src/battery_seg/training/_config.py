@@ -35,7 +35,7 @@ class TrainingPair(NamedTuple):
     voxel_size: tuple[float, float, float] | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """Everything a training run needs besides the data.
 
@@ -151,7 +151,7 @@ class TrainConfig:
     depth: int = 4
     dropout: float = 0.1
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         """Raise :class:`BatterySegError` for settings that cannot work."""
         if self.epochs is None and self.minutes is None:
             raise BatterySegError("Give a number of epochs or a time budget in minutes.")
@@ -185,7 +185,7 @@ class TrainConfig:
                 f"phase_weights must be 'auto', a list of numbers or a mapping, got "
                 f"{self.phase_weights!r}."
             )
-        self.device = check_device(self.device)
+        object.__setattr__(self, "device", check_device(self.device))
         if self.device.startswith("cuda"):
             resolve_device(self.device, "training")  # a GPU must be there
         elif self.batch_size and self.patch_size:
@@ -235,7 +235,7 @@ class TrainConfig:
         return d
 
 
-@dataclass
+@dataclass(frozen=True)
 class LiveConfig:
     """Settings of a live fit (shared by the Train dock's Live mode, ``train --quick`` and the API).
 
@@ -271,7 +271,7 @@ class LiveConfig:
     output: str | os.PathLike | None = None
     overwrite: bool = False
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         for name in ("hidden", "steps", "batch_size", "max_points"):
             if getattr(self, name) < 1:
                 raise BatterySegError(f"{name} must be at least 1, got {getattr(self, name)}.")

@@ -101,7 +101,6 @@ def live_job(
     ``bank`` (a :class:`FeatureBank` of the base network) keeps features between fits;
     ``previous`` (a model of the same bank and phases) is where the head starts.
     """
-    config.check()
     if bank is None:
         bank = base_bank(config, image)
     phases = _phases(config, bank.card)

@@ -66,8 +66,6 @@ def simulate_strokes(
     >>> bool(np.all(painted[painted > 0] == truth[painted > 0]))
     True
     """
-    from scipy import ndimage
-
     squeeze = truth.ndim == 2
     volume = np.asarray(truth)[None] if squeeze else np.asarray(truth)
     if volume.ndim != 3:
@@ -76,29 +74,36 @@ def simulate_strokes(
     painted = np.zeros(volume.shape, np.uint8)
     for plane_axis, index in _plane_list(volume.shape, slices, axis):
         plane = np.take(volume, index, axis=plane_axis)
-        out = np.zeros(plane.shape, np.uint8)
         budget = int(fraction * plane.size)
-        phases = [int(v) for v in np.unique(plane) if v > 0]
-        for value in phases:
-            region = plane == value
-            inner = (
-                ndimage.binary_erosion(region, iterations=margin + width // 2)
-                if margin + width // 2
-                else region
-            )
-            _scribble(
-                out,
-                inner if inner.any() else region,
-                value,
-                budget // len(phases),
-                width,
-                stroke_length,
-                rng,
-            )
         index_tuple = [slice(None)] * 3
         index_tuple[plane_axis] = index
-        painted[tuple(index_tuple)] = out
+        painted[tuple(index_tuple)] = _paint_plane(plane, budget, width, margin, stroke_length, rng)
     return painted[0] if squeeze else painted
+
+
+def _paint_plane(plane: np.ndarray, budget: int, width: int, margin: int, stroke_length, rng):
+    """Strokes of every phase of one 2D ``plane``, ``budget`` pixels shared equally by them."""
+    from scipy import ndimage
+
+    out = np.zeros(plane.shape, np.uint8)
+    phases = [int(v) for v in np.unique(plane) if v > 0]
+    for value in phases:
+        region = plane == value
+        inner = (
+            ndimage.binary_erosion(region, iterations=margin + width // 2)
+            if margin + width // 2
+            else region
+        )
+        _scribble(
+            out,
+            inner if inner.any() else region,
+            value,
+            budget // len(phases),
+            width,
+            stroke_length,
+            rng,
+        )
+    return out
 
 
 def _plane_list(shape, slices, axis) -> list[tuple[int, int]]:

@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -118,8 +118,7 @@ def train_job(
     BatterySegError
         For unusable data or settings, naming the layer / file and the fix.
     """
-    config = copy.copy(config) if config is not None else TrainConfig()
-    config.check()
+    config = config if config is not None else TrainConfig()
     started = time.perf_counter()
     pairs = as_pairs(pairs)
     config, init_notes = resolve_init(config, pairs)
@@ -142,7 +141,7 @@ def train_job(
     loop.preview = preview
     try:
         history = yield from loop.run()
-        card.provenance = _provenance(loop)
+        card = replace(card, provenance=_provenance(loop))
         model.load_state_dict(loop.best_state)
     finally:  # finished, failed or cancelled: nothing of the run stays on the GPU
         model.to("cpu").eval()  # the result is used like a loaded checkpoint
@@ -316,8 +315,7 @@ class _Loop:
         }
 
     def _save(self) -> None:
-        card = copy.copy(self.card)
-        card.provenance = _provenance(self)
+        card = replace(self.card, provenance=_provenance(self))
         save_model(self.config.output, self.averaged, card)
 
 
