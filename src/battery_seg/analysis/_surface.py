@@ -35,6 +35,7 @@ __all__ = ["SurfaceAreas", "surface_areas", "surface_areas_job"]
 
 # a slab's own planes up to 16 M voxels (plus 2 x HALO planes of its neighbours); the smoothing
 # and the corrections work in tiles of 2 M cells along y: a slab holds its bytes and one tile's
+# temporaries
 _SLAB_VOXELS = 1 << 24
 
 
