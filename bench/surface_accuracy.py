@@ -1,7 +1,7 @@
 """Known-answer check of the surface areas: balls and tilted planes, cubic and anisotropic voxels.
 
-Prints the relative error of ``battery_seg.analysis.surface_areas`` (faces projected on smoothed
-normals) and, for comparison, of the smoothed marching-cubes method ``stats`` used first
+Prints the relative error of ``battery_seg.analysis.surface_areas`` (2x2x2 weights corrected by
+smoothed normals) and, for comparison, of the smoothed marching-cubes method ``stats`` used first
 (scikit-image, Gaussian sigma 0.5 voxel, level 0.5), on the same label volumes.
 
     .venv/bin/python bench/surface_accuracy.py
@@ -49,6 +49,18 @@ def tilted_plane(degrees: float, voxel_size) -> tuple[np.ndarray, float]:
     labels = np.where(z < 12.3 + slope * x, 1, 2).astype(np.uint8)
     area = (shape[1] - 1) * spacing[1] * (shape[2] - 1) * spacing[2]
     return labels, area / math.cos(math.radians(degrees))
+
+
+def packed_balls(radius: float, gap: int) -> tuple[np.ndarray, float]:
+    """27 balls of ``radius`` voxels on a grid, ``gap`` voxels apart (cubic voxels)."""
+    pitch = int(2 * radius) + gap
+    shape = (3 * pitch + 6,) * 3
+    z, y, x = np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij")
+    labels = np.ones(shape, dtype=np.uint8)
+    for centre in np.ndindex(3, 3, 3):
+        cz, cy, cx = 3 + radius + np.array(centre) * pitch + (0.3, 0.2, 0.1)
+        labels[(z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2 <= radius**2] = 2
+    return labels, 27 * 4 * math.pi * radius**2
 
 
 def marching_cubes_area(labels: np.ndarray, voxel_size) -> float:
@@ -137,7 +149,9 @@ def main() -> None:
         found.insert(1, marching_cubes_area(labels, voxel_size))
         return " / ".join(f"{area / expected - 1:+.1%}" for area in found)
 
-    columns = "faces / marching cubes" + (f" / 2x2x2 at {args.before}" if before else "")
+    columns = "ours / marching cubes" + (
+        f" / 2x2x2 weights alone at {args.before}" if before else ""
+    )
     for voxel_size in VOXEL_SIZES:
         print(f"voxel size {voxel_size}: relative error {columns}")
         for radius in (3.0, 5.0, 8.0, 12.0, 20.0):
@@ -148,6 +162,11 @@ def main() -> None:
             labels, expected = tilted_plane(degrees, voxel_size)
             found = errors(labels, voxel_size, expected, ("pore", "solid"))
             print(f"  plane {degrees:2d} deg: {found}")
+    print(f"packed balls, cubic voxels: relative error {columns}")
+    for radius, gap in ((3.0, 1), (4.0, 1), (4.0, 2), (6.0, 1)):
+        labels, expected = packed_balls(radius, gap)
+        found = errors(labels, (1.0, 1.0, 1.0), expected, "solid")
+        print(f"  27 balls r={radius:.0f}, {gap} voxel apart: {found}")
     if before is not None:
         compare_with(before, args.before)
 
