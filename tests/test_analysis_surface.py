@@ -73,6 +73,7 @@ def test_uneven_chunks_and_slabs_give_the_in_memory_areas(monkeypatch):
     chunks = (5, 1, 9, 2, labels.shape[0] - 17)  # deliberately uneven, one single plane
     chunked = da.from_array(labels, chunks=(chunks, 7, 10))
     monkeypatch.setattr(surface_module, "_SLAB_VOXELS", 3 * labels.shape[1] * labels.shape[2])
+    monkeypatch.setattr(surface_module, "_MIN_SLAB_PLANES", 1)
     events = []
     sliced = run_job(
         surface_module.surface_areas_job(chunked, "pore,solid,cbd", (0.5, 1.0, 1.5)),

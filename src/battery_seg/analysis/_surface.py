@@ -37,6 +37,9 @@ __all__ = ["SurfaceAreas", "surface_areas", "surface_areas_job"]
 # and the corrections work in tiles of 2 M cells along y: a slab holds its bytes and one tile's
 # temporaries
 _SLAB_VOXELS = 1 << 24
+# but at least 4 halos' worth of own planes: with 2048 x 2048 planes, 4 own planes would smooth
+# 12 (3x the work); 16 smooth 24
+_MIN_SLAB_PLANES = 4 * HALO
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,9 @@ def surface_areas_job(
     classes = len(phases) + 1
     work = partial(_slab_areas, classes=classes, voxel_size=tuple(voxel_size))
     areas_by_class, unions = np.zeros(classes), np.zeros((classes, classes))
-    slabs = map_slabs(encoded, work, max_voxels=_SLAB_VOXELS, halo=HALO)
+    plane = int(np.prod(encoded.shape[1:]))
+    most = max(_SLAB_VOXELS, _MIN_SLAB_PLANES * plane)
+    slabs = map_slabs(encoded, work, max_voxels=most, halo=HALO)
     for number, total, (slab_areas, slab_unions) in slabs:
         areas_by_class += slab_areas
         unions += slab_unions
