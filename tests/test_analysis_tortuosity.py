@@ -158,6 +158,7 @@ def test_measured_rate_refines_the_estimate(monkeypatch):
     measured = [e.data["estimate"] for e in events[1:] if e.data]
     assert len(measured) == 1 and "measured over the first" in measured[0]
     monkeypatch.setitem(estimate_module.SECONDS_PER_VOXEL_ITERATION, "cpu", 1e-18)
+    monkeypatch.setitem(estimate_module._SECONDS_PER_ITERATION, "cpu", 0.0)
     job = tortuosity_job(mask, "z", device="cpu", conv_crit=1e-6, max_seconds=1e-4)
     assert next(job).step == 0  # the prior estimate is far below the limit
     with pytest.raises(BatterySegError, match="above the limit"):
@@ -167,10 +168,12 @@ def test_measured_rate_refines_the_estimate(monkeypatch):
 
 def test_estimate_comes_first_and_scales_with_the_volume():
     small = estimate_tortuosity((64, 64, 64), "z", "cpu")
-    assert small.iterations == 300 and small.memory_bytes == 72 * 64**3
+    assert small.iterations == 500 and small.memory_bytes == 72 * 64**3
     bigger = estimate_tortuosity((256, 64, 64), "z", "cpu")
-    assert bigger.iterations == 1100
-    assert bigger.seconds == pytest.approx(small.seconds * 4 * 1100 / 300)
+    assert bigger.iterations == 1300
+    # 20 ns per voxel and iteration plus 20 ms per iteration (the prior on the CPU)
+    assert small.seconds == pytest.approx(500 * (64**3 * 20e-9 + 20e-3))
+    assert bigger.seconds == pytest.approx(1300 * (4 * 64**3 * 20e-9 + 20e-3))
     assert "GB on cpu" in bigger.describe()
     mask = np.ones((8, 4, 4), dtype=np.uint8)
     first = next(tortuosity_job(mask, "z", device="cpu"))
