@@ -35,7 +35,7 @@ SIGMA = 1.5  # voxels, along every axis
 _TRUNCATE = 2.0
 HALO = int(_TRUNCATE * SIGMA + 0.5) + 1  # the kernel's reach, plus the cell's second plane
 _STEPS = 128  # the table of e(n): octahedral coordinates of the normal, 1/128 steps
-_TILE_CELLS = 1 << 21  # cells smoothed and corrected at once: ~80 bytes each in temporaries
+_TILE_CELLS = 1 << 21  # cells smoothed and corrected at once: bounds the float32 temporaries
 
 
 @lru_cache(maxsize=16)
