@@ -186,7 +186,8 @@ def test_cancel_stops_the_solve_at_the_next_progress_event():
     mask = (rng.random((40, 24, 24)) < 0.55).astype(np.uint8)
     job = tortuosity_job(mask, "z", device="cpu", conv_crit=1e-6)
     events = [next(job), next(job)]
-    assert events[1].step == 100  # one chunk (of 100 iterations: a second holds more) ran
+    # one chunk ran: about a second by the prior estimate (20 ms an iteration here), at most 100
+    assert 0 < events[1].step <= 100
     job.close()  # what napari's worker.quit() does at a yield
     with pytest.raises(StopIteration):
         next(job)
