@@ -3,10 +3,10 @@
 Iterations grow with the length along the transport axis and with the tortuosity: measured 300
 for a 128-layer NMC pore network, 700 for the 256 layers of TauFactor's NMC electrode, 800 and
 900 for the pore and CBD of the 128^3 synthetic anode, and 600, 800 and 1200 for the pore of the
-tiled anode at 64^3, 128^3 and 192^3; the estimate takes ``200 + 4 per layer`` (rounded up to a
-check of 100): 500, 800 and 1000 for the tiled anode (within 20 % of those tortuous networks,
-tau 4.5 to 4.8), 1300 for the 256 NMC layers (1.9x) and 800 for the 128 (2.7x: that pore is
-much straighter). Each iteration costs a fixed ~20 ms on 2 CPU cores (TauFactor's tensor
+tiled anode at 64^3, 128^3 and 192^3; the estimate takes ``200 + 3.5 per layer`` (rounded up to
+a check of 100): 500, 700 and 900 for the tiled anode (0.75x to 0.88x of those tortuous
+networks, tau 4.5 to 4.8), 1100 for the 256 NMC layers (1.6x) and 700 for the 128 (2.3x: that
+pore is much straighter). Each iteration costs a fixed ~20 ms on 2 CPU cores (TauFactor's tensor
 operations; 28 ms per iteration at 64^3, most of it fixed) plus a constant per voxel and device,
 and every solve re-estimates its time from its own first chunks of iterations (and is stopped
 there if that is above the limit). Peak memory is about 72 bytes per voxel on the CPU (measured
@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 _CHECK_EVERY = 100  # TauFactor checks convergence every 100 iterations
-_ITERATIONS_PER_LAYER = 4
+_ITERATIONS_PER_LAYER = 3.5
 _ITERATIONS_FIXED = 200
 _BYTES_PER_VOXEL = {"cpu": 72, "cuda": 40}  # peak, measured on 128^3-256^3 (see bench)
 # Seconds per voxel and iteration before a solve has run (the prior estimate); measured 17-31 ns
