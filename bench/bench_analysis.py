@@ -7,8 +7,10 @@
 2. A large run: the tiled sample as an OME-Zarr (default 256x1024x1024), ``battery-seg stats``
    in fresh processes (fractions and profiles only; + surfaces; + connectivity; all defaults),
    each with its wall time and peak RSS (``os.wait4``).
-3. On request: our tortuosity path against TauFactor called directly (``--tortuosity``), and
-   volume-fraction throughput against an in-memory numpy bincount (``--fractions``).
+3. On request: our tortuosity path against TauFactor called directly (``--tortuosity``),
+   volume-fraction throughput against an in-memory numpy bincount (``--fractions``), and the
+   tortuosity estimate (the one a solve is refused by) against the measured solve on the tiled
+   sample's pore at several sizes (``--estimate-sizes 64 128 192``).
 
     .venv/bin/python bench/bench_analysis.py                          # 1 and 2 (minutes)
     .venv/bin/python bench/bench_analysis.py --skip-large --peer-shape 64 256 256   # quick
@@ -107,6 +109,27 @@ def bench_tortuosity(size: int, device: str, threads: int, rounds: int) -> None:
         f"  prior estimate / measured = {prior.seconds / float(np.median(direct_times)):.2f}; "
         f"last refined estimate: {refined}"
     )
+
+
+def bench_estimate(sizes: list[int], device: str, threads: int) -> None:
+    """The prior estimate of a solve (before it runs) against its measured time and iterations."""
+    import torch
+
+    from battery_seg.analysis import estimate_tortuosity, tortuosity
+
+    torch.set_num_threads(threads)
+    print(f"tortuosity estimate vs measured, pore of the tiled sample, {device}, {threads} threads")
+    for size in sizes:
+        mask = (np.asarray(tiled_sample((size,) * 3).compute()) == 1).astype(np.uint8)
+        prior = estimate_tortuosity(mask.shape, "z", device)
+        start = time.perf_counter()
+        result = tortuosity(mask, "z", device=device, force=True)
+        seconds = time.perf_counter() - start
+        print(
+            f"  {size}^3: estimated {prior.seconds:7.1f} s ({prior.iterations} iterations), "
+            f"measured {seconds:7.1f} s ({result.iterations} iterations, tau "
+            f"{result.tortuosity:.2f}); estimate / measured {prior.seconds / seconds:.2f}"
+        )
 
 
 def bench_fractions(shape: tuple[int, int, int], chunks: tuple[int, int, int]) -> None:
@@ -254,6 +277,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--tortuosity", action="store_true", help="also bench tortuosity")
     parser.add_argument("--fractions", action="store_true", help="also bench fraction counting")
+    parser.add_argument("--estimate-sizes", type=int, nargs="*", default=(), metavar="N")
     parser.add_argument("--fraction-shape", type=int, nargs=3, default=(256, 512, 512))
     parser.add_argument("--fraction-chunks", type=int, nargs=3, default=(32, 256, 256))
     parser.add_argument("--peer-shape", type=int, nargs=3, default=(128, 512, 512))
@@ -271,6 +295,8 @@ def main() -> None:
             bench_large(tuple(args.large_shape), folder)
     if args.fractions:
         bench_fractions(tuple(args.fraction_shape), tuple(args.fraction_chunks))
+    if args.estimate_sizes:
+        bench_estimate(list(args.estimate_sizes), args.device, args.threads)
     if args.tortuosity:
         bench_tortuosity(args.tortuosity_size, args.device, args.threads, args.rounds)
 

@@ -5,7 +5,8 @@ dask or zarr, values of a :class:`~battery_seg.phases.PhaseSet`, 0 = unlabelled)
 
 * :func:`volume_fractions` and :func:`volume_fraction_profiles` count chunk by chunk through dask,
   so volumes larger than memory work.
-* :func:`surface_areas` (marching cubes with the voxel size) streams through slabs.
+* :func:`surface_areas` (2x2x2 configurations corrected by smoothed normals) streams through
+  slabs.
 * :func:`through_mask` and :func:`tortuosity` (TauFactor) need the mask in memory; the time and
   memory of a solve are estimated first (:func:`estimate_tortuosity`).
 * :func:`size_distribution` (local thickness), :func:`particles` (watershed),

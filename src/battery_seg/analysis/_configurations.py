@@ -1,4 +1,4 @@
-"""Surface area weights of the 256 binary 2x2x2 voxel configurations, and multi-label counting.
+"""Surface area weights of the 256 binary 2x2x2 voxel configurations.
 
 A surface crosses the cells between voxel centres; each cell's 8 corners, inside a phase or
 not, form one of 256 binary configurations, and the area is a weighted count of them (a local
@@ -17,34 +17,22 @@ ridge least-squares fit towards the Crofton prior over 4000 orientations, with a
 planes and the mean over all orientations held exact, gives the weights. Configurations that
 planes never produce keep their Crofton weight. No 2x2x2 weights get every plane right: the area
 of a plane is piecewise linear in its normal, so tilted planes stay within about -8 / +4.5 %
-(cubic voxels; more with anisotropic ones), which averages out on isotropic surfaces (balls
-within 1.5 % from a radius of 5 voxels, see ``bench/surface_accuracy.py``).
-
-Multi-label counting: with L classes (0 = no phase, 1..K) a cell's configuration is the code
-``sum(label_v * L**v)`` over its 8 corners ``v = 4 bz + 2 by + bx``; one histogram of codes per
-block gives every phase's configuration (corner in the phase or not) and every pair's union.
+(cubic voxels; up to +10 % with anisotropic ones), which averages out on isotropic surfaces
+(balls within 1.5 % from a radius of 5 voxels). ``_cells`` removes that error cell by cell with
+a normal from the smoothed indicator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import lru_cache
 from itertools import product
 
 import numpy as np
 
-__all__ = [
-    "area_weights",
-    "areas_from_histogram",
-    "configuration_histogram",
-    "crofton_weights",
-    "merge_histograms",
-]
+__all__ = ["CORNERS", "area_weights", "crofton_weights"]
 
 CORNERS = np.array(list(product((0, 1), repeat=3)))  # (bz, by, bx), index 4 bz + 2 by + bx
 _ORIENTATIONS = 4000
-_SUB_BLOCK_VOXELS = 1 << 22  # cells per bincount: bounds its int64 temporaries (32 MB)
-_DENSE_BINS = 1 << 24  # up to 7 phases (8 classes): a dense bincount; more: np.unique
 
 
 def _directions() -> list[tuple[int, int, int]]:
@@ -125,73 +113,3 @@ def area_weights(voxel_size: tuple[float, float, float]) -> np.ndarray:
     weights = (weights + weights[::-1]) / 2  # a phase and its complement: the same surface
     weights[[0, 255]] = 0.0
     return weights
-
-
-def configuration_histogram(block: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """The multi-label 2x2x2 configurations of ``block`` (values 0..classes-1) and their counts.
-
-    Returns ``(codes, counts)`` of the configurations present; a configuration's code is
-    ``sum(label_v * classes**v)``. Works a few planes at a time to bound the temporaries.
-    """
-    block = np.asarray(block)
-    found: list[tuple[np.ndarray, np.ndarray]] = []
-    if min(block.shape) < 2:
-        return merge_histograms(found)
-    bins = classes**8
-    face_dtype = np.uint16 if classes**4 <= 1 << 16 else np.uint32
-    code_dtype = np.uint32 if bins <= 1 << 32 else np.uint64
-    plane = (block.shape[1] - 1) * (block.shape[2] - 1)
-    step = max(1, _SUB_BLOCK_VOXELS // max(plane, 1))
-    dense = np.zeros(bins, dtype=np.int64) if bins <= _DENSE_BINS else None
-    for start in range(0, block.shape[0] - 1, step):
-        faces = _face_codes(block[start : start + step + 1], classes, face_dtype)
-        codes = faces[:-1].astype(code_dtype)
-        codes += faces[1:].astype(code_dtype) * code_dtype(classes**4)
-        if dense is not None:
-            dense += np.bincount(codes.ravel(), minlength=bins)
-        else:
-            found.append(np.unique(codes, return_counts=True))
-    if dense is not None:
-        present = np.flatnonzero(dense)
-        return present.astype(np.int64), dense[present]
-    return merge_histograms(found)
-
-
-def merge_histograms(found: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Add up ``(codes, counts)`` pairs into one pair with unique codes."""
-    if not found:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    codes = np.concatenate([c.astype(np.int64) for c, _ in found])
-    counts = np.concatenate([n for _, n in found])
-    unique, inverse = np.unique(codes, return_inverse=True)
-    return unique, np.bincount(inverse, weights=counts, minlength=len(unique)).astype(np.int64)
-
-
-def _face_codes(block: np.ndarray, classes: int, dtype) -> np.ndarray:
-    """Code of the 2x2 corners of every cell face in each plane (corners by + bx order)."""
-    codes = block[:, :-1, :-1].astype(dtype)
-    for power, (dy, dx) in enumerate(((0, 1), (1, 0), (1, 1)), start=1):
-        codes += block[:, dy : block.shape[1] - 1 + dy, dx : block.shape[2] - 1 + dx].astype(
-            dtype
-        ) * dtype(classes**power)
-    return codes
-
-
-def areas_from_histogram(
-    codes: np.ndarray, counts: np.ndarray, classes: int, voxel_size: Sequence[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Area of each class's boundary and of each pair's union, from configuration counts.
-
-    Returns ``(areas, unions)``: ``areas[c]`` the surface of class ``c`` (0..classes-1) and
-    ``unions[i, j]`` the surface of the union of classes ``i`` and ``j``.
-    """
-    weights = area_weights(tuple(float(v) for v in voxel_size))
-    number = np.asarray(counts, dtype=np.float64)
-    corners = (np.asarray(codes, dtype=np.int64)[:, None] // classes ** np.arange(8)) % classes
-    member = np.stack([(corners == c) @ (1 << np.arange(8)) for c in range(classes)])
-    areas = np.array([number @ weights[m] for m in member])
-    unions = np.zeros((classes, classes))
-    for i in range(classes):
-        for j in range(i + 1, classes):
-            unions[i, j] = unions[j, i] = number @ weights[member[i] | member[j]]
-    return areas, unions

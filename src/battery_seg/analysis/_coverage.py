@@ -1,8 +1,8 @@
 """Surface coverage: which share of each phase's surface faces each other phase.
 
-From the interfacial areas of every phase pair (:mod:`._surface`: smoothed marching cubes with
-the voxel size, streamed slab by slab, so volumes larger than memory work): the coverage of phase
-``A`` by phase ``B`` is ``A_AB / sum_C A_AC`` over the other phases ``C``, so each phase's
+From the interfacial areas of every phase pair (:mod:`._surface`: 2x2x2 configurations corrected
+by smoothed normals, streamed slab by slab, so volumes larger than memory work): the coverage of
+phase ``A`` by phase ``B`` is ``A_AB / sum_C A_AC`` over the other phases ``C``, so each phase's
 coverages add up to 1 (its boundary with unlabelled voxels and the faces of the box are not
 counted). The active area density is the interfacial area between the active phases and the pore
 per total volume (``1/unit``), the electrochemically active area a cell model calls ``a``.

@@ -1,12 +1,16 @@
 """Time and memory of a TauFactor solve, estimated before it starts, and the limits on them.
 
-Iterations grow with the length along the transport axis and with the tortuosity: measured 2.3
-to 7 per layer (300 for a 128-layer NMC pore network, 700 for the 256 layers of TauFactor's NMC
-electrode, 800 and 900 for the pore and CBD of the 128^3 synthetic anode); the estimate takes 4
-per layer, within 2x of all of them. The time per voxel and iteration starts from a measured
-constant per device, and every solve re-estimates its time from its own first chunks of
-iterations (and is stopped there if that is above the limit). Peak memory is about 72 bytes per
-voxel on the CPU (measured at 256^3).
+Iterations grow with the length along the transport axis and with the tortuosity: measured 300
+for a 128-layer NMC pore network, 700 for the 256 layers of TauFactor's NMC electrode, 800 and
+900 for the pore and CBD of the 128^3 synthetic anode, and 600, 800 and 1200 for the pore of the
+tiled anode at 64^3, 128^3 and 192^3; the estimate takes ``200 + 3.5 per layer`` (rounded up to
+a check of 100): 500, 700 and 900 for the tiled anode (0.75x to 0.88x of those tortuous
+networks, tau 4.5 to 4.8), 1100 for the 256 NMC layers (1.6x) and 700 for the 128 (2.3x: that
+pore is much straighter). Each iteration costs a fixed ~20 ms on 2 CPU cores (TauFactor's tensor
+operations; 28 ms per iteration at 64^3, most of it fixed) plus a constant per voxel and device,
+and every solve re-estimates its time from its own first chunks of iterations (and is stopped
+there if that is above the limit). Peak memory is about 72 bytes per voxel on the CPU (measured
+at 256^3). ``docs/analysis_speed.md`` has the estimates against measured solves.
 """
 
 from __future__ import annotations
@@ -30,11 +34,15 @@ __all__ = [
 ]
 
 _CHECK_EVERY = 100  # TauFactor checks convergence every 100 iterations
-_ITERATIONS_PER_LAYER = 4
+_ITERATIONS_PER_LAYER = 3.5
+_ITERATIONS_FIXED = 200
 _BYTES_PER_VOXEL = {"cpu": 72, "cuda": 40}  # peak, measured on 128^3-256^3 (see bench)
 # Seconds per voxel and iteration before a solve has run (the prior estimate); measured 17-31 ns
 # on 128^3-256^3 with 2 busy CPU cores. The first 100 iterations of every solve refine it.
 SECONDS_PER_VOXEL_ITERATION = {"cpu": 20e-9, "cuda": 0.5e-9}
+# Seconds per iteration whatever the size (measured on the CPU only: 28 ms per iteration at 64^3,
+# of which ~5 ms are the voxels); part of a measured rate, so only the prior adds it.
+_SECONDS_PER_ITERATION = {"cpu": 20e-3, "cuda": 0.0}
 
 
 @dataclass(frozen=True)
@@ -91,19 +99,19 @@ def estimate_tortuosity(
     --------
     >>> estimate = estimate_tortuosity((64, 64, 64), "z", "cpu")
     >>> estimate.iterations, estimate.memory_bytes
-    (300, 18874368)
+    (500, 18874368)
     """
     voxels = int(np.prod(shape))
     length = int(shape[axis_index(axis)])
-    iterations = int(
-        math.ceil(max(2, _ITERATIONS_PER_LAYER * length) / _CHECK_EVERY) * _CHECK_EVERY
-    )
-    key = device.split(":")[0]
-    rate = seconds_per_voxel_iteration
-    if rate is None:
-        rate = SECONDS_PER_VOXEL_ITERATION.get(key, SECONDS_PER_VOXEL_ITERATION["cpu"])
-    memory = _BYTES_PER_VOXEL.get(key, _BYTES_PER_VOXEL["cpu"]) * voxels
-    return TortuosityEstimate(voxels, iterations, iterations * voxels * rate, memory, device)
+    layers = _ITERATIONS_FIXED + _ITERATIONS_PER_LAYER * length
+    iterations = int(math.ceil(layers / _CHECK_EVERY) * _CHECK_EVERY)
+    key = device.split(":")[0] if device.split(":")[0] in _BYTES_PER_VOXEL else "cpu"
+    if seconds_per_voxel_iteration is None:  # the prior: per voxel and fixed per iteration
+        each = voxels * SECONDS_PER_VOXEL_ITERATION[key] + _SECONDS_PER_ITERATION[key]
+    else:  # measured on this solve: the fixed part is in it
+        each = voxels * seconds_per_voxel_iteration
+    memory = _BYTES_PER_VOXEL[key] * voxels
+    return TortuosityEstimate(voxels, iterations, iterations * each, memory, device)
 
 
 def _available_memory() -> int:

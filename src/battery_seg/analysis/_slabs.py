@@ -51,11 +51,14 @@ def map_slabs(
     *,
     max_voxels: int | None = None,
     workers: int | None = None,
+    halo: int | None = None,
 ) -> Iterator[tuple[int, int, Any]]:
     """Yield ``(number, total, function(slab))`` for every slab of ``encoded``, in order.
 
     ``encoded`` is a dask array (Z, Y, X). At most ``workers + 1`` slabs are in flight; closing
-    the generator cancels the slabs not yet started.
+    the generator cancels the slabs not yet started. With ``halo``, each slab comes with up to
+    ``halo`` planes of its neighbours on either side, as ``function(block, own, first)``: the
+    slab's own planes are ``block[own[0]:own[1]]`` and ``block`` starts at plane ``first``.
     """
     workers = workers or worker_count()
     plane = int(np.prod(encoded.shape[1:]))
@@ -64,7 +67,11 @@ def map_slabs(
         return
 
     def work(start: int, stop: int):
-        return function(np.asarray(encoded[start:stop].compute(scheduler="synchronous")))
+        if halo is None:
+            return function(np.asarray(encoded[start:stop].compute(scheduler="synchronous")))
+        first, last = max(0, start - halo), min(encoded.shape[0], stop + halo)
+        block = np.asarray(encoded[first:last].compute(scheduler="synchronous"))
+        return function(block, (start - first, stop - first), first)
 
     pool = ThreadPoolExecutor(workers, thread_name_prefix="battery-seg-slab")
     try:

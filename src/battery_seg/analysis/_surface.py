@@ -1,19 +1,19 @@
 """Surface areas of phases and interfacial areas of phase pairs, in physical units, in one pass.
 
-Method: a local estimator over the 2x2x2 voxel configurations (see ``_configurations``): each
-cell between voxel centres contributes the area weight of its configuration, so one histogram of
-the multi-label configurations per slab gives every phase's surface and every pair's interface
-(``A_ij = (A_i + A_j - A_{i+j}) / 2``, exact for a local estimator: the cells of an i-j
-interface count in A_i and A_j but not in the union's). Anisotropic voxels change the weights.
-Measured (``docs/analysis_speed.md``): spheres of radius 5-20 voxels within 1.5 %, also with
-2:1 and 1:1.5:0.7 voxels; axis-aligned planes exact; planes at other angles within -7 % / +5 %
-with cubic voxels (the limit of any 2x2x2 estimator: its area of a plane is piecewise linear in
-the normal), which averages out on rough, isotropic surfaces such as particles.
+Method (``_cells``): each cell between voxel centres adds the area weight of its 2x2x2
+configuration (``_configurations``: Crofton's weights fitted to planes), divided by that
+weight's known relative error on a plane of the surface's orientation, the normal taken from
+the phase indicator smoothed with a Gaussian of 1.5 voxels. Pairs from the same pass:
+``A_ij = (A_i + A_j - A_{i+j}) / 2``, the union's normal from the sum of the two smoothed
+indicators. Measured (``docs/analysis_speed.md``, ``bench/surface_accuracy.py``): balls from a
+radius of 5 voxels and planes at 0-45 degrees within 2 %, with cubic, 2:1:1 and 1:1.5:0.7
+voxels; balls of radius 4 voxels 1 voxel apart within 1 %.
 
-The volume streams in slabs along axis 0 on all cores (``_slabs``); the cells that straddle two
-slabs come from the last plane of one and the first plane of the next, so the slab areas add up
-exactly. Areas are normalised by the volume spanned by the voxel centres, ``prod((n_i - 1) *
-d_i)``, the region the cells cover; the box faces themselves are not surfaces.
+The volume streams in slabs along axis 0 on all cores (``_slabs``); each slab reads ``HALO``
+planes of its neighbours for the smoothing and counts the cells of its own planes only, so the
+slab areas add up to the in-memory ones. Areas are normalised by the volume spanned by the voxel
+centres, ``prod((n_i - 1) * d_i)``, the region the cells cover; the box faces themselves are
+not surfaces.
 """
 
 from __future__ import annotations
@@ -27,15 +27,19 @@ import numpy as np
 
 from ..jobs import Job, Progress, run_job
 from ..phases import PhaseSet
-from ._configurations import areas_from_histogram, configuration_histogram, merge_histograms
+from ._cells import HALO, cell_areas
 from ._fractions import encoded_view
 from ._slabs import map_slabs
 
 __all__ = ["SurfaceAreas", "surface_areas", "surface_areas_job"]
 
-# whole chunk rows up to 64 M voxels (a chunk row split in n slabs is read n times); the
-# histogram works a few planes at a time, so a slab costs little more than its own bytes
-_SLAB_VOXELS = 1 << 26
+# a slab's own planes up to 16 M voxels (plus 2 x HALO planes of its neighbours); the smoothing
+# and the corrections work in tiles of 2 M cells along y: a slab holds its bytes and one tile's
+# temporaries
+_SLAB_VOXELS = 1 << 24
+# but at least 4 halos' worth of own planes: with 2048 x 2048 planes, 4 own planes would smooth
+# 12 (3x the work); 16 smooth 24
+_MIN_SLAB_PLANES = 4 * HALO
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,10 @@ class SurfaceAreas:
         return self.interfaces[pair] / self.volume if self.volume else float("nan")
 
 
-def _slab_histogram(block: np.ndarray, classes: int):
-    """Configurations inside one slab, and its first and last planes for the stitching."""
+def _slab_areas(block: np.ndarray, own, first: int, classes, voxel_size):
+    """Phase and union areas of one slab's own cells (``block`` has its neighbours' halo)."""
     block = np.where(block < classes, block, 0).astype(np.uint8)  # unknown values: no phase
-    return configuration_histogram(block, classes), block[:1].copy(), block[-1:].copy()
+    return cell_areas(block, own, classes, voxel_size)
 
 
 def surface_areas_job(
@@ -83,21 +87,20 @@ def surface_areas_job(
         As in :func:`~battery_seg.analysis.volume_fractions`. Unlabelled voxels count as no phase,
         so a phase's surface includes its boundary with unlabelled voxels.
     pairs : bool
-        Also report the interfacial area of every phase pair (from the same histogram).
+        Also report the interfacial area of every phase pair (from the same pass).
     """
     phases = PhaseSet.parse(phases)
     encoded = encoded_view(labels, phases, roi)
     classes = len(phases) + 1
-    found, previous = [], None
-    slabs = map_slabs(encoded, partial(_slab_histogram, classes=classes), max_voxels=_SLAB_VOXELS)
-    for number, total, (histogram, first, last) in slabs:
-        found.append(histogram)
-        if previous is not None:  # the cells between this slab and the one before
-            found.append(configuration_histogram(np.concatenate([previous, first]), classes))
-        previous = last
+    work = partial(_slab_areas, classes=classes, voxel_size=tuple(voxel_size))
+    areas_by_class, unions = np.zeros(classes), np.zeros((classes, classes))
+    plane = int(np.prod(encoded.shape[1:]))
+    most = max(_SLAB_VOXELS, _MIN_SLAB_PLANES * plane)
+    slabs = map_slabs(encoded, work, max_voxels=most, halo=HALO)
+    for number, total, (slab_areas, slab_unions) in slabs:
+        areas_by_class += slab_areas
+        unions += slab_unions
         yield Progress(number, total, f"slab {number} of {total}")
-    codes, counts = merge_histograms(found)
-    areas_by_class, unions = areas_from_histogram(codes, counts, classes, voxel_size)
     names = phases.names
     areas = {name: float(areas_by_class[i]) for i, name in enumerate(names, start=1)}
     interfaces = {}
