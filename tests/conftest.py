@@ -8,7 +8,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
+# pytest-xdist ("-n 2 --dist loadscope --no-loadscope-reorder") runs the suite in workers that share
+# the machine's cores: each keeps to its share of threads (torch and BLAS read these when they
+# start; OpenVINO follows torch), or the workers' threads wait for each other at every step.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    _THREADS = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(_name, _THREADS)
+
+import numpy as np  # after the thread counts
 import pytest
 
 # napari's settings of this test run live in a temporary file, never in the user's settings
@@ -104,3 +113,21 @@ def model_cache(tmp_path_factory):
         os.environ.pop("BATTERY_SEG_CACHE", None)
     else:
         os.environ["BATTERY_SEG_CACHE"] = previous
+
+
+def pytest_collection_modifyitems(config, items):
+    """In a pytest-xdist worker: the scopes (modules, or classes) with a ``slow`` test come first.
+
+    ``--dist loadscope`` hands out whole scopes, so module-scoped fixtures (trained models,
+    segmented volumes) are built once, and ``--no-loadscope-reorder`` keeps this order: the first
+    two scopes go one to each worker, so the longest tests start at once, side by side.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow = {_scope(item) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: _scope(item) not in slow)  # stable: the order within stays
+
+
+def _scope(item) -> str:
+    """The work unit of ``--dist loadscope``: the nodeid up to its last ``::``."""
+    return item.nodeid.rsplit("::", 1)[0]
