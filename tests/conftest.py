@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-# pytest-xdist ("-n 2 --dist loadscope --no-loadscope-reorder") runs the suite in workers that share
+# pytest-xdist (addopts: "-n 2 --dist loadscope") runs the suite in worker processes that share
 # the machine's cores: each keeps to its share of threads (torch and BLAS read these when they
 # start; OpenVINO follows torch), or the workers' threads wait for each other at every step.
 if os.environ.get("PYTEST_XDIST_WORKER"):
