@@ -119,7 +119,8 @@ def prepare_data(
         axes = sorted({c.axis for c in new})
         if config.unlabelled_patches:
             unlabelled += _regions(image, axes, intensity, context, config, rng)
-        survey += _survey(image, axes, intensity, context, config.seed + i)
+        if config.match_fractions and not config.from_scratch:  # only read when used
+            survey += _survey(image, axes, intensity, context, config.seed + i)
         train_counts = train_counts + np.bincount(painted.values[~held], minlength=n + 1)[1:]
         val_counts = val_counts + np.bincount(painted.values[held], minlength=n + 1)[1:]
         sources.append(_source(pair, painted.shape, painted.counts(n), phases, intensity))

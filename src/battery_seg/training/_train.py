@@ -365,7 +365,6 @@ def _target_fractions(
         or not data.survey
     ):
         return None
-    start.model.to("cpu")
     return predicted_fractions(survey_log_probabilities(start.model, data.survey))
 
 
