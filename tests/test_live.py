@@ -132,3 +132,21 @@ def test_train_init_from_a_live_model_refuses_other_phases(phantom, live, tmp_pa
     assert initial_model(TrainConfig(init=str(path))).card.architecture.live_hidden
     with pytest.raises(BatterySegError, match="fine-tunes for those phases only"):
         initial_model(TrainConfig(init=str(path), phases="nmc"))
+
+
+def test_suggestions_put_slices_with_no_strokes_first():
+    """A painted slice stays uncertain where strokes keep off (its boundaries), yet a new slice
+    teaches more: unpainted slices come first, each group by its uncertainty."""
+    from battery_seg.training import suggest_slices
+
+    doubt = {0: 0.9, 1: 0.2, 2: 0.5, 3: 0.7}
+
+    class Model:  # predict_slice is all suggest_slices asks of a live model
+        def predict_slice(self, image, index):
+            return np.ones((4, 4), np.uint8), np.full((4, 4), doubt[index], np.float32)
+
+    strokes = np.zeros((4, 4, 4), np.uint8)
+    strokes[3, 0, 0] = strokes[0, 1, 1] = 1
+    ranked = suggest_slices(Model(), np.zeros((4, 4, 4)), strokes, count=4)
+    assert [(s.index, s.painted) for s in ranked] == [(2, False), (1, False), (0, True), (3, True)]
+    assert ranked[2].uncertainty == pytest.approx(0.9)

@@ -154,7 +154,10 @@ class LiveSection(Container):
     def _on_suggestions(self, suggestions: list | None) -> None:
         if suggestions is None:  # only the slice changed: the list stays
             return
-        choices = [(f"slice {s.index}: {s.uncertainty:.2f}", s.index) for s in suggestions]
+        choices = [
+            (f"slice {s.index}: {s.uncertainty:.2f}{' (painted)' if s.painted else ''}", s.index)
+            for s in suggestions
+        ]
         self.paint_next.choices = choices
         if choices:
             self.paint_next.value = choices[0][1]

@@ -15,10 +15,12 @@ __all__ = ["Suggestion", "candidate_slices", "suggest_job", "suggest_slices"]
 
 
 class Suggestion(NamedTuple):
-    """A slice and its mean predicted uncertainty over the voxels not painted (0..1)."""
+    """A slice, its mean predicted uncertainty over the voxels not painted (0..1), and whether
+    strokes are painted on it already."""
 
     index: int
     uncertainty: float
+    painted: bool = False
 
 
 def candidate_slices(depth: int, count: int = 12) -> list[int]:
@@ -43,25 +45,29 @@ def suggest_job(
     candidates: list[int] | int = 12,
 ) -> Job[list[Suggestion]]:
     """Rank candidate slices (axis 0) by the live model's mean uncertainty, yielding after each
-    slice; return the ``count`` most uncertain, most uncertain first."""
+    slice; return the ``count`` first: slices with no strokes yet before painted ones, each
+    group most uncertain first."""
     depth = 1 if image.ndim == 2 else image.shape[0]
     indices = candidate_slices(depth, candidates) if isinstance(candidates, int) else candidates
     scores = []
     for i, index in enumerate(indices):
         yield Progress(i, len(indices), f"uncertainty of slice {index}")
         _, doubt = model.predict_slice(image, index)
+        painted = np.zeros(doubt.shape, bool)
         if strokes is not None:
             painted = np.asarray(strokes if strokes.ndim == 2 else strokes[index]) > 0
             doubt = doubt[~painted] if (~painted).any() else np.zeros(1)
-        scores.append(Suggestion(int(index), float(doubt.mean())))
-    return sorted(scores, key=lambda s: -s.uncertainty)[:count]
+        scores.append(Suggestion(int(index), float(doubt.mean()), bool(painted.any())))
+    return sorted(scores, key=lambda s: (s.painted, -s.uncertainty))[:count]
 
 
 def suggest_slices(model: LiveModel, image: Any, strokes: Any = None, **kwargs) -> list[Suggestion]:
     """The slices where painting helps the live ``model`` most: those whose predicted
     uncertainty (normalised entropy, see :func:`~battery_seg.training.uncertainty`), averaged
-    over the voxels not yet painted, is highest. Only candidate slices are scored (12 evenly
-    spaced ones by default, or the given indices): each costs its features once.
+    over the voxels not yet painted, is highest, slices with no strokes yet first (a slice
+    already painted stays uncertain where strokes keep off, its boundaries; a new slice teaches
+    more). Only candidate slices are scored (12 evenly spaced ones by default, or the given
+    indices): each costs its features once.
 
     Examples
     --------
