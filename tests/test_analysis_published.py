@@ -2,8 +2,9 @@
 
 Source: tldr-group/taufactor docs/notebooks/electrode.tiff (copied to ../shared/data as
 nmc_electrode_polaron_256.tiff; values pore=0, nmc=85, cbd=170). Each 256^3 CPU solve takes
-minutes on 2 cores, hence ``slow``; they stay in the default run. One class per axis: pytest-xdist
-(``--dist loadscope``) hands each class to a worker of its own, so the two solves run side by side.
+about 100 s on one core of a busy 2-core machine, hence ``slow``; they stay in the default run.
+One class per axis: pytest-xdist (``--dist loadscope``) hands each class to a worker of its own,
+so the two solves run side by side.
 """
 
 from __future__ import annotations

@@ -173,9 +173,9 @@ def test_estimate_comes_first_and_scales_with_the_volume():
     assert small.iterations == 500 and small.memory_bytes == 72 * 64**3
     bigger = estimate_tortuosity((256, 64, 64), "z", "cpu")
     assert bigger.iterations == 1100
-    # 20 ns per voxel and iteration plus 20 ms per iteration (the prior on the CPU)
-    assert small.seconds == pytest.approx(500 * (64**3 * 20e-9 + 20e-3))
-    assert bigger.seconds == pytest.approx(1100 * (4 * 64**3 * 20e-9 + 20e-3))
+    # 5 ns per voxel and iteration plus 2 ms per iteration (the prior on the CPU)
+    assert small.seconds == pytest.approx(500 * (64**3 * 5e-9 + 2e-3))
+    assert bigger.seconds == pytest.approx(1100 * (4 * 64**3 * 5e-9 + 2e-3))
     assert "GB on cpu" in bigger.describe()
     mask = np.ones((8, 4, 4), dtype=np.uint8)
     first = next(tortuosity_job(mask, "z", solver=SolverOptions(device="cpu")))

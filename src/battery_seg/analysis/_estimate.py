@@ -6,11 +6,12 @@ for a 128-layer NMC pore network, 700 for the 256 layers of TauFactor's NMC elec
 tiled anode at 64^3, 128^3 and 192^3; the estimate takes ``200 + 3.5 per layer`` (rounded up to
 a check of 100): 500, 700 and 900 for the tiled anode (0.75x to 0.88x of those tortuous
 networks, tau 4.5 to 4.8), 1100 for the 256 NMC layers (1.6x) and 700 for the 128 (2.3x: that
-pore is much straighter). Each iteration costs a fixed ~20 ms on 2 CPU cores (TauFactor's tensor
-operations; 28 ms per iteration at 64^3, most of it fixed) plus a constant per voxel and device,
-and every solve re-estimates its time from its own first chunks of iterations (and is stopped
-there if that is above the limit). Peak memory is about 72 bytes per voxel on the CPU (measured
-at 256^3). ``docs/analysis_speed.md`` has the estimates against measured solves.
+pore is much straighter). Each iteration costs a fixed ~2 ms on the CPU plus a constant per voxel
+and device (with the buffered sweeps of ``_taufactor.py``: 2.5 ms per iteration at 64^3, 66 ms at
+256^3 on 2 quiet cores), and every solve re-estimates its time from its own first chunks of
+iterations (and is stopped there if that is above the limit). Peak memory is about 72 bytes per
+voxel on the CPU (measured at 256^3: 63 bytes above the mask, TauFactor's own solver and ours
+alike). ``docs/analysis_speed.md`` has the estimates against measured solves.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ _CHECK_EVERY = 100  # TauFactor checks convergence every 100 iterations
 _ITERATIONS_PER_LAYER = 3.5
 _ITERATIONS_FIXED = 200
 _BYTES_PER_VOXEL = {"cpu": 72, "cuda": 40}  # peak, measured on 128^3-256^3 (see bench)
-# Seconds per voxel and iteration before a solve has run (the prior estimate); measured 17-31 ns
-# on 128^3-256^3 with 2 busy CPU cores. The first 100 iterations of every solve refine it.
-SECONDS_PER_VOXEL_ITERATION = {"cpu": 20e-9, "cuda": 0.5e-9}
-# Seconds per iteration whatever the size (measured on the CPU only: 28 ms per iteration at 64^3,
-# of which ~5 ms are the voxels); part of a measured rate, so only the prior adds it.
-_SECONDS_PER_ITERATION = {"cpu": 20e-3, "cuda": 0.0}
+# Seconds per voxel and iteration before a solve has run (the prior estimate); measured 2.6-4 ns
+# on 128^3-256^3 with 2 quiet CPU cores, the buffered sweeps (5 ns leaves room for a busy
+# machine). The first 100 iterations of every solve refine it.
+SECONDS_PER_VOXEL_ITERATION = {"cpu": 5e-9, "cuda": 0.5e-9}
+# Seconds per iteration whatever the size (measured on the CPU only: 2.5 ms per iteration at
+# 64^3, of which ~1 ms are the voxels); part of a measured rate, so only the prior adds it.
+_SECONDS_PER_ITERATION = {"cpu": 2e-3, "cuda": 0.0}
 
 
 @dataclass(frozen=True)

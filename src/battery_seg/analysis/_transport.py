@@ -61,7 +61,11 @@ def _solver(image: np.ndarray, conductivity: dict[int, float], spacing, device: 
     import taufactor
     import torch
 
-    solver = taufactor.MultiPhaseSolver(image, cond=conductivity, device=device)
+    from ._taufactor import buffered_solver_class
+
+    solver = buffered_solver_class(taufactor.MultiPhaseSolver)(
+        image, cond=conductivity, device=device
+    )
     weights = [(spacing[0] / s) ** 2 for s in spacing]
     if any(abs(w - 1.0) > 1e-12 for w in weights):
         for axis, weight in enumerate(weights[1:], start=1):
