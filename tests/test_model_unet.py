@@ -126,3 +126,26 @@ def test_normalisation_refuses_nan_and_constant_images():
     volume[1, 2, 3] = np.nan
     with pytest.raises(BatterySegError, match="NaN or infinite"):
         estimate_intensity_range(volume)
+
+
+@pytest.mark.parametrize("rows", [(0, 7), (5, 29), (30, 64), (17, 18)])
+def test_live_head_rows_equal_the_whole_slice(rows):
+    """The live head computed for some rows only (a large slice in strips) gives those rows of
+    the whole slice's logits: the bilinear upsampling reads the same source rows, near the
+    edges too."""
+    from battery_seg.model import MultiScaleHead
+
+    config = UNetConfig(n_phases=3, base_channels=4, depth=3, live_hidden=5, feature_phases=4)
+    head = MultiScaleHead(config).eval()
+    generator = torch.Generator().manual_seed(0)
+    scales = [
+        torch.randn(1, width, 64 // 2**k, 40 // 2**k, generator=generator)
+        for k, width in zip(range(config.depth - 1, -1, -1), config.decoder_widths, strict=True)
+    ]
+    logits = torch.randn(1, 4, 64, 40, generator=generator)
+    with torch.no_grad():
+        whole = head(scales, logits)
+        part, rest = head.strips(scales, logits, [rows, (0, 64)])
+    assert part.shape == (1, 3, rows[1] - rows[0], 40)
+    torch.testing.assert_close(part, whole[..., rows[0] : rows[1], :], rtol=1e-6, atol=1e-6)
+    assert torch.equal(rest, whole)

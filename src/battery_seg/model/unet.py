@@ -11,6 +11,7 @@ every scale and the U-Net's own logits (``feature_phases`` of them) instead.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from itertools import pairwise
 
@@ -145,15 +146,45 @@ class MultiScaleHead(nn.Module):
         self.out = nn.Conv2d(hidden, config.n_phases, 1)
 
     def forward(self, scales: list[torch.Tensor], logits: torch.Tensor) -> torch.Tensor:
-        size = logits.shape[-2:]
-        hidden = self.project_logits(logits)  # in place from here: full-size maps are large
-        for project, features in zip(self.project, scales, strict=True):
-            if features.shape[-2:] != size:
-                features = project(features)
-                hidden.add_(functional.interpolate(features, size=size, mode="bilinear"))
-            else:
-                hidden.add_(project(features))
-        return self.out(torch.relu_(hidden))  # (N, n_phases, H, W)
+        """``(N, n_phases, H, W)`` logits."""
+        return next(self.strips(scales, logits, [(0, logits.shape[-2])]))
+
+    def strips(
+        self, scales: list[torch.Tensor], logits: torch.Tensor, bounds: list[tuple[int, int]]
+    ) -> Iterator[torch.Tensor]:
+        """The logits of the output rows ``top:bottom`` of each of ``bounds``, one strip at a
+        time: the same numbers as :meth:`forward`, with every map a strip's size (a large slice
+        in strips keeps them small). Coarse scales are projected once, then each strip
+        upsamples only the source rows it reads."""
+        height, width = logits.shape[-2:]
+        coarse = [
+            None if features.shape[-2:] == (height, width) else project(features)
+            for project, features in zip(self.project, scales, strict=True)
+        ]
+        for top, bottom in bounds:
+            hidden = self.project_logits(logits[..., top:bottom, :])  # in place from here
+            for project, features, projected in zip(self.project, scales, coarse, strict=True):
+                if projected is None:
+                    hidden.add_(project(features[..., top:bottom, :]))
+                else:
+                    hidden.add_(_upsampled_rows(projected, (height, width), top, bottom))
+            yield self.out(torch.relu_(hidden))
+
+
+def _upsampled_rows(x: torch.Tensor, size: tuple[int, int], top: int, bottom: int) -> torch.Tensor:
+    """Rows ``top:bottom`` of ``interpolate(x, size, mode="bilinear")``, interpolating only the
+    source rows they read (exact for the U-Net's power-of-two scale factors: the crop starts on
+    the first row read and ends after the last, so no clamping differs)."""
+    height = size[0]
+    factor = height // x.shape[-2]
+    if (top, bottom) == (0, height) or factor * x.shape[-2] != height or factor & (factor - 1):
+        return functional.interpolate(x, size=size, mode="bilinear")[..., top:bottom, :]
+    first = max(0, int((top + 0.5) / factor - 0.5))  # floor of the first source row read
+    last = min(x.shape[-2], int(max((bottom - 0.5) / factor - 0.5, 0)) + 2)
+    part = functional.interpolate(
+        x[..., first:last, :], size=((last - first) * factor, size[1]), mode="bilinear"
+    )
+    return part[..., top - first * factor : bottom - first * factor, :]
 
 
 class UNet(nn.Module):

@@ -249,7 +249,7 @@ class LiveConfig:
     hidden : int
         Width of the head's hidden layer.
     steps, learning_rate, batch_size
-        Adam steps on random batches of painted voxels (a third of the steps when refitting).
+        Adam steps on random batches of painted voxels (a fifth of the steps when refitting).
     max_points : int
         Painted voxels kept per fit (a phase-balanced random subset beyond that).
     weight_cap : float

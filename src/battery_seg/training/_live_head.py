@@ -63,7 +63,7 @@ def fit_head(
 ) -> Job[FittedHead]:
     """Fit the head to features ``x`` ``(P, F)`` and phases ``y`` (0..K-1) standardised by
     ``scale`` (:func:`feature_scale`), yielding every 50 steps (a cancel point); from ``start``
-    (a folded head) with a third of the steps."""
+    (a folded head) with a fifth of the steps."""
     torch.manual_seed(config.seed)
     mean, std = scale
     z = (x - mean) / std
@@ -76,7 +76,7 @@ def fit_head(
             first.bias.copy_(start.project_logits.bias + weight @ mean)
             second.weight.copy_(_matrix(start.out))
             second.bias.copy_(start.out.bias)
-        steps = max(1, steps // 3)
+        steps = max(1, steps // 5)
     counts = torch.bincount(y, minlength=n_phases).float()
     weights = torch.where(counts > 0, counts.sum() / counts.clamp_min(1) / n_phases, 0.0)
     loss_fn = nn.CrossEntropyLoss(weight=weights.clamp(max=config.weight_cap))
