@@ -213,7 +213,7 @@ def main(argv=None) -> int:
             ratio = row["live"] / row["forest_network"]
             print(f"{case} 1%: {scores}  live/forest {ratio:.3f}  [{times}]", flush=True)
     if args.user:
-        for case in ("phantom", "lrcs-a"):
+        for case in [c for c in args.cases if c in ("phantom", "lrcs-a")] or ["phantom", "lrcs-a"]:
             gains = {}
             for strategy, seeds in (
                 ("suggest", [1]),

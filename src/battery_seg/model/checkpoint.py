@@ -263,6 +263,8 @@ def _architecture(values: dict) -> UNetConfig:
     limits = {"in_channels": 15, "n_phases": 255, "base_channels": 512, "depth": 8}
     if config.live_hidden:  # a live network: its head's width and the U-Net's own phases
         limits.update(live_hidden=1024, feature_phases=255)
+    if config.live_filters:
+        limits.update(live_filters=255)
     for name, top in limits.items():
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:

@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from .filters import FilterFeatures, filter_count
+
 __all__ = ["MultiScaleHead", "UNet", "UNetConfig", "UNetProbabilities"]
 
 
@@ -33,11 +35,18 @@ class UNetConfig:
     dropout: float = 0.1
     live_hidden: int = 0  # > 0: a MultiScaleHead of this width predicts the phases
     feature_phases: int = 0  # the wrapped U-Net's own logits (features of the live head)
+    live_filters: int = 0  # > 0: the live head also reads this many FilterFeatures channels
 
     @property
     def decoder_widths(self) -> list[int]:
         """Channels of the decoder's output at every scale, coarsest first."""
         return [self.base_channels * 2**i for i in range(self.depth)][::-1]
+
+    @property
+    def feature_widths(self) -> list[int]:
+        """Channels of every feature map a live head reads before the logits: the decoder's
+        scales, then the filter features (full resolution) when it has them."""
+        return [*self.decoder_widths, *([self.live_filters] if self.live_filters else [])]
 
     @property
     def multiple(self) -> int:
@@ -71,6 +80,8 @@ class UNetConfig:
         values = asdict(self)
         if not self.live_hidden:
             del values["live_hidden"], values["feature_phases"]
+        if not self.live_filters:
+            del values["live_filters"]
         return values
 
 
@@ -140,7 +151,7 @@ class MultiScaleHead(nn.Module):
         super().__init__()
         hidden = config.live_hidden
         self.project = nn.ModuleList(
-            nn.Conv2d(width, hidden, 1, bias=False) for width in config.decoder_widths
+            nn.Conv2d(width, hidden, 1, bias=False) for width in config.feature_widths
         )
         self.project_logits = nn.Conv2d(config.feature_phases, hidden, 1)
         self.out = nn.Conv2d(hidden, config.n_phases, 1)
@@ -205,6 +216,9 @@ class UNet(nn.Module):
         c = self.config
         self.head = nn.Conv2d(c.base_channels, c.feature_phases if c.live_hidden else c.n_phases, 1)
         self.live = MultiScaleHead(c) if c.live_hidden else None
+        self.filters = FilterFeatures() if c.live_filters else None
+        if self.filters is not None and c.live_filters != filter_count():
+            raise ValueError(f"live_filters must be {filter_count()}, got {c.live_filters}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -226,10 +240,14 @@ class UNet(nn.Module):
         return logits  # (N, n_phases, H, W)
 
     def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The decoder's output at every scale (coarsest first) and the U-Net's own logits
-        (before a live head): the feature bank of :class:`MultiScaleHead`."""
+        """The decoder's output at every scale (coarsest first; then the filter features of a
+        live network that reads them) and the U-Net's own logits (before a live head): the
+        feature bank of :class:`MultiScaleHead`."""
         scales = self.decoder(self.encoder(x))
-        return scales, self.head(scales[-1])
+        logits = self.head(scales[-1])
+        if self.filters is not None:
+            scales = [*scales, self.filters(x)]
+        return scales, logits
 
     @torch.inference_mode()
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:

@@ -256,6 +256,11 @@ class LiveConfig:
         Cap of the inverse-frequency phase weights of the loss.
     cache_bytes : int
         Memory for cached slice features.
+    features : str
+        What the head reads: ``"network"`` (the base network's multi-scale features and
+        logits), ``"filters"`` (classic filter features of the image: smoothing, gradient,
+        Hessian at 1, 2 and 4 pixels) or ``"auto"``: the network's where it labels the strokes
+        well by itself, else the filters.
     """
 
     phases: PhaseSet | str | None = None
@@ -268,6 +273,7 @@ class LiveConfig:
     weight_cap: float = 10.0
     seed: int = 0
     cache_bytes: int = 1 << 30
+    features: str = "auto"
     output: str | os.PathLike | None = None
     overwrite: bool = False
 
@@ -277,5 +283,9 @@ class LiveConfig:
                 raise BatterySegError(f"{name} must be at least 1, got {getattr(self, name)}.")
         if not self.learning_rate > 0:
             raise BatterySegError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if self.features not in ("auto", "network", "filters"):
+            raise BatterySegError(
+                f"features must be 'auto', 'network' or 'filters', got {self.features!r}."
+            )
         if self.output is not None:
             check_output(self.output, overwrite=self.overwrite, kind="model")

@@ -21,22 +21,30 @@ import torch
 from torch.nn import functional
 
 from ..model import IntensityRange, ModelCard, UNet, estimate_intensity_range, normalize
+from ..model.filters import FilterFeatures, filter_count
 from ._samples import mirror_index
 
 __all__ = ["FeatureBank", "SliceFeatures"]
 
 
 class SliceFeatures(NamedTuple):
-    """The features of one slice: ``scales`` (coarsest first, each ``(1, C, h, w)``) and
-    ``logits`` ``(1, K, H', W')`` of the slice padded to ``(H', W')``; ``shape`` is ``(H, W)``."""
+    """The features of one slice: ``scales`` (coarsest first, each ``(1, C, h, w)``), the
+    ``filters`` (:class:`~battery_seg.model.filters.FilterFeatures`) and ``logits``
+    ``(1, K, H', W')`` of the slice padded to ``(H', W')``; ``shape`` is ``(H, W)``."""
 
     scales: list[torch.Tensor]
+    filters: torch.Tensor
     logits: torch.Tensor
     shape: tuple[int, int]
 
     @property
+    def maps(self) -> list[torch.Tensor]:
+        """Every block in the order of :attr:`FeatureBank.feature_groups`."""
+        return [*self.scales, self.filters, self.logits]
+
+    @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in [*self.scales, self.logits])
+        return sum(t.numel() * t.element_size() for t in self.maps)
 
 
 class FeatureBank:
@@ -59,12 +67,14 @@ class FeatureBank:
         self.max_bytes = int(max_bytes)
         self._cache: OrderedDict[tuple[int, int], SliceFeatures] = OrderedDict()
         self._intensity: dict[int, IntensityRange] = {}
+        self._filters = FilterFeatures()
 
     @property
     def feature_groups(self) -> list[int]:
-        """Channels per pixel in blocks: the decoder's every scale (coarsest first), the logits."""
+        """Channels per pixel in blocks: the decoder's every scale (coarsest first), the filter
+        features, the logits."""
         architecture = self.card.architecture
-        return [*architecture.decoder_widths, architecture.n_phases]
+        return [*architecture.decoder_widths, filter_count(), architecture.n_phases]
 
     @property
     def nbytes(self) -> int:
@@ -115,7 +125,9 @@ class FeatureBank:
         device = next(self.network.parameters()).device
         with torch.inference_mode():
             scales, logits = self.network.features(x.to(device))
-        return SliceFeatures([s.float() for s in scales], logits.float(), (height, width))
+            filters = self._filters.to(device)(x.to(device))
+        scales = [s.float() for s in scales]
+        return SliceFeatures(scales, filters.float(), logits.float(), (height, width))
 
     def at(self, image: Any, index: int, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
         """``(P, n_features)`` features of the pixels ``(rows, cols)`` of slice ``index``:
@@ -131,7 +143,7 @@ class FeatureBank:
             dim=-1,
         )[None, None]
         columns = []
-        for scale in [*features.scales, features.logits]:
+        for scale in features.maps:
             if scale.shape[-2:] == size:
                 columns.append(scale[0][:, rows_t, cols_t].T)
             else:

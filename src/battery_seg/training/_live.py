@@ -24,11 +24,17 @@ from ..model import ModelCard, UNet, save_model
 from ..phases import PhaseSet
 from ._config import LiveConfig
 from ._features import FeatureBank
-from ._live_head import feature_scale, fit_head, fold_head
+from ._live_head import FittedHead, feature_scale, fit_head, fold_head
 
 __all__ = ["LiveConfig", "LiveModel", "live_fit", "live_job", "uncertainty"]
 
 BACKGROUND_PIXELS = 4096  # random pixels per painted slice that set the feature scale
+# "auto": the head reads the network's features when the network alone labels at least this
+# share of each phase's strokes (mean over phases), else classic filter features. Measured with
+# bench/bench_live.py --accuracy (1 %): LRCS A 0.500 on network features, 0.555 on filters;
+# LRCS B 0.496 and 0.575 (bundled 2d model, anode phases: agreement 0); the phantom 0.817 on the
+# network's features (agreement above 0.9).
+NETWORK_TRUST = 0.7
 # Rows of a slice's probabilities computed at a time: keeps the head's hidden maps ~8 MB. Maps of
 # a whole 1024^2 slice (128 MB each) are fresh pages from the system every time, and zeroing them
 # took 60 % of an update (the head on a 1024^2 slice: 1.44 s whole, 0.55 s in strips).
@@ -44,6 +50,8 @@ class LiveModel:
     card: ModelCard
     bank: FeatureBank
     painted_voxels: int = 0
+    head: FittedHead | None = None  # as fitted (on the standardised feature columns it reads)
+    features: str = "network"  # what the head reads: "network" or "filters"
 
     def probabilities(self, image: Any, index: int) -> np.ndarray:
         """``(K, H, W)`` phase probabilities of slice ``index`` (from cached features: the same
@@ -55,7 +63,10 @@ class LiveModel:
         probability = np.empty((self.card.architecture.n_phases, height, width), np.float32)
         bounds = [(top, min(top + step, height)) for top in range(0, height, step)]
         with torch.inference_mode():
-            strips = self.network.live.strips(features.scales, features.logits, bounds)
+            scales = features.scales
+            if self.network.filters is not None:
+                scales = [*scales, features.filters]
+            strips = self.network.live.strips(scales, features.logits, bounds)
             for (top, bottom), logits in zip(bounds, strips, strict=True):
                 probability[:, top:bottom] = torch.softmax(logits, 1)[0, :, :, :width].cpu()
         return probability
@@ -130,16 +141,24 @@ def live_job(
         anywhere = rng.integers(0, plane.shape, size=(BACKGROUND_PIXELS, 2)).T
         background.append(bank.at(image, index, *anywhere))
     yield Progress(len(painted), len(painted) + 1, "fitting")
-    start = previous.network.live if _fits(previous, bank, len(phases), config) else None
-    scale = feature_scale(torch.cat(background), bank.feature_groups)
-    head = yield from fit_head(torch.cat(x), torch.cat(y), len(phases), config, scale, start)
-    voxels = sum(len(t) for t in y)
+    x, y = torch.cat(x), torch.cat(y)
+    fits = _fits(previous, bank, len(phases), config)
+    reads = previous.features if fits else _what_to_read(config, bank, phases, x, y)
+    columns, groups = _columns(bank.feature_groups, reads)
+    scale = feature_scale(torch.cat(background)[:, columns], groups, reads == "network")
+    start = previous.head if fits else None
+    head = yield from fit_head(x[:, columns], y, len(phases), config, scale, start)
     provenance = {
-        "live": {"base_model": bank.name, "painted_voxels": voxels, "slices": painted[:50]},
+        "live": {
+            "base_model": bank.name,
+            "painted_voxels": len(y),
+            "slices": painted[:50],
+            "features": reads,
+        },
         "live_config": {k: v for k, v in asdict(config).items() if k not in ("output", "phases")},
     }
-    network, card = fold_head(bank, head, phases, {**provenance})
-    live = LiveModel(network, card, bank, painted_voxels=voxels)
+    network, card = fold_head(bank, head, phases, provenance, columns, reads == "filters")
+    live = LiveModel(network, card, bank, len(y), head, reads)
     if config.output is not None:
         live.save(config.output)
     return live
@@ -193,7 +212,41 @@ def _painted_slices(image: Any, strokes: Any, n_phases: int) -> list[int]:
 def _fits(previous: LiveModel | None, bank: FeatureBank, n_phases: int, config) -> bool:
     return (
         previous is not None
+        and previous.head is not None
         and previous.bank is bank
         and previous.card.architecture.n_phases == n_phases
         and previous.card.architecture.live_hidden == config.hidden
+        and config.features in ("auto", previous.features)
     )
+
+
+def base_agreement(bank: FeatureBank, phases: PhaseSet, x: torch.Tensor, y: torch.Tensor) -> float:
+    """How well the base network labels the strokes by itself: the mean over phases of the
+    share of each phase's strokes its logits (the last block of ``x``) put in that phase; 0
+    when it does not know every phase by name."""
+    names = list(bank.card.phases.names)
+    if not set(phases.names) <= set(names):
+        return 0.0
+    logits = x[:, -bank.card.architecture.n_phases :]
+    predicted = logits[:, [names.index(n) for n in phases.names]].argmax(dim=1)
+    recalls = [
+        (predicted[y == k] == k).float().mean() for k in range(len(phases)) if (y == k).any()
+    ]
+    return float(torch.stack(recalls).mean())
+
+
+def _what_to_read(config, bank: FeatureBank, phases: PhaseSet, x, y) -> str:
+    """``config.features``, or for ``auto``: the network's features where it labels the strokes
+    itself (:func:`base_agreement` of at least :data:`NETWORK_TRUST`), else the filters."""
+    if config.features != "auto":
+        return config.features
+    return "network" if base_agreement(bank, phases, x, y) >= NETWORK_TRUST else "filters"
+
+
+def _columns(groups: list[int], reads: str) -> tuple[torch.Tensor, list[int]]:
+    """The feature columns (of blocks ``groups``: scales, filters, logits) a head reading
+    ``reads`` fits on, and its blocks' widths."""
+    starts = np.cumsum([0, *groups])
+    kept = [len(groups) - 2] if reads == "filters" else [*range(len(groups) - 2), len(groups) - 1]
+    columns = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in kept])
+    return torch.from_numpy(columns), [groups[i] for i in kept]

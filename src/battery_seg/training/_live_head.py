@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from ..jobs import Job, Progress
-from ..model import ModelCard, MultiScaleHead, UNet
+from ..model import ModelCard, UNet
+from ..model.filters import filter_count
 from ..phases import PhaseSet
 
 if TYPE_CHECKING:
@@ -44,11 +45,15 @@ class FittedHead(NamedTuple):
         return weight, self.first.bias - weight @ self.mean
 
 
-def feature_scale(background: torch.Tensor, groups: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+def feature_scale(
+    background: torch.Tensor, groups: list[int], logits_last: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and divisor of every channel: its spread over ``background`` pixels ``(N, F)`` times
-    the square root of its block's size (``groups``: the scales' widths, then the logits')."""
+    the square root of its block's size (``groups``: the blocks' widths; the last one is the
+    logits' when ``logits_last``, weighed :data:`LOGITS_WEIGHT` times)."""
     factors = [float(w) ** 0.5 for w in groups]
-    factors[-1] /= LOGITS_WEIGHT
+    if logits_last:
+        factors[-1] /= LOGITS_WEIGHT
     blocks = torch.cat([torch.full((w,), f) for w, f in zip(groups, factors, strict=True)])
     return background.mean(dim=0), background.std(dim=0).clamp_min(1e-6) * blocks
 
@@ -59,11 +64,11 @@ def fit_head(
     n_phases: int,
     config: LiveConfig,
     scale: tuple[torch.Tensor, torch.Tensor],
-    start: MultiScaleHead | None = None,
+    start: FittedHead | None = None,
 ) -> Job[FittedHead]:
     """Fit the head to features ``x`` ``(P, F)`` and phases ``y`` (0..K-1) standardised by
     ``scale`` (:func:`feature_scale`), yielding every 50 steps (a cancel point); from ``start``
-    (a folded head) with a fifth of the steps."""
+    (the previous head, on the same features) with a fifth of the steps."""
     torch.manual_seed(config.seed)
     mean, std = scale
     z = (x - mean) / std
@@ -71,11 +76,11 @@ def fit_head(
     steps = config.steps
     if start is not None:
         with torch.no_grad():
-            weight = torch.cat([_matrix(c) for c in [*start.project, start.project_logits]], 1)
+            weight, bias = start.raw_first()
             first.weight.copy_(weight * std)
-            first.bias.copy_(start.project_logits.bias + weight @ mean)
-            second.weight.copy_(_matrix(start.out))
-            second.bias.copy_(start.out.bias)
+            first.bias.copy_(bias + weight @ mean)
+            second.weight.copy_(start.second.weight)
+            second.bias.copy_(start.second.bias)
         steps = max(1, steps // 5)
     counts = torch.bincount(y, minlength=n_phases).float()
     weights = torch.where(counts > 0, counts.sum() / counts.clamp_min(1) / n_phases, 0.0)
@@ -96,21 +101,34 @@ def fit_head(
 
 
 def fold_head(
-    bank: FeatureBank, head: FittedHead, phases: PhaseSet, provenance: dict
+    bank: FeatureBank,
+    head: FittedHead,
+    phases: PhaseSet,
+    provenance: dict,
+    columns: torch.Tensor,
+    filters: bool,
 ) -> tuple[UNet, ModelCard]:
-    """The bank's base U-Net with ``head`` as its :class:`~battery_seg.model.MultiScaleHead`:
-    a network whose forward pass on a slice equals the head on that slice's features."""
+    """The bank's base U-Net with ``head`` (fitted on the feature ``columns`` of the bank's
+    blocks) as its :class:`~battery_seg.model.MultiScaleHead`, reading the filter features too
+    when ``filters``: a network whose forward pass on a slice equals the head on that slice's
+    features."""
     base = bank.card.architecture
     architecture = replace(
         base,
         n_phases=len(phases),
         live_hidden=head.first.out_features,
         feature_phases=base.n_phases,
+        live_filters=filter_count() if filters else 0,
     )
     weight, bias = head.raw_first()
-    blocks = torch.split(weight.detach(), [*base.decoder_widths, base.n_phases], dim=1)
+    full = weight.new_zeros(weight.shape[0], sum(bank.feature_groups))
+    full[:, columns] = weight.detach()
+    blocks = torch.split(full, bank.feature_groups, dim=1)  # scales, filters, logits
+    if not filters and blocks[-2].any():
+        raise ValueError("a head that reads the filter features must be folded with them")
     state = dict(bank.network.state_dict())
-    for i, block in enumerate(blocks[:-1]):
+    read = [*blocks[:-2], blocks[-2]] if filters else list(blocks[:-2])
+    for i, block in enumerate(read):
         state[f"live.project.{i}.weight"] = block[:, :, None, None]
     state["live.project_logits.weight"] = blocks[-1][:, :, None, None]
     state["live.project_logits.bias"] = bias.detach()
@@ -142,7 +160,3 @@ class _Adam:
             mean.mul_(beta1).add_(grad, alpha=1 - beta1)
             square.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             parameter.addcdiv_(mean, square.sqrt().add_(eps), value=-size)
-
-
-def _matrix(conv: nn.Conv2d) -> torch.Tensor:
-    return conv.weight.detach()[:, :, 0, 0]
