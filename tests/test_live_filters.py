@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_filter_features_of_a_ramp_and_a_flat_image():
     """On a linear ramp the smoothed image is the ramp, the gradient magnitude its slope and the
     Hessian eigenvalues zero (away from the borders); on a flat image all but it are zero."""
-    from battery_seg.model.filters import FILTER_SIGMAS, FilterFeatures, filter_count
+    from battery_seg.model.unet import FILTER_SIGMAS, FilterFeatures, filter_count
 
     y, x = np.mgrid[0:64, 0:64].astype(np.float32)
     ramp = torch.from_numpy(0.03 * x + 0.04 * y)[None, None]
@@ -33,7 +33,7 @@ def test_filter_features_of_a_ramp_and_a_flat_image():
 
 
 def test_a_bright_disc_has_a_negative_hessian_at_its_centre():
-    from battery_seg.model.filters import FilterFeatures
+    from battery_seg.model.unet import FilterFeatures
 
     y, x = np.mgrid[0:64, 0:64]
     disc = ((y - 32) ** 2 + (x - 32) ** 2 <= 9).astype(np.float32)
@@ -95,8 +95,8 @@ def test_network_features_when_asked_and_bad_settings(cathode_strokes):
 def test_a_live_network_reading_filters_exports_to_onnx_at_other_sizes(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from battery_seg.model import UNet, UNetConfig
-    from battery_seg.model.filters import filter_count
     from battery_seg.model.onnx import export_onnx
+    from battery_seg.model.unet import filter_count
 
     torch.manual_seed(0)
     config = UNetConfig(

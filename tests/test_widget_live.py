@@ -31,10 +31,22 @@ class _Ticks:
 
 
 def test_live_mode_repaints_the_slice_after_strokes(
-    make_napari_viewer, qtbot, tmp_path, save_screenshot
+    make_napari_viewer, qtbot, tmp_path, save_screenshot, monkeypatch
 ):
+    import threading
+
+    import battery_seg.training._live as live_module
     from battery_seg.phantom import make_sample
     from battery_seg.training import simulate_strokes
+
+    fitted_in = []  # the threads the head was fitted in
+
+    def fit_head(*args, **kwargs):
+        fitted_in.append(threading.current_thread())
+        return (yield from original(*args, **kwargs))
+
+    original = live_module.fit_head
+    monkeypatch.setattr(live_module, "fit_head", fit_head)
 
     sample = make_sample((16, 96, 96), seed=0)
     viewer = make_napari_viewer(show=True)
@@ -68,10 +80,11 @@ def test_live_mode_repaints_the_slice_after_strokes(
     assert "anode uncertainty" in viewer.layers
     assert viewer.layers.selection.active.name == "anode strokes"  # painting goes on there
     assert len(widget.live.paint_next.choices) == 5
-    # The fit and the features run in the worker: the event loop keeps ticking meanwhile. (On
-    # the loaded 2-core test machine single ticks still wait up to ~2.7 s for the first update,
-    # which adds two layers, and ~0.3 s later: see docs/live.md.)
-    assert ticks.count >= 50, (ticks.count, ticks.longest)
+    # The fit and the features run in the worker, never in the Qt thread: the event loop keeps
+    # ticking meanwhile (single ticks wait for napari's redraws, most for the first update, which
+    # adds two layers: bench/bench_live_gui.py measures them against napari alone).
+    assert fitted_in and threading.main_thread() not in fitted_in
+    assert ticks.count >= 10, (ticks.count, ticks.longest)
 
     widget.live.paint_next.value = 3  # "paint next" -> Go: the viewer moves there, predicts it
     widget.live.go_to_suggestion()

@@ -21,7 +21,7 @@ import torch
 from torch.nn import functional
 
 from ..model import IntensityRange, ModelCard, UNet, estimate_intensity_range, normalize
-from ..model.filters import FilterFeatures, filter_count
+from ..model.unet import FilterFeatures, filter_count
 from ._samples import mirror_index
 
 __all__ = ["FeatureBank", "SliceFeatures"]
@@ -29,7 +29,7 @@ __all__ = ["FeatureBank", "SliceFeatures"]
 
 class SliceFeatures(NamedTuple):
     """The features of one slice: ``scales`` (coarsest first, each ``(1, C, h, w)``), the
-    ``filters`` (:class:`~battery_seg.model.filters.FilterFeatures`) and ``logits``
+    ``filters`` (:class:`~battery_seg.model.unet.FilterFeatures`) and ``logits``
     ``(1, K, H', W')`` of the slice padded to ``(H', W')``; ``shape`` is ``(H, W)``."""
 
     scales: list[torch.Tensor]

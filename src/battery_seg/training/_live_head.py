@@ -19,7 +19,7 @@ from torch import nn
 
 from ..jobs import Job, Progress
 from ..model import ModelCard, UNet
-from ..model.filters import filter_count
+from ..model.unet import filter_count
 from ..phases import PhaseSet
 
 if TYPE_CHECKING:
