@@ -255,13 +255,11 @@ class FilterFeatures(nn.Module):
             radius = kernels.shape[-1] // 2
             padded = functional.pad(image, (radius,) * 4, mode="replicate")
             rows = functional.conv2d(padded, kernels[:, :, :, None])  # (N, 3, H, W + 2r)
-            g_y, d_y, dd_y = rows[:, 0:1], rows[:, 1:2], rows[:, 2:3]
-            smooth = functional.conv2d(g_y, kernels[0:1, :, None, :])
-            gx = functional.conv2d(g_y, kernels[1:2, :, None, :])
-            gxx = functional.conv2d(g_y, kernels[2:3, :, None, :])
-            gy = functional.conv2d(d_y, kernels[0:1, :, None, :])
-            gyy = functional.conv2d(dd_y, kernels[0:1, :, None, :])
-            gxy = functional.conv2d(d_y, kernels[1:2, :, None, :])
+            # g, d, dd along y, each then along x: one depthwise convolution for all six
+            pairs = rows[:, [0, 0, 0, 1, 2, 1]]
+            across = kernels[[0, 1, 2, 0, 0, 1]][:, :, None, :]
+            smooth, gx, gxx, gy, gyy, gxy = functional.conv2d(pairs, across, groups=6).unbind(1)
+            smooth, gx, gxx, gy, gyy, gxy = (m[:, None] for m in (smooth, gx, gxx, gy, gyy, gxy))
             half_trace, half_gap = (gxx + gyy) / 2, (gxx - gyy) / 2
             root = torch.sqrt(half_gap**2 + gxy**2 + 1e-12)
             gradient = torch.sqrt(gx**2 + gy**2 + 1e-12)

@@ -29,22 +29,22 @@ __all__ = ["FeatureBank", "SliceFeatures"]
 
 class SliceFeatures(NamedTuple):
     """The features of one slice: ``scales`` (coarsest first, each ``(1, C, h, w)``), the
-    ``filters`` (:class:`~battery_seg.model.unet.FilterFeatures`) and ``logits``
-    ``(1, K, H', W')`` of the slice padded to ``(H', W')``; ``shape`` is ``(H, W)``."""
+    ``filters`` (:class:`~battery_seg.model.unet.FilterFeatures`; ``None`` until asked for) and
+    ``logits`` ``(1, K, H', W')`` of the slice padded to ``(H', W')``; ``shape`` is ``(H, W)``."""
 
     scales: list[torch.Tensor]
-    filters: torch.Tensor
+    filters: torch.Tensor | None
     logits: torch.Tensor
     shape: tuple[int, int]
 
     @property
     def maps(self) -> list[torch.Tensor]:
-        """Every block in the order of :attr:`FeatureBank.feature_groups`."""
+        """Every block in the order of :attr:`FeatureBank.feature_groups` (with filters)."""
         return [*self.scales, self.filters, self.logits]
 
     @property
     def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.maps)
+        return sum(t.numel() * t.element_size() for t in self.maps if t is not None)
 
 
 class FeatureBank:
@@ -98,19 +98,32 @@ class FeatureBank:
         for cached in [k for k in self._cache if k[0] == key]:
             del self._cache[cached]
 
-    def slice(self, image: Any, index: int) -> SliceFeatures:
-        """The features of slice ``index`` (axis 0; a 2D image has slice 0 only)."""
+    def slice(self, image: Any, index: int, filters: bool = False) -> SliceFeatures:
+        """The features of slice ``index`` (axis 0; a 2D image has slice 0 only), with the
+        filter features when ``filters`` (computed the first time they are asked for: a head on
+        the network's features never needs them)."""
         key = (id(image), int(index))
-        if key in self._cache:
+        features = self._cache.get(key)
+        if features is not None:
             self._cache.move_to_end(key)
-            return self._cache[key]
-        features = self._compute(image, int(index))
+        if features is None or (filters and features.filters is None):
+            x, shape = self._input(image, int(index))
+            with torch.inference_mode():
+                if features is None:
+                    scales, logits = self.network.features(x)
+                    features = SliceFeatures(
+                        [s.float() for s in scales], None, logits.float(), shape
+                    )
+                if filters and features.filters is None:
+                    features = features._replace(filters=self._filters.to(x.device)(x).float())
         self._cache[key] = features
         while self.nbytes > self.max_bytes and len(self._cache) > 1:
             self._cache.popitem(last=False)
         return features
 
-    def _compute(self, image: Any, index: int) -> SliceFeatures:
+    def _input(self, image: Any, index: int) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The network's input for slice ``index`` (normalised, padded, on its device) and the
+        slice's own ``(H, W)``."""
         volume = image[None] if image.ndim == 2 else image
         radius = self.card.context // 2
         around = mirror_index(np.arange(index - radius, index + radius + 1), volume.shape[0])
@@ -123,17 +136,13 @@ class FeatureBank:
             mode = "reflect" if min(height, width) > max(pad_h, pad_w) else "replicate"
             x = functional.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         device = next(self.network.parameters()).device
-        with torch.inference_mode():
-            scales, logits = self.network.features(x.to(device))
-            filters = self._filters.to(device)(x.to(device))
-        scales = [s.float() for s in scales]
-        return SliceFeatures(scales, filters.float(), logits.float(), (height, width))
+        return x.to(device), (height, width)
 
     def at(self, image: Any, index: int, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
         """``(P, n_features)`` features of the pixels ``(rows, cols)`` of slice ``index``:
         exactly what :class:`~battery_seg.model.MultiScaleHead` sees there (bilinear, as
-        ``interpolate`` upsamples)."""
-        features = self.slice(image, index)
+        ``interpolate`` upsamples), filter features included."""
+        features = self.slice(image, index, filters=True)
         size = features.logits.shape[-2:]
         rows_t = torch.as_tensor(rows, dtype=torch.long, device=features.logits.device)
         cols_t = torch.as_tensor(cols, dtype=torch.long, device=features.logits.device)

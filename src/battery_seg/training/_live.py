@@ -56,7 +56,7 @@ class LiveModel:
     def probabilities(self, image: Any, index: int) -> np.ndarray:
         """``(K, H, W)`` phase probabilities of slice ``index`` (from cached features: the same
         numbers as the saved model's forward pass on that slice)."""
-        features = self.bank.slice(image, index)
+        features = self.bank.slice(image, index, filters=self.network.filters is not None)
         height, width = features.shape
         padded = features.logits.shape[-1]
         step = max(1, STRIP_BYTES // (4 * self.network.config.live_hidden * padded))
