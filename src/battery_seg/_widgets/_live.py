@@ -24,6 +24,11 @@ from ._preview import displayed_index
 
 __all__ = ["LiveSection"]
 
+_READS = {  # what the live head reads, for the status line
+    "network": "on the start model's features",
+    "filters": "on filter features: the start model does not label these strokes",
+}
+
 
 class LiveSection(Container):
     """Live switch, uncertainty overlay, "paint next" list and "Apply to volume".
@@ -131,7 +136,8 @@ class LiveSection(Container):
         self.show_slice(image, shown)
         self.status.value = (
             f"Slice {shown['slice']} updated {time.perf_counter() - started:.2f} s after the "
-            f"stroke ({self.live.painted_voxels} painted voxels)."
+            f"stroke ({self.live.painted_voxels} painted voxels; "
+            f"{_READS.get(self.live.features, self.live.features)})."
         )
 
     def show_slice(self, image: Any, shown: dict) -> None:

@@ -138,11 +138,14 @@ class FeatureBank:
         device = next(self.network.parameters()).device
         return x.to(device), (height, width)
 
-    def at(self, image: Any, index: int, rows: np.ndarray, cols: np.ndarray) -> torch.Tensor:
+    def at(
+        self, image: Any, index: int, rows: np.ndarray, cols: np.ndarray, filters: bool = True
+    ) -> torch.Tensor:
         """``(P, n_features)`` features of the pixels ``(rows, cols)`` of slice ``index``:
         exactly what :class:`~battery_seg.model.MultiScaleHead` sees there (bilinear, as
-        ``interpolate`` upsamples), filter features included."""
-        features = self.slice(image, index, filters=True)
+        ``interpolate`` upsamples); the filter features' columns are zeros unless ``filters``
+        (then they are computed for the slice, once)."""
+        features = self.slice(image, index, filters=filters)
         size = features.logits.shape[-2:]
         rows_t = torch.as_tensor(rows, dtype=torch.long, device=features.logits.device)
         cols_t = torch.as_tensor(cols, dtype=torch.long, device=features.logits.device)
@@ -153,7 +156,9 @@ class FeatureBank:
         )[None, None]
         columns = []
         for scale in features.maps:
-            if scale.shape[-2:] == size:
+            if scale is None:  # filters not asked for
+                columns.append(torch.zeros(len(rows_t), filter_count(), device=rows_t.device))
+            elif scale.shape[-2:] == size:
                 columns.append(scale[0][:, rows_t, cols_t].T)
             else:
                 sampled = functional.grid_sample(

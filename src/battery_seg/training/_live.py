@@ -126,7 +126,10 @@ def live_job(
         bank = base_bank(config, image)
     phases = _phases(config, bank.card)
     painted = _painted_slices(image, strokes, len(phases))
-    x, y, background = [], [], []
+    fits = _fits(previous, bank, len(phases), config)
+    # what the head reads, when known before the features: a refit's, or the one asked for
+    known = previous.features if fits else (None if config.features == "auto" else config.features)
+    samples, y = [], []  # per painted slice: (index, stroke pixels, random pixels)
     rng = np.random.default_rng(config.seed)
     per_slice = max(1, config.max_points // len(painted))
     for i, index in enumerate(painted):
@@ -136,16 +139,18 @@ def live_job(
         if len(rows) > per_slice:
             keep = rng.choice(len(rows), per_slice, replace=False)
             rows, cols = rows[keep], cols[keep]
-        x.append(bank.at(image, index, rows, cols))
         y.append(torch.from_numpy(plane[rows, cols].astype(np.int64) - 1))
         anywhere = rng.integers(0, plane.shape, size=(BACKGROUND_PIXELS, 2)).T
-        background.append(bank.at(image, index, *anywhere))
+        samples.append((index, (rows, cols), tuple(anywhere)))
+        bank.slice(image, index, filters=known == "filters")  # the features, before the yield
     yield Progress(len(painted), len(painted) + 1, "fitting")
-    x, y = torch.cat(x), torch.cat(y)
-    fits = _fits(previous, bank, len(phases), config)
-    reads = previous.features if fits else _what_to_read(config, bank, phases, x, y)
+    y = torch.cat(y)
+    x, background = _gather(bank, image, samples, known == "filters")
+    reads = known or _what_to_read(config, bank, phases, x, y)
+    if reads == "filters" and known is None:  # the network's features were not enough
+        x, background = _gather(bank, image, samples, True)
     columns, groups = _columns(bank.feature_groups, reads)
-    scale = feature_scale(torch.cat(background)[:, columns], groups, reads == "network")
+    scale = feature_scale(background[:, columns], groups, reads == "network")
     start = previous.head if fits else None
     head = yield from fit_head(x[:, columns], y, len(phases), config, scale, start)
     provenance = {
@@ -241,6 +246,13 @@ def _what_to_read(config, bank: FeatureBank, phases: PhaseSet, x, y) -> str:
     if config.features != "auto":
         return config.features
     return "network" if base_agreement(bank, phases, x, y) >= NETWORK_TRUST else "filters"
+
+
+def _gather(bank: FeatureBank, image: Any, samples: list, filters: bool):
+    """Features of the stroke pixels and of the random pixels of every painted slice."""
+    x = [bank.at(image, index, *strokes, filters=filters) for index, strokes, _ in samples]
+    anywhere = [bank.at(image, index, *pixels, filters=filters) for index, _, pixels in samples]
+    return torch.cat(x), torch.cat(anywhere)
 
 
 def _columns(groups: list[int], reads: str) -> tuple[torch.Tensor, list[int]]:
