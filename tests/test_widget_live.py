@@ -77,7 +77,7 @@ def test_live_mode_repaints_the_slice_after_strokes(
     )
     assert accuracy > 0.85
     assert widget.live.live.painted_voxels == int((painted > 0).sum())  # every stroke was fitted
-    assert "on the start model's features" in widget.live.status.value  # it knows this anode
+    assert "reads the start model's features" in widget.live.status.value  # it knows this anode
     assert "anode uncertainty" in viewer.layers
     assert viewer.layers.selection.active.name == "anode strokes"  # painting goes on there
     assert len(widget.live.paint_next.choices) == 5

@@ -25,8 +25,8 @@ from ._preview import displayed_index
 __all__ = ["LiveSection"]
 
 _READS = {  # what the live head reads, for the status line
-    "network": "on the start model's features",
-    "filters": "on filter features: the start model does not label these strokes",
+    "network": "reads the start model's features",
+    "filters": "reads filter features; the start model does not know this imaging",
 }
 
 
@@ -50,6 +50,8 @@ class LiveSection(Container):
         self.apply_button = PushButton(text="Apply to volume", enabled=False)
         self.status = Label(value="")
         self.status.native.setWordWrap(True)
+        lines = self.status.native.fontMetrics().lineSpacing()
+        self.status.native.setMinimumHeight(3 * lines + 4)  # the status is up to three lines
         self.go.native.setMaximumWidth(60)
         self.paint_next.tooltip = "The most uncertain slices first, with their mean uncertainty"
         row = Container(widgets=[self.paint_next, self.go], layout="horizontal")
