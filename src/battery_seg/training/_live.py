@@ -51,7 +51,11 @@ class LiveModel:
     bank: FeatureBank
     painted_voxels: int = 0
     head: FittedHead | None = None  # as fitted (on the standardised feature columns it reads)
-    features: str = "network"  # what the head reads: "network" or "filters"
+
+    @property
+    def features(self) -> str:
+        """What the head reads: ``"filters"`` or the base ``"network"``'s features."""
+        return "filters" if self.card.architecture.live_filters else "network"
 
     def probabilities(self, image: Any, index: int) -> np.ndarray:
         """``(K, H, W)`` phase probabilities of slice ``index`` (from cached features: the same
@@ -162,8 +166,8 @@ def live_job(
         },
         "live_config": {k: v for k, v in asdict(config).items() if k not in ("output", "phases")},
     }
-    network, card = fold_head(bank, head, phases, provenance, columns, reads == "filters")
-    live = LiveModel(network, card, bank, len(y), head, reads)
+    network, card = fold_head(bank, head, phases, provenance, columns)
+    live = LiveModel(network, card, bank, len(y), head)
     if config.output is not None:
         live.save(config.output)
     return live

@@ -106,13 +106,15 @@ def fold_head(
     phases: PhaseSet,
     provenance: dict,
     columns: torch.Tensor,
-    filters: bool,
 ) -> tuple[UNet, ModelCard]:
     """The bank's base U-Net with ``head`` (fitted on the feature ``columns`` of the bank's
-    blocks) as its :class:`~battery_seg.model.MultiScaleHead`, reading the filter features too
-    when ``filters``: a network whose forward pass on a slice equals the head on that slice's
-    features."""
+    blocks) as its :class:`~battery_seg.model.MultiScaleHead`, computing the filter features
+    when some of the columns are theirs: a network whose forward pass on a slice equals the
+    head on that slice's features."""
     base = bank.card.architecture
+    groups = bank.feature_groups  # scales, filters, logits
+    start = sum(groups[:-2])
+    filters = bool(((columns >= start) & (columns < start + groups[-2])).any())
     architecture = replace(
         base,
         n_phases=len(phases),
@@ -121,11 +123,9 @@ def fold_head(
         live_filters=filter_count() if filters else 0,
     )
     weight, bias = head.raw_first()
-    full = weight.new_zeros(weight.shape[0], sum(bank.feature_groups))
+    full = weight.new_zeros(weight.shape[0], sum(groups))
     full[:, columns] = weight.detach()
-    blocks = torch.split(full, bank.feature_groups, dim=1)  # scales, filters, logits
-    if not filters and blocks[-2].any():
-        raise ValueError("a head that reads the filter features must be folded with them")
+    blocks = torch.split(full, groups, dim=1)
     state = dict(bank.network.state_dict())
     read = [*blocks[:-2], blocks[-2]] if filters else list(blocks[:-2])
     for i, block in enumerate(read):
