@@ -27,6 +27,12 @@ nmc-unseen
     apart from the package's and never trained on (CBD one noise sigma above pore, a PSF with a
     long tail, FBP-like noise texture, arcs, streaks, drift): the held-out test of imaging the
     bundled models never saw. Strokes and scores as for nmc3d.
+nmc-fibsem, nmc-fibsem-open
+    The same geometry as a FIB-SEM stack (milling along z) from ``bench/unseen_fibsem.py``, a
+    serial-sectioning model written apart from the package's (secondary-electron edge contrast,
+    mottled CBD one noise sigma above pore, curtains from particle edges, scan-line jitter,
+    misregistered slices, low-dose counts, 8-bit): pores epoxy-filled, or open
+    (``-open``: the solid behind the face shines through them). Strokes and scores as for nmc3d.
 phantom
     ``battery_seg.phantom.make_sample`` 128³ with randomised, unseen imaging (seed 7).
 
@@ -87,7 +93,7 @@ def load(case: str):
         images = [tifffile.imread(LRCS / f"{i}.tif") for i in ids]
         truths = [tifffile.imread(LRCS / f"{i}_label.tif").astype(np.uint8) + 1 for i in ids]
         return images, truths, ("active", "cbd", "pore"), True
-    if case in ("nmc3d", "nmc-unseen"):
+    if case in ("nmc3d", "nmc-unseen", "nmc-fibsem", "nmc-fibsem-open"):
         from battery_seg.phantom import XCTParams, simulate_xct
 
         if not NMC.is_file():
@@ -99,6 +105,12 @@ def load(case: str):
             from unseen_imaging import unseen_ct
 
             image = unseen_ct(truth, {"pore": 1, "active": 2, "cbd": 3}, seed=11)
+            return [image], [truth], ("pore", "active", "cbd"), False
+        if case.startswith("nmc-fibsem"):
+            from unseen_fibsem import unseen_fibsem
+
+            infiltrated = case == "nmc-fibsem"
+            image = unseen_fibsem(truth, {"pore": 1, "active": 2, "cbd": 3}, 11, infiltrated)
             return [image], [truth], ("pore", "active", "cbd"), False
         # image the geometry as the phantom images an anode: pore 1, graphite 4, CBD 3
         signal = np.choose(truth - 1, [1, 4, 3]).astype(np.uint8)
