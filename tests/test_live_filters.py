@@ -15,21 +15,34 @@ def test_filter_features_of_a_ramp_and_a_flat_image():
     Hessian eigenvalues zero (away from the borders); on a flat image all but it are zero."""
     from battery_seg.model.unet import FILTER_SIGMAS, FilterFeatures, filter_count
 
-    y, x = np.mgrid[0:64, 0:64].astype(np.float32)
+    y, x = np.mgrid[0:112, 0:112].astype(np.float32)
     ramp = torch.from_numpy(0.03 * x + 0.04 * y)[None, None]
     maps = FilterFeatures()(ramp.repeat(1, 3, 1, 1))[0].numpy()
-    assert maps.shape == (filter_count(), 64, 64)
-    inner = (slice(16, 48), slice(16, 48))  # beyond 3 sigma of the largest scale from the edges
+    assert maps.shape == (filter_count(), 112, 112)
+    inner = (slice(32, 80), slice(32, 80))  # beyond 3 sigma of the largest scale from the edges
     np.testing.assert_allclose(maps[0][inner], ramp[0, 0].numpy()[inner], atol=1e-6)
     for i in range(len(FILTER_SIGMAS)):
         smooth, gradient, high, low = maps[1 + 4 * i : 5 + 4 * i]
         np.testing.assert_allclose(smooth[inner], ramp[0, 0].numpy()[inner], atol=1e-4)
-        np.testing.assert_allclose(gradient[inner], 0.05, rtol=0.02)
+        np.testing.assert_allclose(gradient[inner], 0.05, rtol=0.03)  # kernels cut at 3 sigma
         assert np.abs(high[inner]).max() < 1e-3 and np.abs(low[inner]).max() < 1e-3
     flat = FilterFeatures()(torch.full((1, 1, 32, 32), 0.7))[0].numpy()
     kept = [0, *range(1, len(flat), 4)]  # the image, then each scale's smoothed image
     smooth, derivatives = flat[kept], np.delete(flat, kept, axis=0)
     assert np.allclose(smooth, 0.7) and np.abs(derivatives).max() < 1e-3
+
+
+def test_live_models_saved_with_three_filter_scales_still_build():
+    """A live network of 13 filter channels (saved before the 8-pixel scale was added) reads
+    1, 2 and 4 pixels; a count no scale set gives is refused by name."""
+    from battery_seg.model import UNet, UNetConfig
+    from battery_seg.model.unet import filter_sigmas
+
+    assert filter_sigmas(13) == (1.0, 2.0, 4.0) and filter_sigmas(17) == (1.0, 2.0, 4.0, 8.0)
+    config = UNetConfig(3, 3, 4, 2, live_hidden=8, feature_phases=4, live_filters=13)
+    assert UNet(config).filters(torch.zeros(1, 3, 32, 32)).shape == (1, 13, 32, 32)
+    with pytest.raises(ValueError, match="live_filters must be one of"):
+        UNet(UNetConfig(3, 3, 4, 2, live_hidden=8, feature_phases=4, live_filters=12))
 
 
 def test_a_bright_disc_has_a_negative_hessian_at_its_centre():

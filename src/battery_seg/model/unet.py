@@ -29,6 +29,7 @@ __all__ = [
     "UNetConfig",
     "UNetProbabilities",
     "filter_count",
+    "filter_sigmas",
 ]
 
 
@@ -212,12 +213,22 @@ def _upsampled_rows(x: torch.Tensor, size: tuple[int, int], top: int, bottom: in
 # are computed inside the network from its normalised input, so a live model that reads them stays
 # one exportable network (this file is the architecture source of bioimage.io packages: it
 # imports nothing of ours), and the kernels are rebuilt from the sigmas, never stored.
-FILTER_SIGMAS = (1.0, 2.0, 4.0)  # pixels
+FILTER_SIGMAS = (1.0, 2.0, 4.0, 8.0)  # pixels
 
 
 def filter_count(sigmas: tuple[float, ...] = FILTER_SIGMAS) -> int:
     """Channels of :class:`FilterFeatures`: the intensity and four per scale."""
     return 1 + 4 * len(sigmas)
+
+
+def filter_sigmas(count: int) -> tuple[float, ...]:
+    """The scales of a :class:`FilterFeatures` of ``count`` channels: the first of
+    ``FILTER_SIGMAS`` (live models saved with 13 channels read 1, 2 and 4 pixels)."""
+    firsts = [FILTER_SIGMAS[:k] for k in range(1, len(FILTER_SIGMAS) + 1)]
+    known = {filter_count(sigmas): sigmas for sigmas in firsts}
+    if count not in known:
+        raise ValueError(f"live_filters must be one of {sorted(known)}, got {count}")
+    return known[count]
 
 
 def _kernels(sigma: float) -> torch.Tensor:
@@ -238,7 +249,7 @@ class FilterFeatures(nn.Module):
     Examples
     --------
     >>> FilterFeatures()(torch.zeros(2, 3, 32, 40)).shape
-    torch.Size([2, 13, 32, 40])
+    torch.Size([2, 17, 32, 40])
     """
 
     def __init__(self, sigmas: tuple[float, ...] = FILTER_SIGMAS) -> None:
@@ -285,9 +296,7 @@ class UNet(nn.Module):
         c = self.config
         self.head = nn.Conv2d(c.base_channels, c.feature_phases if c.live_hidden else c.n_phases, 1)
         self.live = MultiScaleHead(c) if c.live_hidden else None
-        self.filters = FilterFeatures() if c.live_filters else None
-        if self.filters is not None and c.live_filters != filter_count():
-            raise ValueError(f"live_filters must be {filter_count()}, got {c.live_filters}")
+        self.filters = FilterFeatures(filter_sigmas(c.live_filters)) if c.live_filters else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
