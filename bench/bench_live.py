@@ -3,9 +3,11 @@
 ``--times``: the displayed slice's update after a stroke (refit from the previous head + predict,
 features cached) on 512² and 1024² slices, and the first features of a 1024² slice (phantom
 tiled to size, the bundled default model). ``--accuracy``: from the same strokes as
-``bench/real_strokes.py`` (seed 0, effort 1 %), the live head, a random forest on the same
-network features, and the filter-feature forest (raw and per-image normalised); scored like
-real_strokes (the unpainted slices of LRCS, the unpainted voxels of the phantom). ``--user``: a
+``bench/real_strokes.py`` (seed 0, ``--efforts``, default 1 %; on 2D cases live fits the first
+painted slice), the live head, a random forest on the same network features
+(``--no-network-forest`` skips it: slow on volumes), and the filter-feature forest (raw and
+per-image normalised); scored like real_strokes (the unpainted slices of LRCS, the unpainted
+voxels of the 3D cases). ``--user``: a
 simulated user who paints 1 % of the slice "paint next" suggests (where its uncertainty overlay
 is bright, or at random), or of a random slice (several seeds), for 5 rounds, on the phantom and
 LRCS A (as one stack); mean IoU after each round.
@@ -105,23 +107,24 @@ def mean_iou(truths, predicted, painted, n_phases) -> float:
     return float(np.nanmean(iou(truth, pred, n_phases)))
 
 
-def accuracy(case: str, args) -> dict:
+def accuracy(case: str, effort: str, args) -> dict:
     from battery_seg.training import LiveConfig, live_fit
 
     images, truths, names, is_2d = load(case)
-    painted = paint(truths, "1%", is_2d, 0)
-    k = _painted(np.stack(painted) if is_2d else painted[0])[0]  # 1 %: one painted image
+    painted = paint(truths, effort, is_2d, 0)
+    k = _painted(np.stack(painted) if is_2d else painted[0])[0]  # 2D: the first painted image
     image, strokes = (images[k], painted[k]) if is_2d else (images[0], painted[0])
     start = time.perf_counter()
     live = live_fit(image, strokes, LiveConfig(phases=",".join(names)))
-    row = {"live_fit_s": time.perf_counter() - start}
+    row = {"live_fit_s": time.perf_counter() - start, "reads": live.features}
     start = time.perf_counter()
     row["live"] = mean_iou(truths, [live_predict(live, im) for im in images], painted, len(names))
     row["live_predict_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    forest = network_forest(live, image, strokes, images)
-    row["forest_network_s"] = time.perf_counter() - start
-    row["forest_network"] = mean_iou(truths, forest, painted, len(names))
+    if not args.no_network_forest:
+        start = time.perf_counter()
+        forest = network_forest(live, image, strokes, images)
+        row["forest_network_s"] = time.perf_counter() - start
+        row["forest_network"] = mean_iou(truths, forest, painted, len(names))
     if args.filter_forest:
         forest_args = argparse.Namespace(seed=0, threads=1)
         for method, normalise in (("forest_filter", False), ("forest_filter_norm", True)):
@@ -185,7 +188,11 @@ def main(argv=None) -> int:
     parser.add_argument("--accuracy", action="store_true")
     parser.add_argument("--user", action="store_true")
     parser.add_argument("--cases", nargs="+", default=["lrcs-a", "lrcs-b", "phantom"])
+    parser.add_argument("--efforts", nargs="+", default=["1%"], help="--accuracy: as real_strokes")
     parser.add_argument("--filter-forest", action="store_true", help="also the filter forests")
+    parser.add_argument(
+        "--no-network-forest", action="store_true", help="--accuracy: skip the network forest"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[1, 2, 3], help="random-slice users (--user)"
@@ -207,11 +214,14 @@ def main(argv=None) -> int:
             )
     if args.accuracy:
         for case in args.cases:
-            row = accuracy(case, args)
-            scores = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if not k.endswith("_s"))
-            times = "  ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("_s"))
-            ratio = row["live"] / row["forest_network"]
-            print(f"{case} 1%: {scores}  live/forest {ratio:.3f}  [{times}]", flush=True)
+            for effort in args.efforts:
+                row = accuracy(case, effort, args)
+                reads = row.pop("reads")
+                scores = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if not k.endswith("_s"))
+                times = "  ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("_s"))
+                forests = [v for k, v in row.items() if k.startswith("forest") and k[-2:] != "_s"]
+                ratio = f"  live/best forest {row['live'] / max(forests):.3f}" if forests else ""
+                print(f"{case} {effort}: {scores} (reads {reads}){ratio}  [{times}]", flush=True)
     if args.user:
         for case in [c for c in args.cases if c in ("phantom", "lrcs-a")] or ["phantom", "lrcs-a"]:
             gains = {}

@@ -52,6 +52,21 @@ def test_live_fit_learns_the_phantom_from_strokes(phantom, live):
     assert live.card.architecture.live_hidden == 32
 
 
+def test_live_head_keeps_the_phase_fractions_of_a_network_that_knows_the_data(phantom, live):
+    """Strokes of about 30 voxels per phase teach equal phases; the head's biases are shifted
+    so that it predicts the start network's fractions on the painted slice (not the strokes')."""
+    from battery_seg.training import LiveConfig, live_fit
+
+    sample, strokes = phantom
+    matched = live.card.provenance["live"]["fractions_matched"]
+    assert matched is not None and live.features == "network"
+    np.testing.assert_allclose(matched["after"], matched["target"], atol=0.02)
+    truth = np.bincount(sample.labels[6].ravel(), minlength=5)[1:] / sample.labels[6].size
+    assert np.abs(np.subtract(matched["target"], truth)).max() < 0.05  # the network's are right
+    plain = live_fit(sample.image, strokes, LiveConfig(steps=200, match_fractions=False))
+    assert plain.card.provenance["live"]["fractions_matched"] is None
+
+
 def test_saved_live_model_segments_like_the_live_view(phantom, live, tmp_path):
     from battery_seg.inference import SegmentConfig, segment
     from battery_seg.model import load_model

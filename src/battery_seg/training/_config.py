@@ -259,8 +259,14 @@ class LiveConfig:
     features : str
         What the head reads: ``"network"`` (the base network's multi-scale features and
         logits), ``"filters"`` (classic filter features of the image: smoothing, gradient,
-        Hessian at 1, 2 and 4 pixels) or ``"auto"``: the network's where it labels the strokes
-        well by itself, else the filters.
+        Hessian at 1, 2, 4 and 8 pixels) or ``"auto"``: the network's where it labels the
+        strokes well by itself, else the filters.
+    match_fractions : bool
+        When the head reads the network's features and the network labels the strokes well by
+        itself (as ``"auto"`` asks, and at least half of every phase's strokes): shift the
+        head's per-phase biases so that it predicts the network's own phase fractions on the
+        painted slices, as Train does (:class:`TrainConfig`): strokes painted about equally of
+        every phase would otherwise move the boundary of a common phase into a rare look-alike.
     """
 
     phases: PhaseSet | str | None = None
@@ -274,6 +280,7 @@ class LiveConfig:
     seed: int = 0
     cache_bytes: int = 1 << 30
     features: str = "auto"
+    match_fractions: bool = True
     output: str | os.PathLike | None = None
     overwrite: bool = False
 

@@ -157,12 +157,16 @@ def live_job(
     scale = feature_scale(background[:, columns], groups, reads == "network")
     start = previous.head if fits else None
     head = yield from fit_head(x[:, columns], y, len(phases), config, scale, start)
+    matched = None
+    if reads == "network" and config.match_fractions:
+        matched = _match_fractions(head, bank, phases, x, y, background, columns)
     provenance = {
         "live": {
             "base_model": bank.name,
             "painted_voxels": len(y),
             "slices": painted[:50],
             "features": reads,
+            "fractions_matched": matched,
         },
         "live_config": {k: v for k, v in asdict(config).items() if k not in ("output", "phases")},
     }
@@ -233,15 +237,54 @@ def base_agreement(bank: FeatureBank, phases: PhaseSet, x: torch.Tensor, y: torc
     """How well the base network labels the strokes by itself: the mean over phases of the
     share of each phase's strokes its logits (the last block of ``x``) put in that phase; 0
     when it does not know every phase by name."""
+    recalls = _base_recalls(bank, phases, x, y)
+    return float(recalls.mean()) if recalls is not None else 0.0
+
+
+def _base_recalls(bank: FeatureBank, phases: PhaseSet, x, y) -> torch.Tensor | None:
+    """Per painted phase, the share of its strokes the base network's logits put in it (None
+    when the network does not know every phase by name)."""
+    labels = _base_labels(bank, phases, x)
+    if labels is None:
+        return None
+    return torch.stack(
+        [(labels[y == k] == k).float().mean() for k in range(len(phases)) if (y == k).any()]
+    )
+
+
+def _base_labels(bank: FeatureBank, phases: PhaseSet, x: torch.Tensor) -> torch.Tensor | None:
+    """The base network's phase (0..K-1 in ``phases``' order) at every row of ``x``, from its
+    logits (the last block); None when it does not know every phase by name."""
     names = list(bank.card.phases.names)
     if not set(phases.names) <= set(names):
-        return 0.0
+        return None
     logits = x[:, -bank.card.architecture.n_phases :]
-    predicted = logits[:, [names.index(n) for n in phases.names]].argmax(dim=1)
-    recalls = [
-        (predicted[y == k] == k).float().mean() for k in range(len(phases)) if (y == k).any()
-    ]
-    return float(torch.stack(recalls).mean())
+    return logits[:, [names.index(n) for n in phases.names]].argmax(dim=1)
+
+
+def _match_fractions(head: FittedHead, bank, phases, x, y, background, columns) -> dict | None:
+    """Shift ``head``'s output biases (in place) so that it predicts the base network's phase
+    fractions on the painted slices' random pixels, when the network labels the strokes well
+    (mean recall at least :data:`NETWORK_TRUST`, every phase's at least ``MIN_RECALL``)."""
+    from ._balance import MIN_RECALL, fraction_shift, predicted_fractions
+
+    recalls = _base_recalls(bank, phases, x, y)
+    if recalls is None or recalls.mean() < NETWORK_TRUST or recalls.min() < MIN_RECALL:
+        return None
+    base = _base_labels(bank, phases, background)
+    target = np.bincount(base.numpy(), minlength=len(phases)) / len(base)
+    with torch.inference_mode():
+        z = (background[:, columns] - head.mean) / head.std
+        log_p = torch.log_softmax(head.second(torch.relu(head.first(z))), dim=1)
+    log_p = log_p.T[None].numpy()  # (1, K, N)
+    shift = fraction_shift(log_p, target)
+    with torch.no_grad():
+        head.second.bias += torch.from_numpy(shift)
+    return {
+        "target": np.round(target, 4).tolist(),
+        "before": np.round(predicted_fractions(log_p), 4).tolist(),
+        "after": np.round(predicted_fractions(log_p, shift), 4).tolist(),
+    }
 
 
 def _what_to_read(config, bank: FeatureBank, phases: PhaseSet, x, y) -> str:
