@@ -242,10 +242,14 @@ def main(argv=None) -> int:
                     )
             random_gain = float(np.mean(gains["random"]))
             for strategy in ("suggest", "suggest-slice"):
+                ratio = (
+                    f"ratio {gains[strategy][0] / random_gain:.2f}"
+                    if random_gain > 0
+                    else "no ratio: random strokes gain nothing here"
+                )
                 print(
                     f"{case} {strategy}: gain/round {gains[strategy][0]:+.4f} vs random "
-                    f"{random_gain:+.4f} (mean of {len(args.seeds)} seeds): ratio "
-                    f"{gains[strategy][0] / random_gain:.2f}",
+                    f"{random_gain:+.4f} (mean of {len(args.seeds)} seeds): {ratio}",
                     flush=True,
                 )
     return 0

@@ -31,9 +31,10 @@ __all__ = ["LiveConfig", "LiveModel", "live_fit", "live_job", "uncertainty"]
 BACKGROUND_PIXELS = 4096  # random pixels per painted slice that set the feature scale
 # "auto": the head reads the network's features when the network alone labels at least this
 # share of each phase's strokes (mean over phases), else classic filter features. Measured with
-# bench/bench_live.py --accuracy (1 %): LRCS A 0.500 on network features, 0.557 on filters;
-# LRCS B 0.496 and 0.551 (bundled 2d model, anode phases: agreement 0); the phantom 0.817 on the
-# network's features (its start model labels the strokes well).
+# bench/bench_live.py --accuracy (1 %): LRCS A 0.500 on network features, 0.557 on filters
+# (three scales; 0.561 with the 8-pixel scale); LRCS B 0.496 and 0.551 (0.568) (bundled 2d model,
+# anode phases: agreement 0); the phantom 0.817 on the network's features (its start model labels
+# the strokes well; 0.879 with the fractions matched).
 NETWORK_TRUST = 0.7
 # Rows of a slice's probabilities computed at a time: keeps the head's hidden maps ~8 MB. Maps of
 # a whole 1024^2 slice (128 MB each) are fresh pages from the system every time, and zeroing them
