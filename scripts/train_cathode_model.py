@@ -184,8 +184,9 @@ def main() -> None:
         )
         save_model(args.output, result.model, card, dtype=torch.float16)
         flat = args.output.with_name(f"{args.output.stem}-2d.pt")
-        narrow(args.output, 1, flat)
-        model, card = load_model(flat, device="cpu")
+        narrowed = narrow(args.output, 1, flat.with_name(f"{flat.stem}.narrowed.pt"))
+        model, card = load_model(narrowed, device="cpu")
+        narrowed.unlink()  # saved again below, with its purpose (an input is never overwritten)
         card.provenance["purpose"] = (
             f"battery-seg bundled model {flat.stem!r}: the {args.output.stem} model narrowed to "
             "one slice of context (exact on single slices); reproduce with "
