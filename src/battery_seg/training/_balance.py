@@ -28,7 +28,14 @@ import torch
 from ..model import UNet
 from ._predict import predict_planes
 
-__all__ = ["MIN_RECALL", "MIN_TRUST", "fraction_shift", "match_fractions", "predicted_fractions"]
+__all__ = [
+    "MIN_RECALL",
+    "MIN_TRUST",
+    "fraction_shift",
+    "match_fractions",
+    "predicted_fractions",
+    "shift_to",
+]
 
 MIN_TRUST = 0.5  # a start model below this trust on the strokes is not a judge of fractions
 MIN_RECALL = 0.5  # nor one that labels less than half of some phase's strokes right
@@ -83,11 +90,17 @@ def match_fractions(model: UNet, survey: list[np.ndarray], target: np.ndarray) -
     ``survey`` holds normalised ``(context, h, w)`` regions of the training images. Returns what
     was done, for the provenance: the fractions before and after and the offsets.
     """
-    log_p = survey_log_probabilities(model, survey)
-    shift = fraction_shift(log_p, target)
+    shift, report = shift_to(survey_log_probabilities(model, survey), target)
     with torch.no_grad():
         model.head.bias += torch.as_tensor(shift, dtype=model.head.bias.dtype)
-    return {
+    return report
+
+
+def shift_to(log_p: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, dict]:
+    """:func:`fraction_shift` of ``log_p`` to ``target``, and what it does, for the provenance:
+    the fractions before and after and the offsets."""
+    shift = fraction_shift(log_p, target)
+    return shift, {
         "target": np.round(target, 4).tolist(),
         "before": np.round(predicted_fractions(log_p), 4).tolist(),
         "after": np.round(predicted_fractions(log_p, shift), 4).tolist(),

@@ -267,7 +267,7 @@ def _match_fractions(head: FittedHead, bank, phases, x, y, background, columns) 
     """Shift ``head``'s output biases (in place) so that it predicts the base network's phase
     fractions on the painted slices' random pixels, when the network labels the strokes well
     (mean recall at least :data:`NETWORK_TRUST`, every phase's at least ``MIN_RECALL``)."""
-    from ._balance import MIN_RECALL, fraction_shift, predicted_fractions
+    from ._balance import MIN_RECALL, shift_to
 
     recalls = _base_recalls(bank, phases, x, y)
     if recalls is None or recalls.mean() < NETWORK_TRUST or recalls.min() < MIN_RECALL:
@@ -275,17 +275,11 @@ def _match_fractions(head: FittedHead, bank, phases, x, y, background, columns) 
     base = _base_labels(bank, phases, background)
     target = np.bincount(base.numpy(), minlength=len(phases)) / len(base)
     with torch.inference_mode():
-        z = (background[:, columns] - head.mean) / head.std
-        log_p = torch.log_softmax(head.second(torch.relu(head.first(z))), dim=1)
-    log_p = log_p.T[None].numpy()  # (1, K, N)
-    shift = fraction_shift(log_p, target)
+        log_p = torch.log_softmax(head.logits(background[:, columns]), dim=1)
+    shift, report = shift_to(log_p.T[None].numpy(), target)  # log_p as (1, K, N)
     with torch.no_grad():
         head.second.bias += torch.from_numpy(shift)
-    return {
-        "target": np.round(target, 4).tolist(),
-        "before": np.round(predicted_fractions(log_p), 4).tolist(),
-        "after": np.round(predicted_fractions(log_p, shift), 4).tolist(),
-    }
+    return report
 
 
 def _what_to_read(config, bank: FeatureBank, phases: PhaseSet, x, y) -> str:

@@ -39,6 +39,10 @@ class FittedHead(NamedTuple):
     mean: torch.Tensor
     std: torch.Tensor
 
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``(P, K)`` phase logits of raw feature rows ``x`` ``(P, F)``."""
+        return self.second(torch.relu(self.first((x - self.mean) / self.std)))
+
     def raw_first(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The first layer's weight and bias on raw (unstandardised) features."""
         weight = self.first.weight / self.std
