@@ -4,7 +4,8 @@
 features cached) on 512² and 1024² slices, and the first features of a 1024² slice (phantom
 tiled to size, the bundled default model). ``--accuracy``: from the same strokes as
 ``bench/real_strokes.py`` (seed 0, ``--efforts``, default 1 %; on 2D cases live fits the first
-painted slice), the live head, a random forest on the same network features
+painted slice, for ``1%x3`` the three painted slices, each an image of its own), the live
+head, a random forest on the same network features
 (``--no-network-forest`` skips it: slow on volumes), and the filter-feature forest (raw and
 per-image normalised); scored like real_strokes (the unpainted slices of LRCS, the unpainted
 voxels of the 3D cases). ``--user``: a
@@ -60,16 +61,18 @@ def update_times(size: int, reps: int = 3) -> dict:
 
 
 def network_forest(live, image, strokes, images) -> list[np.ndarray]:
-    """A random forest on the live model's own features at the same painted voxels (of the one
-    painted ``image``), predicting every image of ``images``."""
+    """A random forest on the live model's own features at the same painted voxels (of the
+    painted ``image``, or list of images), predicting every image of ``images``."""
     from sklearn.ensemble import RandomForestClassifier
 
     x, y = [], []
-    for index in _painted(strokes):
-        plane = strokes if strokes.ndim == 2 else strokes[index]
-        rows, cols = np.nonzero(plane)
-        x.append(live.bank.at(image, index, rows, cols).numpy())
-        y.append(plane[rows, cols])
+    pairs = zip(image, strokes, strict=True) if isinstance(image, list) else [(image, strokes)]
+    for picture, marks in pairs:
+        for index in _painted(marks):
+            plane = marks if marks.ndim == 2 else marks[index]
+            rows, cols = np.nonzero(plane)
+            x.append(live.bank.at(picture, index, rows, cols).numpy())
+            y.append(plane[rows, cols])
     forest = RandomForestClassifier(100, n_jobs=1, random_state=0)
     forest.fit(np.concatenate(x), np.concatenate(y))
     predicted = []
@@ -112,8 +115,11 @@ def accuracy(case: str, effort: str, args) -> dict:
 
     images, truths, names, is_2d = load(case)
     painted = paint(truths, effort, is_2d, 0)
-    k = _painted(np.stack(painted) if is_2d else painted[0])[0]  # 2D: the first painted image
-    image, strokes = (images[k], painted[k]) if is_2d else (images[0], painted[0])
+    ids = _painted(np.stack(painted)) if is_2d else [0]
+    if is_2d:  # the painted images, each its own (several for 1%x3)
+        image, strokes = [images[k] for k in ids], [painted[k] for k in ids]
+    else:
+        image, strokes = images[0], painted[0]
     start = time.perf_counter()
     live = live_fit(image, strokes, LiveConfig(phases=",".join(names)))
     row = {"live_fit_s": time.perf_counter() - start, "reads": live.features}

@@ -165,3 +165,45 @@ def test_suggestions_put_slices_with_no_strokes_first():
     ranked = suggest_slices(Model(), np.zeros((4, 4, 4)), strokes, count=4)
     assert [(s.index, s.painted) for s in ranked] == [(2, False), (1, False), (0, True), (3, True)]
     assert ranked[2].uncertainty == pytest.approx(0.9)
+
+
+def test_live_fits_separate_images_each_on_its_own_grey_values(phantom):
+    """Strokes on two separate slices, the second imaged with another gain and offset (as
+    slices far apart in a scan, or two files): one fit reads both, each image normalised on
+    its own, and labels both as well as a fit on either alone."""
+    from battery_seg.errors import BatterySegError
+    from battery_seg.training import LiveConfig, live_fit, simulate_strokes
+
+    sample, _ = phantom
+    first, second = sample.image[3], sample.image[9].astype(np.float32) * 3.0 + 500.0
+    strokes = [simulate_strokes(sample.labels[k], fraction=0.01, margin=1, seed=k) for k in (3, 9)]
+    both = live_fit([first, second], strokes, LiveConfig(steps=200))
+    assert both.painted_voxels == sum(int((s > 0).sum()) for s in strokes)
+    assert both.card.provenance["live"]["images"] == 2
+    for image, k in ((first, 3), (second, 9)):
+        scores = _iou(sample.labels[k], both.predict_slice(image, 0)[0])
+        assert min(scores) >= 0.5 and np.mean(scores) >= 0.75, (k, np.round(scores, 3))
+    with pytest.raises(BatterySegError, match="one strokes array per image"):
+        live_fit([first, second], strokes[:1])
+    with pytest.raises(BatterySegError, match="of image 2 must have the image's shape"):
+        live_fit([first, second], [strokes[0], strokes[1][:10]])
+
+
+def test_cli_quick_fits_every_pair(phantom, tmp_path, capsys):
+    import tifffile
+
+    from battery_seg.cli import main
+    from battery_seg.model import load_card
+    from battery_seg.training import simulate_strokes
+
+    sample, _ = phantom
+    argv = ["train"]
+    for k in (3, 9):
+        tifffile.imwrite(tmp_path / f"image{k}.tif", sample.image[k])
+        strokes = simulate_strokes(sample.labels[k], fraction=0.01, margin=1, seed=k)
+        tifffile.imwrite(tmp_path / f"strokes{k}.tif", strokes)
+        argv += [str(tmp_path / f"image{k}.tif"), str(tmp_path / f"strokes{k}.tif")]
+    out = tmp_path / "live.pt"
+    assert main([*argv, "-o", str(out), "--quick", "--threads", "1"]) == 0
+    assert "live classifier" in capsys.readouterr().out
+    assert load_card(out).provenance["live"]["images"] == 2

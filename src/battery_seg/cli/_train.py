@@ -32,9 +32,9 @@ every voxel must be labelled). The best model is saved on every improvement, so 
 run leaves the last good model. The first epoch always completes (a --minutes budget shorter than
 that is reported), and a run whose loss becomes NaN saves nothing.
 
---quick fits only a small head on the start model's own features at the painted voxels (the
-Train dock's Live mode): seconds instead of minutes, a little less accurate than training; the
-file is a model like any other (segment, --init, export)."""
+--quick fits only a small head on the start model's own features at the painted voxels of
+every pair (the Train dock's Live mode): seconds instead of minutes, a little less accurate than
+training; the file is a model like any other (segment, --init, export)."""
 
 
 def add_parser(subparsers) -> None:
@@ -91,8 +91,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="fit only the live classifier on the start model's features (seconds; one "
-        "IMAGE LABELS pair)",
+        help="fit only the live classifier on the start model's features (seconds)",
     )
     parser.add_argument(
         "--steps", type=int, default=25, help="optimiser steps per epoch (default 25)"
@@ -238,7 +237,7 @@ def _phases(spec, file_phases):
 
 
 def _quick(pairs, phases, args: argparse.Namespace) -> int:
-    """``--quick``: the live classifier of the one pair, saved to ``--output``."""
+    """``--quick``: the live classifier of the pairs, saved to ``--output``."""
     import time
 
     from ..checks import output_lock
@@ -246,11 +245,6 @@ def _quick(pairs, phases, args: argparse.Namespace) -> int:
     from ..training import LiveConfig, live_job
     from ._progress import ProgressPrinter
 
-    if len(pairs) != 1:
-        raise BatterySegError(
-            f"--quick fits one image and its strokes; got {len(pairs)} pairs. Give one "
-            "IMAGE LABELS pair, or leave out --quick to train on all of them."
-        )
     config = LiveConfig(
         phases=phases, init=args.init, seed=args.seed, output=args.output, overwrite=args.overwrite
     )
@@ -260,7 +254,8 @@ def _quick(pairs, phases, args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
     with output_lock(config.output), ProgressPrinter("train") as progress:
-        live = run_job(live_job(pairs[0].image, pairs[0].labels, config), progress)
+        images, strokes = [p.image for p in pairs], [p.labels for p in pairs]
+        live = run_job(live_job(images, strokes, config), progress)
     base = live.card.provenance["live"]["base_model"]
     print(
         f"saved {config.output}: live classifier on the features of {base} "

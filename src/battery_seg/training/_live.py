@@ -98,7 +98,8 @@ def uncertainty(probability: np.ndarray) -> np.ndarray:
 
 
 def live_fit(image: Any, strokes: Any, config: LiveConfig | None = None, **kwargs) -> LiveModel:
-    """Fit a live model to the strokes painted on ``image`` (see :func:`live_job`).
+    """Fit a live model to the strokes painted on ``image`` (see :func:`live_job`; a list of
+    images with a list of their strokes fits them all, each image normalised on its own).
 
     Examples
     --------
@@ -124,36 +125,41 @@ def live_job(
     """Read the painted slices' features (yielding after each), fit the head, return the
     :class:`LiveModel` (saved to ``config.output`` when set).
 
-    ``bank`` (a :class:`FeatureBank` of the base network) keeps features between fits;
-    ``previous`` (a model of the same bank and phases) is where the head starts.
+    ``image`` and ``strokes`` are one image and its strokes, or lists of several (separate
+    images, each normalised with its own grey-value range, as ``segment`` normalises each file;
+    images with no strokes are left out). ``bank`` (a :class:`FeatureBank` of the base network)
+    keeps features between fits; ``previous`` (a model of the same bank and phases) is where the
+    head starts.
     """
+    pairs = _pairs(image, strokes)
     if bank is None:
-        bank = base_bank(config, image)
+        bank = base_bank(config, [picture for picture, _ in pairs])
     phases = _phases(config, bank.card)
-    painted = _painted_slices(image, strokes, len(phases))
+    painted = _painted_slices(pairs, len(phases))  # (image, slice index, name)
     fits = _fits(previous, bank, len(phases), config)
     # what the head reads, when known before the features: a refit's, or the one asked for
     known = previous.features if fits else (None if config.features == "auto" else config.features)
-    samples, y = [], []  # per painted slice: (index, stroke pixels, random pixels)
+    samples, y = [], []  # per painted slice: (image, index, stroke pixels, random pixels)
     rng = np.random.default_rng(config.seed)
     per_slice = max(1, config.max_points // len(painted))
-    for i, index in enumerate(painted):
-        yield Progress(i, len(painted) + 1, f"features of slice {index}")
-        plane = np.asarray(strokes if strokes.ndim == 2 else strokes[index])
+    for i, (k, index, name) in enumerate(painted):
+        yield Progress(i, len(painted) + 1, f"features of {name}")
+        picture, marks = pairs[k]
+        plane = np.asarray(marks if marks.ndim == 2 else marks[index])
         rows, cols = np.nonzero(plane)
         if len(rows) > per_slice:
             keep = rng.choice(len(rows), per_slice, replace=False)
             rows, cols = rows[keep], cols[keep]
         y.append(torch.from_numpy(plane[rows, cols].astype(np.int64) - 1))
         anywhere = rng.integers(0, plane.shape, size=(BACKGROUND_PIXELS, 2)).T
-        samples.append((index, (rows, cols), tuple(anywhere)))
-        bank.slice(image, index, filters=known == "filters")  # the features, before the yield
+        samples.append((picture, index, (rows, cols), tuple(anywhere)))
+        bank.slice(picture, index, filters=known == "filters")  # the features, before the yield
     yield Progress(len(painted), len(painted) + 1, "fitting")
     y = torch.cat(y)
-    x, background = _gather(bank, image, samples, known == "filters")
+    x, background = _gather(bank, samples, known == "filters")
     reads = known or _what_to_read(config, bank, phases, x, y)
     if reads == "filters" and known is None:  # the network's features were not enough
-        x, background = _gather(bank, image, samples, True)
+        x, background = _gather(bank, samples, True)
     columns, groups = _columns(bank.feature_groups, reads)
     scale = feature_scale(background[:, columns], groups, reads == "network")
     start = previous.head if fits else None
@@ -165,7 +171,8 @@ def live_job(
         "live": {
             "base_model": bank.name,
             "painted_voxels": len(y),
-            "slices": painted[:50],
+            "slices": [index for k, index, _ in painted if k == 0][:50],
+            "images": len(pairs),
             "features": reads,
             "fractions_matched": matched,
         },
@@ -180,7 +187,7 @@ def live_job(
 
 def base_bank(config: LiveConfig, image: Any) -> FeatureBank:
     """A :class:`FeatureBank` of the base network ``config.init`` names (``auto``: the bundled
-    model that suits ``image``, as training picks it)."""
+    model that suits ``image``, or a list of images, as training picks it)."""
     from ..model import load_model
     from ._config import TrainConfig, TrainingPair
     from ._init import resolve_init
@@ -188,7 +195,8 @@ def base_bank(config: LiveConfig, image: Any) -> FeatureBank:
     init = config.init
     if str(init).lower() == "auto":
         probe = TrainConfig(init="auto", phases=config.phases)
-        init = resolve_init(probe, [TrainingPair(image, image, "image")])[0].init
+        images = image if isinstance(image, (list, tuple)) else [image]
+        init = resolve_init(probe, [TrainingPair(im, im, "image") for im in images])[0].init
     network, card = load_model(init)
     if card.architecture.live_hidden:
         raise BatterySegError(
@@ -204,23 +212,47 @@ def _phases(config: LiveConfig, card: ModelCard) -> PhaseSet:
     return card.phases if config.phases is None else model_phases(PhaseSet.parse(config.phases))
 
 
-def _painted_slices(image: Any, strokes: Any, n_phases: int) -> list[int]:
-    if tuple(strokes.shape) != tuple(image.shape) or image.ndim not in (2, 3):
+def _pairs(image: Any, strokes: Any) -> list[tuple[Any, Any]]:
+    """``(image, strokes)`` pairs from one image and its strokes or from two lists."""
+    if not isinstance(image, (list, tuple)):
+        return [(image, strokes)]
+    if not isinstance(strokes, (list, tuple)) or len(strokes) != len(image) or not image:
         raise BatterySegError(
-            f"The strokes {tuple(strokes.shape)} must have the image's shape "
-            f"{tuple(image.shape)}, 2D or 3D: paint them in a Labels layer over the image."
+            f"Give one strokes array per image: got {len(image)} image(s) and "
+            f"{len(strokes) if isinstance(strokes, (list, tuple)) else 'not a list of'} strokes."
         )
-    planes = np.asarray(strokes)[None] if strokes.ndim == 2 else strokes
-    painted = [k for k in range(planes.shape[0]) if np.asarray(planes[k]).any()]
+    return list(zip(image, strokes, strict=True))
+
+
+def _painted_slices(pairs: list[tuple[Any, Any]], n_phases: int) -> list[tuple[int, int, str]]:
+    """``(image number, slice index, name for progress)`` of every painted slice."""
+    painted = []
+    for k, (image, strokes) in enumerate(pairs):
+        where = f" of image {k + 1}" if len(pairs) > 1 else ""
+        if tuple(strokes.shape) != tuple(image.shape) or image.ndim not in (2, 3):
+            raise BatterySegError(
+                f"The strokes {tuple(strokes.shape)}{where} must have the image's shape "
+                f"{tuple(image.shape)}, 2D or 3D: paint them in a Labels layer over the image."
+            )
+        planes = np.asarray(strokes)[None] if strokes.ndim == 2 else strokes
+        painted += [
+            (k, i, f"slice {i}{where}" if image.ndim == 3 else where[4:] or "the image")
+            for i in range(planes.shape[0])
+            if np.asarray(planes[i]).any()
+        ]
     if not painted:
         raise BatterySegError("Nothing is painted yet: paint a few strokes of every phase.")
-    top = max(int(np.asarray(planes[k]).max()) for k in painted)
+    top = max(int(np.asarray(_plane(pairs[k][1], i)).max()) for k, i, _ in painted)
     if top > n_phases:
         raise BatterySegError(
             f"Strokes use label {top} but there are only {n_phases} phases; choose phases "
             "with as many names as labels painted (e.g. 'pore,active,cbd')."
         )
     return painted
+
+
+def _plane(strokes: Any, index: int) -> Any:
+    return strokes if strokes.ndim == 2 else strokes[index]
 
 
 def _fits(previous: LiveModel | None, bank: FeatureBank, n_phases: int, config) -> bool:
@@ -290,10 +322,10 @@ def _what_to_read(config, bank: FeatureBank, phases: PhaseSet, x, y) -> str:
     return "network" if base_agreement(bank, phases, x, y) >= NETWORK_TRUST else "filters"
 
 
-def _gather(bank: FeatureBank, image: Any, samples: list, filters: bool):
+def _gather(bank: FeatureBank, samples: list, filters: bool):
     """Features of the stroke pixels and of the random pixels of every painted slice."""
-    x = [bank.at(image, index, *strokes, filters=filters) for index, strokes, _ in samples]
-    anywhere = [bank.at(image, index, *pixels, filters=filters) for index, _, pixels in samples]
+    x = [bank.at(im, index, *strokes, filters=filters) for im, index, strokes, _ in samples]
+    anywhere = [bank.at(im, index, *pixels, filters=filters) for im, index, _, pixels in samples]
     return torch.cat(x), torch.cat(anywhere)
 
 
