@@ -13,9 +13,17 @@ simulated user who paints 1 % of the slice "paint next" suggests (where its unce
 is bright, or at random), or of a random slice (several seeds), for 5 rounds, on the phantom and
 LRCS A (as one stack); mean IoU after each round.
 
+``--stack`` gives live the 2D cases' slices as one stack, normalised with one grey-value
+range (as the raw forest sees them), instead of each slice normalised on its own.
+``--stroke-seeds 0 1 2 3 4`` repeats ``--accuracy`` with strokes painted by each seed (the live
+fit and the forests take the seed too) and prints each method's mean and sd over the seeds and
+live minus each forest, paired by seed: one seed's comparison is within that spread.
+
 Usage::
 
     python bench/bench_live.py --times --accuracy --user
+    python bench/bench_live.py --accuracy --filter-forest --no-network-forest \
+        --cases lrcs-a lrcs-b --efforts 0.1% 1% 10% 1%x3 --stroke-seeds 0 1 2 3 4
 """
 
 from __future__ import annotations
@@ -110,29 +118,38 @@ def mean_iou(truths, predicted, painted, n_phases) -> float:
     return float(np.nanmean(iou(truth, pred, n_phases)))
 
 
-def accuracy(case: str, effort: str, args) -> dict:
+def accuracy(case: str, effort: str, args, seed: int = 0) -> dict:
+    """Mean IoU of the live head and the forests from the strokes of ``seed`` (the live fit and
+    the forests take that seed too)."""
     from battery_seg.training import LiveConfig, live_fit
 
     images, truths, names, is_2d = load(case)
-    painted = paint(truths, effort, is_2d, 0)
+    painted = paint(truths, effort, is_2d, seed)
     ids = _painted(np.stack(painted)) if is_2d else [0]
-    if is_2d:  # the painted images, each its own (several for 1%x3)
+    stack = is_2d and args.stack
+    if stack:  # the slices as one stack (one grey-value range), as a user may keep them
+        image, strokes = np.stack(images), np.stack(painted)
+    elif is_2d:  # the painted images, each its own (several for 1%x3)
         image, strokes = [images[k] for k in ids], [painted[k] for k in ids]
     else:
         image, strokes = images[0], painted[0]
     start = time.perf_counter()
-    live = live_fit(image, strokes, LiveConfig(phases=",".join(names)))
+    live = live_fit(image, strokes, LiveConfig(phases=",".join(names), seed=seed))
     row = {"live_fit_s": time.perf_counter() - start, "reads": live.features}
     start = time.perf_counter()
-    row["live"] = mean_iou(truths, [live_predict(live, im) for im in images], painted, len(names))
+    predicted = (
+        list(live_predict(live, image)) if stack else [live_predict(live, im) for im in images]
+    )
+    row["live"] = mean_iou(truths, predicted, painted, len(names))
     row["live_predict_s"] = time.perf_counter() - start
     if not args.no_network_forest:
         start = time.perf_counter()
-        forest = network_forest(live, image, strokes, images)
+        forest = network_forest(live, image, strokes, [image] if stack else images)
+        forest = list(forest[0]) if stack else forest
         row["forest_network_s"] = time.perf_counter() - start
         row["forest_network"] = mean_iou(truths, forest, painted, len(names))
     if args.filter_forest:
-        forest_args = argparse.Namespace(seed=0, threads=1)
+        forest_args = argparse.Namespace(seed=seed, threads=1)
         for method, normalise in (("forest_filter", False), ("forest_filter_norm", True)):
             predicted, _, _ = run_forest(images, painted, is_2d, forest_args, normalise)
             row[method] = mean_iou(truths, predicted, painted, len(names))
@@ -188,6 +205,43 @@ def _volume_iou(live, image, truth, strokes, n_phases) -> float:
     return float(np.nanmean(iou(truth[untouched], predicted[untouched], n_phases)))
 
 
+def report_accuracy(case: str, effort: str, args) -> None:
+    """Print the accuracy of every stroke seed, then their summary."""
+    rows = []
+    for seed in args.stroke_seeds:
+        row = accuracy(case, effort, args, seed)
+        reads = row.pop("reads")
+        rows.append(row)
+        scores = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if not k.endswith("_s"))
+        times = "  ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("_s"))
+        forests = [v for k, v in row.items() if k.startswith("forest") and k[-2:] != "_s"]
+        ratio = f"  live/best forest {row['live'] / max(forests):.3f}" if forests else ""
+        print(
+            f"{case} {effort} strokes seed {seed}: {scores} (reads {reads}){ratio}  [{times}]",
+            flush=True,
+        )
+    if len(rows) > 1:
+        print(seed_summary(case, effort, rows), flush=True)
+
+
+def seed_summary(case: str, effort: str, rows: list[dict]) -> str:
+    """Mean (sd) of every method over the stroke seeds, and live minus each forest, paired by
+    seed: the seed-to-seed spread that one seed's comparison hides."""
+    methods = [k for k in rows[0] if not k.endswith("_s")]
+    cells = []
+    for method in methods:
+        values = np.array([r[method] for r in rows])
+        cells.append(f"{method} {values.mean():.3f} ({values.std(ddof=1):.3f})")
+    for method in [m for m in methods if m.startswith("forest")]:
+        gap = np.array([r["live"] - r[method] for r in rows])
+        ahead = int((gap >= 0).sum())
+        cells.append(
+            f"live - {method} {gap.mean():+.3f} ({gap.std(ddof=1):.3f}), live ahead "
+            f"{ahead}/{len(rows)}"
+        )
+    return f"{case} {effort}, {len(rows)} stroke seeds, mean (sd): " + "; ".join(cells)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--times", action="store_true")
@@ -198,6 +252,18 @@ def main(argv=None) -> int:
     parser.add_argument("--filter-forest", action="store_true", help="also the filter forests")
     parser.add_argument(
         "--no-network-forest", action="store_true", help="--accuracy: skip the network forest"
+    )
+    parser.add_argument(
+        "--stroke-seeds",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="--accuracy: strokes painted with each seed (several: mean, sd, paired gaps)",
+    )
+    parser.add_argument(
+        "--stack",
+        action="store_true",
+        help="--accuracy: live fits the 2D cases' slices as one stack (one grey-value range)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
@@ -221,13 +287,7 @@ def main(argv=None) -> int:
     if args.accuracy:
         for case in args.cases:
             for effort in args.efforts:
-                row = accuracy(case, effort, args)
-                reads = row.pop("reads")
-                scores = "  ".join(f"{k} {v:.3f}" for k, v in row.items() if not k.endswith("_s"))
-                times = "  ".join(f"{k} {v:.1f}" for k, v in row.items() if k.endswith("_s"))
-                forests = [v for k, v in row.items() if k.startswith("forest") and k[-2:] != "_s"]
-                ratio = f"  live/best forest {row['live'] / max(forests):.3f}" if forests else ""
-                print(f"{case} {effort}: {scores} (reads {reads}){ratio}  [{times}]", flush=True)
+                report_accuracy(case, effort, args)
     if args.user:
         for case in [c for c in args.cases if c in ("phantom", "lrcs-a")] or ["phantom", "lrcs-a"]:
             gains = {}

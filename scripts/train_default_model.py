@@ -185,10 +185,8 @@ def epoch_printer(seconds: float):
         if event.data and time.perf_counter() - last[0] > seconds:
             last[0] = time.perf_counter()
             ious = " ".join(f"{k} {v:.3f}" for k, v in event.data["val_iou"].items())
-            print(
-                f"epoch {event.data['epoch']}: loss {event.data['loss']:.4f}  val {ious}",
-                flush=True,
-            )
+            val = f"  val {ious}" if ious else ""  # nothing held back: no validation
+            print(f"epoch {event.data['epoch']}: loss {event.data['loss']:.4f}{val}", flush=True)
 
     return report
 
