@@ -255,7 +255,8 @@ def _quick(pairs, phases, args: argparse.Namespace) -> int:
     started = time.perf_counter()
     with output_lock(config.output), ProgressPrinter("train") as progress:
         images, strokes = [p.image for p in pairs], [p.labels for p in pairs]
-        live = run_job(live_job(images, strokes, config), progress)
+        names = [p.name for p in pairs]
+        live = run_job(live_job(images, strokes, config, names=names), progress)
     base = live.card.provenance["live"]["base_model"]
     print(
         f"saved {config.output}: live classifier on the features of {base} "

@@ -121,13 +121,15 @@ def live_job(
     *,
     bank: FeatureBank | None = None,
     previous: LiveModel | None = None,
+    names: list[str] | None = None,
 ) -> Job[LiveModel]:
     """Read the painted slices' features (yielding after each), fit the head, return the
     :class:`LiveModel` (saved to ``config.output`` when set).
 
     ``image`` and ``strokes`` are one image and its strokes, or lists of several (separate
     images, each normalised with its own grey-value range, as ``segment`` normalises each file;
-    images with no strokes are left out). ``bank`` (a :class:`FeatureBank` of the base network)
+    images with no strokes are left out; ``names``, e.g. their files, name them in messages).
+    ``bank`` (a :class:`FeatureBank` of the base network)
     keeps features between fits; ``previous`` (a model of the same bank and phases) is where the
     head starts.
     """
@@ -135,7 +137,7 @@ def live_job(
     if bank is None:
         bank = base_bank(config, [picture for picture, _ in pairs])
     phases = _phases(config, bank.card)
-    painted = _painted_slices(pairs, len(phases))  # (image, slice index, name)
+    painted = _painted_slices(pairs, len(phases), names)  # (image, slice index, name)
     fits = _fits(previous, bank, len(phases), config)
     # what the head reads, when known before the features: a refit's, or the one asked for
     known = previous.features if fits else (None if config.features == "auto" else config.features)
@@ -224,11 +226,14 @@ def _pairs(image: Any, strokes: Any) -> list[tuple[Any, Any]]:
     return list(zip(image, strokes, strict=True))
 
 
-def _painted_slices(pairs: list[tuple[Any, Any]], n_phases: int) -> list[tuple[int, int, str]]:
+def _painted_slices(
+    pairs: list[tuple[Any, Any]], n_phases: int, names: list[str] | None = None
+) -> list[tuple[int, int, str]]:
     """``(image number, slice index, name for progress)`` of every painted slice."""
     painted = []
     for k, (image, strokes) in enumerate(pairs):
-        where = f" of image {k + 1}" if len(pairs) > 1 else ""
+        name = names[k] if names and k < len(names) and names[k] else f"image {k + 1}"
+        where = f" of {name}" if len(pairs) > 1 or names else ""
         if tuple(strokes.shape) != tuple(image.shape) or image.ndim not in (2, 3):
             raise BatterySegError(
                 f"The strokes {tuple(strokes.shape)}{where} must have the image's shape "
