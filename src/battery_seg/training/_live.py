@@ -129,9 +129,8 @@ def live_job(
     ``image`` and ``strokes`` are one image and its strokes, or lists of several (separate
     images, each normalised with its own grey-value range, as ``segment`` normalises each file;
     images with no strokes are left out; ``names``, e.g. their files, name them in messages).
-    ``bank`` (a :class:`FeatureBank` of the base network)
-    keeps features between fits; ``previous`` (a model of the same bank and phases) is where the
-    head starts.
+    ``bank`` (a :class:`FeatureBank` of the base network) keeps features between fits;
+    ``previous`` (a model of the same bank and phases) is where the head starts.
     """
     pairs = _pairs(image, strokes)
     if bank is None:
@@ -147,7 +146,7 @@ def live_job(
     for i, (k, index, name) in enumerate(painted):
         yield Progress(i, len(painted) + 1, f"features of {name}")
         picture, marks = pairs[k]
-        plane = np.asarray(marks if marks.ndim == 2 else marks[index])
+        plane = np.asarray(_plane(marks, index))
         rows, cols = np.nonzero(plane)
         if len(rows) > per_slice:
             keep = rng.choice(len(rows), per_slice, replace=False)
@@ -173,7 +172,7 @@ def live_job(
         "live": {
             "base_model": bank.name,
             "painted_voxels": len(y),
-            "slices": [index for k, index, _ in painted if k == 0][:50],
+            "slices": [index for k, index, _ in painted if k == 0][:50],  # of the first image
             "images": len(pairs),
             "features": reads,
             "fractions_matched": matched,
@@ -232,8 +231,9 @@ def _painted_slices(
     """``(image number, slice index, name for progress)`` of every painted slice."""
     painted = []
     for k, (image, strokes) in enumerate(pairs):
+        named = len(pairs) > 1 or bool(names)  # one unnamed image goes without a name
         name = names[k] if names and k < len(names) and names[k] else f"image {k + 1}"
-        where = f" of {name}" if len(pairs) > 1 or names else ""
+        where = f" of {name}" if named else ""
         if tuple(strokes.shape) != tuple(image.shape) or image.ndim not in (2, 3):
             raise BatterySegError(
                 f"The strokes {tuple(strokes.shape)}{where} must have the image's shape "
@@ -241,7 +241,7 @@ def _painted_slices(
             )
         planes = np.asarray(strokes)[None] if strokes.ndim == 2 else strokes
         painted += [
-            (k, i, f"slice {i}{where}" if image.ndim == 3 else where[4:] or "the image")
+            (k, i, f"slice {i}{where}" if image.ndim == 3 else name if named else "the image")
             for i in range(planes.shape[0])
             if np.asarray(planes[i]).any()
         ]
