@@ -218,6 +218,12 @@ def main() -> None:
     parser.add_argument("--data-only", action="store_true", help="only generate the pairs")
     parser.add_argument("--check-only", action="store_true", help="only evaluate --output")
     args = parser.parse_args()
+    first, count = args.seed * 1000, max(args.volumes, args.slices)  # the pairs' cathode seeds
+    if args.holdout and first < HOLDOUT_SEED + args.holdout and HOLDOUT_SEED < first + count:
+        raise SystemExit(
+            f"--seed {args.seed} generates training cathodes with the seeds of the held-out "
+            f"volumes ({HOLDOUT_SEED}-{HOLDOUT_SEED + args.holdout - 1}): choose another --seed."
+        )
     torch.set_num_threads(args.threads)
     if not args.check_only:
         args.cache.mkdir(parents=True, exist_ok=True)
