@@ -78,7 +78,10 @@ def test_live_mode_repaints_the_slice_after_strokes(
     assert accuracy > 0.85
     assert widget.live.live.painted_voxels == int((painted > 0).sum())  # every stroke was fitted
     assert "reads the start model's features" in widget.live.status.value  # it knows this anode
-    assert "anode uncertainty" in viewer.layers
+    assert "anode uncertainty" in viewer.layers and viewer.layers["anode uncertainty"].visible
+    widget.live.overlay.value = False  # the switch hides the overlay at once, not next stroke
+    assert not viewer.layers["anode uncertainty"].visible
+    widget.live.overlay.value = True
     assert viewer.layers.selection.active.name == "anode strokes"  # painting goes on there
     assert len(widget.live.paint_next.choices) == 5
     # The fit and the features run in the worker, never in the Qt thread: the event loop keeps
@@ -94,6 +97,10 @@ def test_live_mode_repaints_the_slice_after_strokes(
     viewer.dims.set_point(0, 8 * SCALE[0])
     qtbot.waitUntil(lambda: layer.metadata["battery_seg"]["slice"] == 8, timeout=60_000)
     qtbot.waitUntil(lambda: widget.live.worker is None, timeout=60_000)
+    # the layer's own array was rewritten in place for slice 3 and back: slice 8's prediction
+    assert viewer.layers["anode live"] is layer and layer.data.shape == (1, 96, 96)
+    assert (layer.data[0] == truth).mean() > 0.85
+    assert layer.translate[0] == 8 * SCALE[0]
     qtbot.wait(100)
     save_screenshot(viewer, "dock_train_live")
 

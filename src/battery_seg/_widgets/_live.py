@@ -24,6 +24,8 @@ from ._preview import displayed_index
 
 __all__ = ["LiveSection"]
 
+UNCERTAINTY = "live uncertainty"  # the role of the uncertainty layers in their metadata
+
 _READS = {  # what the live head reads, for the status line
     "network": "reads the start model's features",
     "filters": "reads filter features; the start model does not know this imaging",
@@ -67,6 +69,7 @@ class LiveSection(Container):
         self._bank: Any = None
         self._strokes: Any = None
         self.live_box.changed.connect(self._on_switch)
+        self.overlay.changed.connect(self._on_overlay)
         self.go.changed.connect(self.go_to_suggestion)
         self.apply_button.changed.connect(lambda: self._apply(self.live))
         viewer.dims.events.current_step.connect(self._on_slice)
@@ -90,6 +93,12 @@ class LiveSection(Container):
             self.update()
         else:
             self.status.value = "Paint a stroke of every phase; the slice updates after each."
+
+    def _on_overlay(self, on: bool) -> None:
+        """Show or hide every uncertainty layer this section made, at once."""
+        for layer in self._viewer.layers:
+            if layer.metadata.get("battery_seg", {}).get("role") == UNCERTAINTY:
+                layer.visible = bool(on)
 
     def _on_slice(self, _event: Any = None) -> None:
         if self.live_box.value and self.live is not None:
@@ -155,7 +164,9 @@ class LiveSection(Container):
         doubt = _place(
             self._viewer, image, "uncertainty", shown["uncertainty"], shown["slice"], "image"
         )
-        doubt.visible = bool(self.overlay.value)
+        doubt.metadata["battery_seg"] = {"role": UNCERTAINTY, "slice": shown["slice"]}
+        if doubt.visible != bool(self.overlay.value):  # setting it redraws, even unchanged
+            doubt.visible = bool(self.overlay.value)
         if active is not None and active in self._viewer.layers:
             self._viewer.layers.selection.active = active
 
@@ -214,10 +225,23 @@ def _place(viewer: Any, image: Any, what: str, data: np.ndarray, index: int, kin
         data = data[None]
     if name in viewer.layers:
         layer = viewer.layers[name]
+        current = layer.data
+        if isinstance(current, np.ndarray) and current.shape == data.shape and (
+            current.dtype == data.dtype and current.flags.writeable
+        ):
+            # the layer's own array (a copy made below): writing into it and refreshing skips
+            # the new-data bookkeeping of ``layer.data =`` on the Qt thread
+            current[...] = data
+            if np.allclose(layer.translate, translate):
+                layer.refresh()
+            else:  # moving redraws the layer
+                layer.translate = tuple(translate)
+            return layer
         if not np.allclose(layer.translate, translate):  # each change redraws the layer
             layer.translate = tuple(translate)
-        layer.data = data
+        layer.data = np.array(data)  # owned by the layer, as below
         return layer
+    data = np.array(data)  # the layer owns its array, so later slices can be written into it
     space = same_space(image, last=2 if flat else 3)
     if kind == "labels":
         return viewer.add_labels(data, name=name, translate=tuple(translate), opacity=0.5, **space)
