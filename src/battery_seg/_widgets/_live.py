@@ -226,8 +226,10 @@ def _place(viewer: Any, image: Any, what: str, data: np.ndarray, index: int, kin
     if name in viewer.layers:
         layer = viewer.layers[name]
         current = layer.data
-        if isinstance(current, np.ndarray) and current.shape == data.shape and (
-            current.dtype == data.dtype and current.flags.writeable
+        if (
+            isinstance(current, np.ndarray)
+            and current.shape == data.shape
+            and (current.dtype == data.dtype and current.flags.writeable)
         ):
             # the layer's own array (a copy made below): writing into it and refreshing skips
             # the new-data bookkeeping of ``layer.data =`` on the Qt thread
