@@ -96,8 +96,10 @@ class LiveSection(Container):
 
     def _on_overlay(self, on: bool) -> None:
         """Show or hide every uncertainty layer this section made, at once."""
+        from ._strokes import layer_role
+
         for layer in self._viewer.layers:
-            if layer.metadata.get("battery_seg", {}).get("role") == UNCERTAINTY:
+            if layer_role(layer) == UNCERTAINTY:
                 layer.visible = bool(on)
 
     def _on_slice(self, _event: Any = None) -> None:
@@ -225,23 +227,22 @@ def _place(viewer: Any, image: Any, what: str, data: np.ndarray, index: int, kin
         data = data[None]
     if name in viewer.layers:
         layer = viewer.layers[name]
-        current = layer.data
+        current, moved = layer.data, not np.allclose(layer.translate, translate)
         if (
             isinstance(current, np.ndarray)
             and current.shape == data.shape
-            and (current.dtype == data.dtype and current.flags.writeable)
+            and current.dtype == data.dtype
+            and current.flags.writeable
         ):
             # the layer's own array (a copy made below): writing into it and refreshing skips
             # the new-data bookkeeping of ``layer.data =`` on the Qt thread
             current[...] = data
-            if np.allclose(layer.translate, translate):
+            if not moved:
                 layer.refresh()
-            else:  # moving redraws the layer
-                layer.translate = tuple(translate)
-            return layer
-        if not np.allclose(layer.translate, translate):  # each change redraws the layer
+        else:
+            layer.data = np.array(data)  # owned by the layer, as below
+        if moved:  # each change redraws the layer
             layer.translate = tuple(translate)
-        layer.data = np.array(data)  # owned by the layer, as below
         return layer
     data = np.array(data)  # the layer owns its array, so later slices can be written into it
     space = same_space(image, last=2 if flat else 3)

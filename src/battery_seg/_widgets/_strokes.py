@@ -55,7 +55,7 @@ def new_strokes_layer(viewer: Any, image: Any, phases: PhaseSet) -> Any:
 
 
 def layer_role(layer: Any) -> str:
-    """``"strokes"``, ``"segmentation"`` or ``""`` (unknown) for a Labels layer."""
+    """The role this plugin gave a layer (``"strokes"``, ``"segmentation"``...), ``""`` if none."""
     info = getattr(layer, "metadata", {}).get("battery_seg")
     return str(info.get("role", "")) if isinstance(info, dict) else ""
 
