@@ -70,6 +70,17 @@ def test_no_match_fractions_keeps_the_strokes_fractions(files, tmp_path, capsys)
     assert card.provenance["config"]["match_fractions"] is False
 
 
+def test_no_grey_levels_keeps_the_network_alone(files, tmp_path, capsys):
+    args = ["train", str(files / "image.tif"), str(files / "strokes.tif"), "--init", "scratch"]
+    assert main([*args, "-o", str(tmp_path / "blended.pt"), *FAST]) == 0
+    assert "blends in a classifier of the grey levels" in capsys.readouterr().err
+    assert load_model(tmp_path / "blended.pt")[1].architecture.grey_hidden > 0
+    assert main([*args, "-o", str(tmp_path / "alone.pt"), "--no-grey-levels", *FAST]) == 0
+    assert "grey levels" not in capsys.readouterr().err
+    _, card = load_model(tmp_path / "alone.pt")
+    assert card.architecture.grey_hidden == 0 and card.provenance["config"]["grey_weight"] == 0
+
+
 def test_strokes_on_one_slice_are_noted_and_training_goes_on(files, tmp_path, capsys):
     sample = make_sample((10, 48, 48), seed=2)  # the image of ``files``
     painted = simulate_strokes(sample.labels, slices=[4], fraction=0.05, seed=1)

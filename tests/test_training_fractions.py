@@ -57,6 +57,7 @@ def test_matching_is_recorded_and_said(runs):
     assert set(record) == {"target", "before", "after", "shift"}
     assert abs(sum(record["shift"])) < 1e-3 and len(record["shift"]) == 4
     assert any("Phase fractions matched to the start model's" in n for n in notes)
+    assert "grey_head" not in result.card.provenance  # it knows the imaging: no grey levels
     plain, _, plain_notes = out[False]
     assert "fractions" not in plain.card.provenance
     assert not any("Phase fractions" in n for n in plain_notes)

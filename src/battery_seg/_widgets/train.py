@@ -120,6 +120,14 @@ class TrainWidget(ScrollingDock):
             "every phase in equal amounts make a network over-predict the rare phases (CBD "
             "taken from pore). Off: keep the fractions the strokes give.",
         )
+        self._grey = CheckBox(
+            text="blend in grey levels",
+            value=True,
+            tooltip="When the start model does not know the imaging (it labels the strokes "
+            "poorly) or training starts from scratch, blend a classifier of filter features "
+            "fitted to the same strokes into the model: it draws the boundaries of look-alike "
+            "phases (pore and CBD) from the grey values. Off: the network alone.",
+        )
         self._preview = CheckBox(
             text="live preview of the displayed slice",
             value=True,
@@ -128,7 +136,8 @@ class TrainWidget(ScrollingDock):
         )
         self.controls = JobControls("Train", "Train from labels")
         self.plot = TrainingPlot()
-        self._data_notes = ""  # notes about the painting, from the start of a run
+        self._data_notes = ""  # notes about the painting (or the model), from a run's start
+        self._epoch_note = ""  # what the last epoch's validation numbers say
         self.validation_note = Label(value="")
         self.validation_note.native.setWordWrap(True)
         self.validation_note.visible = False
@@ -136,7 +145,14 @@ class TrainWidget(ScrollingDock):
         self._export = PushButton(text="Export for bioimage.io", enabled=False)
         self.advanced = Section(
             "More options",
-            [self._context, self._overwrite, self._missing, self._match, self._preview],
+            [
+                self._context,
+                self._overwrite,
+                self._missing,
+                self._match,
+                self._grey,
+                self._preview,
+            ],
             expanded=False,
         )
         self.live = LiveSection(viewer, self.live_settings, self.apply_live)
@@ -287,6 +303,7 @@ class TrainWidget(ScrollingDock):
             overwrite=bool(self._overwrite.value),
             train_missing_phases=bool(self._missing.value),
             match_fractions=bool(self._match.value),
+            grey_weight=TrainConfig.grey_weight if self._grey.value else 0.0,
             **self.extra_settings,
         )
 
@@ -330,7 +347,7 @@ class TrainWidget(ScrollingDock):
         self.result, self.model_path = None, None
         self._segment.enabled = self._export.enabled = False
         self.plot.reset(config.phase_set())
-        self._data_notes = ""
+        self._data_notes = self._epoch_note = ""
         self.show_validation_note("")
         self._started_at = time.time()
         image = self.pair_rows[0].image_box.value
@@ -350,12 +367,12 @@ class TrainWidget(ScrollingDock):
     def _on_progress(self, event: Progress) -> None:
         if not event.data:
             return
-        if "notes" in event.data:  # about the painting, shown for the whole run
+        if "notes" in event.data:  # about the painting or the model, shown for the whole run
             self._data_notes = " ".join([self._data_notes, *event.data["notes"]]).strip()
-            self.show_validation_note(self._data_notes)
-            return
-        self.plot.add_epoch(event.data)
-        notes = [n for n in (_validation_note(event.data), self._data_notes) if n]
+        else:
+            self.plot.add_epoch(event.data)
+            self._epoch_note = _validation_note(event.data)
+        notes = [n for n in (self._epoch_note, self._data_notes) if n]
         self.show_validation_note("\n".join(notes))
         if event.data.get("preview") is not None:
             self.slice_preview.show(event.data["preview"])

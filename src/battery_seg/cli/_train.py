@@ -130,6 +130,14 @@ def add_parser(subparsers) -> None:
         "the strokes well, the trained model's fractions are matched to the start model's "
         "(equal strokes of every phase make a network over-predict the rare phases)",
     )
+    parser.add_argument(
+        "--no-grey-levels",
+        action="store_true",
+        help="leave out the grey-level classifier; by default, when the start model does not "
+        "know the imaging (it labels the strokes poorly) or training starts from scratch, a "
+        "classifier of filter features fitted to the same strokes is blended into the model, "
+        "which draws the boundaries of look-alike phases (pore, CBD) from the grey values",
+    )
     add_device_argument(parser, "training")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
     add_selection_arguments(parser)
@@ -170,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         patience=args.patience,
         train_missing_phases=args.train_missing_phases,
         match_fractions=args.match_fractions,
+        grey_weight=0.0 if args.no_grey_levels else TrainConfig.grey_weight,
         device=args.device,
         output=args.output,
         overwrite=args.overwrite,

@@ -46,7 +46,9 @@ __all__ = [
 ]
 
 FORMAT = "battery-seg-model"
-FORMAT_VERSION = 2  # 2: live networks (a U-Net with a multi-scale head); plain ones still write 1
+# 2: live networks (a U-Net with a multi-scale head); 3: a grey-level head blended into the
+# output; plain networks still write 1, so that older versions read them
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,20 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     return Path(model)
 
 
+def _format_version(architecture: UNetConfig) -> int:
+    """The oldest format that describes ``architecture``."""
+    if architecture.grey_hidden:
+        return FORMAT_VERSION
+    return 2 if architecture.live_hidden else 1
+
+
 def card_payload(card: ModelCard) -> dict[str, Any]:
     """The card as the plain types a checkpoint (or a bioimage.io package's config) stores."""
     from .. import __version__
 
     return {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION if card.architecture.live_hidden else 1,
+        "format_version": _format_version(card.architecture),
         "package_version": __version__,
         "architecture": card.architecture.to_dict(),
         "phases": card.phases.to_dict(),
@@ -265,6 +274,10 @@ def _architecture(values: dict) -> UNetConfig:
         limits.update(live_hidden=1024, feature_phases=255)
     if config.live_filters:
         limits.update(live_filters=255)
+    if config.grey_hidden:
+        limits.update(grey_hidden=1024)
+        if not 0 < float(config.grey_weight) <= 1:
+            raise ValueError(f"architecture grey_weight = {config.grey_weight!r} is not in (0, 1]")
     for name, top in limits.items():
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:

@@ -8,6 +8,12 @@ A *live* network (``live_hidden > 0``, from :func:`battery_seg.training.live_fit
 U-Net whole and reads its phases from a :class:`MultiScaleHead` on the decoder's activations of
 every scale and the U-Net's own logits (``feature_phases`` of them) instead, or on classic filter
 features of its input (``live_filters``, :class:`FilterFeatures`).
+
+A network with a *grey-level head* (``grey_hidden > 0``, added by training when the start model
+does not know the imaging) blends the U-Net's phase probabilities with those of a per-pixel MLP
+on the filter features of its input (:class:`GreyHead`): its logits are
+``(1 - w) log_softmax(unet) + w log_softmax(grey)`` with ``w = grey_weight``, the normalised
+geometric mean of the two, so softmax, argmax and uncertainty downstream need nothing new.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from torch.nn import functional
 __all__ = [
     "FILTER_SIGMAS",
     "FilterFeatures",
+    "GreyHead",
     "MultiScaleHead",
     "UNet",
     "UNetConfig",
@@ -45,6 +52,8 @@ class UNetConfig:
     live_hidden: int = 0  # > 0: a MultiScaleHead of this width predicts the phases
     feature_phases: int = 0  # the wrapped U-Net's own logits (features of the live head)
     live_filters: int = 0  # > 0: the live head also reads this many FilterFeatures channels
+    grey_hidden: int = 0  # > 0: a GreyHead of this width is blended into the output
+    grey_weight: float = 0.0  # its weight in the blend (0..1)
 
     @property
     def decoder_widths(self) -> list[int]:
@@ -84,13 +93,15 @@ class UNetConfig:
         return -(-2 * self.receptive_radius // (3 * self.multiple)) * self.multiple
 
     def to_dict(self) -> dict:
-        """The fields; those of the live head only for a live network (so plain checkpoints
-        stay readable by versions without live networks)."""
+        """The fields; those of the live and grey-level heads only for a network that has them
+        (so plain checkpoints stay readable by versions without them)."""
         values = asdict(self)
         if not self.live_hidden:
             del values["live_hidden"], values["feature_phases"]
         if not self.live_filters:
             del values["live_filters"]
+        if not self.grey_hidden:
+            del values["grey_hidden"], values["grey_weight"]
         return values
 
 
@@ -278,6 +289,20 @@ class FilterFeatures(nn.Module):
         return torch.cat(maps, dim=1)
 
 
+class GreyHead(nn.Module):
+    """Phase logits from the filter features of the input's centre slice, pixel by pixel:
+    ``out(relu(first(FilterFeatures(x))))`` (1x1 convolutions)."""
+
+    def __init__(self, config: UNetConfig) -> None:
+        super().__init__()
+        self.filters = FilterFeatures()
+        self.first = nn.Conv2d(filter_count(), config.grey_hidden, 1)
+        self.out = nn.Conv2d(config.grey_hidden, config.n_phases, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.first(self.filters(x))))
+
+
 class UNet(nn.Module):
     """U-Net mapping ``(N, context, H, W)`` images to ``(N, n_phases, H, W)`` logits.
 
@@ -297,6 +322,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(c.base_channels, c.feature_phases if c.live_hidden else c.n_phases, 1)
         self.live = MultiScaleHead(c) if c.live_hidden else None
         self.filters = FilterFeatures(filter_sigmas(c.live_filters)) if c.live_filters else None
+        self.grey = GreyHead(c) if c.grey_hidden else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = self.config
@@ -314,7 +340,11 @@ class UNet(nn.Module):
             )
         scales, logits = self.features(x)
         if self.live is not None:
-            return self.live(scales, logits)
+            logits = self.live(scales, logits)
+        if self.grey is not None:
+            w = c.grey_weight
+            grey = torch.log_softmax(self.grey(x), dim=1)
+            logits = (1 - w) * torch.log_softmax(logits, dim=1) + w * grey
         return logits  # (N, n_phases, H, W)
 
     def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -104,6 +104,14 @@ class TrainConfig:
         knew elsewhere stays. The weight is this times the start model's trust: 1 when it
         labels >= 90 % of the training strokes right (balanced over phases), falling to 0 at
         50 %, so a start model that does not know the data is no teacher. 0 turns this off.
+    grey_weight : float
+        When the start model does not know the imaging (it labels the strokes too poorly for
+        its fractions to be matched, see ``match_fractions``) or training starts from scratch:
+        a small classifier on filter features of the image (the live head's), fitted to the
+        strokes after training, is blended into the model's output with this weight (a
+        geometric mean of the two; :mod:`battery_seg.training._grey_head`). It draws the
+        boundary of look-alike phases from the grey levels, where the network's features put it
+        elsewhere. 0 leaves it out.
     match_fractions : bool
         When fine-tuning from a start model that labels the strokes well (trust >= 0.5): after
         training, shift the output layer's per-phase biases so that the network predicts the
@@ -141,6 +149,7 @@ class TrainConfig:
     unlabelled_patches: int = 0
     consistency_weight: float = 0.0
     retain_weight: float = 1.0
+    grey_weight: float = 0.5
     match_fractions: bool = True
     device: str = "auto"
     seed: int = 0
@@ -171,6 +180,8 @@ class TrainConfig:
             raise BatterySegError(
                 "unlabelled_patches, consistency_weight and retain_weight must be >= 0."
             )
+        if not 0 <= self.grey_weight <= 1:
+            raise BatterySegError(f"grey_weight must be in [0, 1], got {self.grey_weight}.")
         for name in ("batch_size", "steps_per_epoch", "base_channels", "depth"):
             if getattr(self, name) < 1:
                 raise BatterySegError(f"{name} must be at least 1, got {getattr(self, name)}.")

@@ -19,6 +19,7 @@ from ..model import (
 )
 from ..phases import PhaseSet
 from ._config import AUTO, DEFAULT_CONTEXT, TrainConfig, TrainingPair
+from ._grey_head import without_grey_head
 
 __all__ = ["Start", "initial_model", "model_phases", "resolve_init"]
 
@@ -108,7 +109,8 @@ def initial_model(config: TrainConfig) -> Start:
         card = ModelCard(model_phases(phases), context, architecture, Normalization())
         return Start(UNet(architecture), card, phases, "scratch")
     init = str(config.init)
-    model, card = load_model(init, device="cpu")
+    # a grey-level head is fitted to each run's strokes again (see _grey_head)
+    model, card = without_grey_head(*load_model(init, device="cpu"))
     label = init if init in BUNDLED_MODELS else str(Path(init))
     if config.context is not None and config.context < card.context:
         raise BatterySegError(

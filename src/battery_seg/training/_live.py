@@ -191,6 +191,7 @@ def base_bank(config: LiveConfig, image: Any) -> FeatureBank:
     model that suits ``image``, or a list of images, as training picks it)."""
     from ..model import load_model
     from ._config import TrainConfig, TrainingPair
+    from ._grey_head import without_grey_head
     from ._init import resolve_init
 
     init = config.init
@@ -198,7 +199,7 @@ def base_bank(config: LiveConfig, image: Any) -> FeatureBank:
         probe = TrainConfig(init="auto", phases=config.phases)
         images = image if isinstance(image, (list, tuple)) else [image]
         init = resolve_init(probe, [TrainingPair(im, im, "image") for im in images])[0].init
-    network, card = load_model(init)
+    network, card = without_grey_head(*load_model(init))  # the features are the U-Net's
     if card.architecture.live_hidden:
         raise BatterySegError(
             f"{init} is a live model; live fitting reads the features of a trained U-Net. "

@@ -33,6 +33,7 @@ from ._balance import (
 )
 from ._config import TrainConfig
 from ._data import PreparedData, as_pairs, prepare_data
+from ._grey_head import fit_grey_head, with_grey_head
 from ._init import Start, initial_model, resolve_init
 from ._loss import resolve_phase_weights
 from ._predict import predict_planes
@@ -152,6 +153,12 @@ def train_job(
         card.provenance["fractions"] = match_fractions(model, data.survey, target)
         if note := _fractions_note(card):
             yield note
+    if config.grey_weight > 0 and not _knows_imaging(adoption):
+        head = yield from fit_grey_head(data.crops, len(card.phases), config.seed)
+        model, card = with_grey_head(model, card, head, config.grey_weight)
+        note = _grey_note(card, adoption, config.grey_weight)
+        card.provenance["grey_head"] = {"weight": config.grey_weight, "note": note}
+        yield Progress(1000, 1000, "grey levels blended in", {"notes": [note]})
     if config.output is not None:  # same best weights, final provenance (epochs run, time)
         save_model(config.output, model, card)
     return TrainResult(
@@ -357,15 +364,37 @@ def _target_fractions(
     labels the strokes well overall and misses no phase's strokes (a start model that labels
     most of some phase's strokes as another, e.g. what a user painted to correct it, does not
     know that phase's fraction)."""
-    recall = [r for r in adoption.get("recall", []) if r is not None]
-    if (
-        not config.match_fractions
-        or adoption.get("trust", 0.0) < MIN_TRUST
-        or min(recall, default=0.0) < MIN_RECALL
-        or not data.survey
-    ):
+    if not config.match_fractions or not _knows_imaging(adoption) or not data.survey:
         return None
     return predicted_fractions(survey_log_probabilities(start.model, data.survey))
+
+
+def _knows_imaging(adoption: dict) -> bool:
+    """Whether the start model labels the strokes well (:func:`_adopt`'s ``trust`` at least
+    ``MIN_TRUST``) and misses no phase's strokes (each phase's recall at least ``MIN_RECALL``):
+    then its phase fractions are matched; otherwise (or from scratch) a grey-level head is
+    blended in (``TrainConfig.grey_weight``)."""
+    recall = [r for r in adoption.get("recall", []) if r is not None]
+    return adoption.get("trust", 0.0) >= MIN_TRUST and min(recall, default=0.0) >= MIN_RECALL
+
+
+def _grey_note(card: ModelCard, adoption: dict, weight: float) -> str:
+    """Why the model blends a grey-level head (a note for the CLI, the dock, the provenance)."""
+    if "agreement" in adoption:
+        why = (
+            f"The start model ({card.provenance['init']}) labels "
+            f"{100 * adoption['agreement']:.0f} % of the strokes right, too few to know this "
+            "imaging"
+        )
+    else:
+        why = "Trained from scratch"
+    note = (
+        f"{why}: the model blends in a classifier of the grey levels fitted to the same strokes "
+        f"(weight {weight:g}), which draws the boundaries of look-alike phases (pore and CBD) "
+        "from the grey values. To leave it out: --no-grey-levels (CLI), 'blend in grey levels' "
+        "off (Train dock, More options), grey_weight=0 (Python)."
+    )
+    return note
 
 
 def _fractions_note(card: ModelCard) -> Progress | None:
