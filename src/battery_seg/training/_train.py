@@ -382,7 +382,7 @@ def _grey_note(card: ModelCard, adoption: dict, weight: float) -> str:
     """Why the model blends a grey-level head (a note for the CLI, the dock, the provenance)."""
     if "agreement" in adoption:
         why = (
-            f"The start model ({card.provenance['init']}) labels "
+            f"The start model ({card.provenance['init'].split(' (')[0]}) labels "
             f"{100 * adoption['agreement']:.0f} % of the strokes right, too few to know this "
             "imaging"
         )
