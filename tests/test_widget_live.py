@@ -90,7 +90,9 @@ def test_live_mode_repaints_the_slice_after_strokes(
     assert fitted_in and threading.main_thread() not in fitted_in
     assert ticks.count >= 10, (ticks.count, ticks.longest)
 
-    widget.live.paint_next.value = 3  # "paint next" -> Go: the viewer moves there, predicts it
+    image = viewer.layers["anode"]
+    assert all(value[0] is image for value in widget.live.paint_next.choices)
+    widget.live.paint_next.value = (image, 3)  # "paint next" -> Go: the viewer moves there
     widget.live.go_to_suggestion()
     qtbot.waitUntil(lambda: layer.metadata["battery_seg"]["slice"] == 3, timeout=60_000)
     qtbot.waitUntil(lambda: widget.live.worker is None, timeout=60_000)
@@ -106,3 +108,55 @@ def test_live_mode_repaints_the_slice_after_strokes(
 
     widget.live.apply_button.native.click()  # Apply to volume: the live model file, Segment
     assert (tmp_path / "live.pt").is_file() and widget.model_path == tmp_path / "live.pt"
+
+
+def test_live_mode_fits_every_pair_of_the_dock(make_napari_viewer, qtbot, tmp_path):
+    """Two images, each with its strokes layer: one classifier learns from both, each image shows
+    its displayed slice's prediction, "paint next" ranks the slices of both and Go selects the
+    strokes layer of the chosen image."""
+    from battery_seg.phantom import make_sample
+    from battery_seg.training import simulate_strokes
+
+    first, second = make_sample((16, 64, 64), seed=0), make_sample((12, 64, 64), seed=5)
+    viewer = make_napari_viewer()
+    viewer.add_image(first.image, name="anode", scale=SCALE)
+    viewer.add_image(second.image, name="other", scale=SCALE)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Train from labels")
+    widget._output.value = tmp_path / "live.pt"
+    widget.pair_rows[0].image_box.value = viewer.layers["anode"]
+    strokes = widget.new_strokes_layer()
+    painted = simulate_strokes(first.labels, slices=[6], fraction=0.02, seed=0)
+    strokes.data_setitem(np.nonzero(painted), painted[np.nonzero(painted)])
+    row = widget.add_pair()
+    row.image_box.value = viewer.layers["other"]
+    more = viewer.add_labels(np.zeros(second.labels.shape, np.uint8), name="other strokes")
+    more.scale = SCALE
+    row.labels_box.value = more
+    other_painted = simulate_strokes(second.labels, slices=[6], fraction=0.02, seed=1)
+    more.data_setitem(np.nonzero(other_painted), other_painted[np.nonzero(other_painted)])
+    viewer.dims.set_point(0, 6 * SCALE[0])
+    widget.live.live_box.value = True  # strokes on both: the first update starts at once
+    qtbot.waitUntil(lambda: widget.live.live is not None, timeout=120_000)
+    qtbot.waitUntil(lambda: widget.live.worker is None, timeout=120_000)
+    live = widget.live.live
+    assert live.painted_voxels == int((painted > 0).sum() + (other_painted > 0).sum())
+    for name, truth in (("anode", first.labels[6]), ("other", second.labels[6])):
+        shown = viewer.layers[f"{name} live"]
+        assert shown.metadata["battery_seg"]["slice"] == 6
+        assert (shown.data[0] == truth).mean() > 0.8, name
+    choices = widget.live.paint_next.choices  # the values: (image layer, slice)
+    assert len(choices) == 5 and {value[0].name for value in choices} <= {"anode", "other"}
+    combo = widget.live.paint_next.native
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert all(label.startswith(("anode, slice", "other, slice")) for label in labels), labels
+    chosen = next(value for value in choices if value[0].name == "other")  # both ranked
+    viewer.layers.selection.active = strokes
+    widget.live.paint_next.value = chosen
+    widget.live.go_to_suggestion()
+    assert viewer.layers.selection.active is more  # ready to paint on that image
+    assert viewer.dims.point[0] == pytest.approx(chosen[1] * SCALE[0])
+    # a stroke on the second image refits too
+    before = live.painted_voxels
+    more.data_setitem((np.array([2]), np.array([5]), np.array([5])), 1)
+    qtbot.waitUntil(lambda: widget.live.live.painted_voxels == before + 1, timeout=120_000)
+    qtbot.waitUntil(lambda: widget.live.worker is None, timeout=120_000)

@@ -1,11 +1,15 @@
 """The Train dock's Live mode: refit the live classifier after every stroke, show the slice.
 
-When **Live** is on, every finished stroke (napari's ``paint`` event of the strokes layer) and
+When **Live** is on, every finished stroke (napari's ``paint`` event of a strokes layer) and
 every move to another slice starts an update in a worker thread: :func:`~battery_seg.training.
 live_job` (features of the painted slices are cached, so a refit takes a fraction of a second),
 then the displayed slice's prediction and uncertainty, then the slices to paint next. A newer
 stroke quits the running update at its next step and runs once it has stopped (one update at a
 time: the feature cache is not shared between threads).
+
+Every image / strokes pair of the dock takes part: one classifier is fitted to the strokes of
+all of them (each image normalised with its own grey-value range), each visible image shows its
+displayed slice's prediction, and "paint next" ranks the slices of all of them.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ _READS = {  # what the live head reads, for the status line
 class LiveSection(Container):
     """Live switch, uncertainty overlay, "paint next" list and "Apply to volume".
 
-    ``settings()`` (Qt thread) returns ``(image layer, strokes layer, LiveConfig)`` or raises
-    :class:`BatterySegError`; ``apply(live)`` saves the live model and opens Segment with it.
+    ``settings()`` (Qt thread) returns ``([(image layer, strokes layer), ...], LiveConfig)`` or
+    raises :class:`BatterySegError`; ``apply(live)`` saves the live model and opens Segment with
+    it.
     """
 
     def __init__(self, viewer: Any, settings: Callable, apply: Callable) -> None:
@@ -67,7 +72,7 @@ class LiveSection(Container):
         self.worker: Any = None
         self._pending = ""  # what to run once the current update ends: refit or slice
         self._bank: Any = None
-        self._strokes: Any = None
+        self._strokes: list = []  # the strokes layers whose paint events refit
         self.live_box.changed.connect(self._on_switch)
         self.overlay.changed.connect(self._on_overlay)
         self.go.changed.connect(self.go_to_suggestion)
@@ -76,20 +81,21 @@ class LiveSection(Container):
 
     # -- switching and events -----------------------------------------------------------------
     def _on_switch(self, on: bool) -> None:
-        if self._strokes is not None:
-            self._strokes.events.paint.disconnect(self.update)
-            self._strokes = None
+        for strokes in self._strokes:
+            strokes.events.paint.disconnect(self.update)
+        self._strokes = []
         if not on:
             return
         try:
-            _, strokes, _ = self._settings()
+            pairs, _ = self._settings()
         except BatterySegError as exc:
             self.status.value = f"Error: {exc}"
             self.live_box.value = False
             return
-        self._strokes = strokes
-        strokes.events.paint.connect(self.update)
-        if np.asarray(strokes.data).any():
+        self._strokes = [strokes for _, strokes in pairs]
+        for strokes in self._strokes:
+            strokes.events.paint.connect(self.update)
+        if any(np.asarray(strokes.data).any() for strokes in self._strokes):
             self.update()
         else:
             self.status.value = "Paint a stroke of every phase; the slice updates after each."
@@ -117,17 +123,30 @@ class LiveSection(Container):
                 self._pending = "slice"
             return
         try:
-            image, strokes, config = self._settings()
+            pairs, config = self._settings()
         except BatterySegError as exc:
             self.status.value = f"Error: {exc}"
             return
-        data = image.data[0] if image.multiscale else image.data
-        index = displayed_index(self._viewer, image) if data.ndim == 3 else 0
-        job = _update_job(data, strokes.data, index, config, self._bank, self.live, refit)
+        images = [image.data[0] if image.multiscale else image.data for image, _ in pairs]
+        shown = [k for k, (image, _) in enumerate(pairs) if image.visible] or [0]
+        indices = {
+            k: displayed_index(self._viewer, pairs[k][0]) if images[k].ndim == 3 else 0
+            for k in shown
+        }
+        job = _update_job(
+            images,
+            [strokes.data for _, strokes in pairs],
+            indices,
+            config,
+            self._bank,
+            self.live,
+            refit,
+            [image.name for image, _ in pairs],
+        )
         started = time.perf_counter()
         worker = create_worker(lambda: (yield from job), _start_thread=False)
-        worker.yielded.connect(lambda event: self._on_progress(event, image, started))
-        worker.returned.connect(self._on_suggestions)
+        worker.yielded.connect(lambda event: self._on_progress(event, pairs, started))
+        worker.returned.connect(lambda found: self._on_suggestions(found, pairs))
         worker.errored.connect(lambda exc: setattr(self.status, "value", f"Error: {exc}"))
         worker.finished.connect(self._on_finished)
         self.worker = worker
@@ -140,16 +159,18 @@ class LiveSection(Container):
             self.update(refit=pending == "refit")
 
     # -- showing results ----------------------------------------------------------------------
-    def _on_progress(self, event: Progress, image: Any, started: float) -> None:
+    def _on_progress(self, event: Progress, pairs: list, started: float) -> None:
         shown = event.data.get("shown") if isinstance(event, Progress) else None
         if shown is None:
             return
         self.live, self._bank = shown["live"], shown["live"].bank
         self.apply_button.enabled = True
+        image = pairs[shown["image"]][0]
         self.show_slice(image, shown)
+        where = f" of {image.name}" if len(pairs) > 1 else ""
         self.status.value = (
-            f"Slice {shown['slice']} updated {time.perf_counter() - started:.2f} s after the "
-            f"stroke ({self.live.painted_voxels} painted voxels; "
+            f"Slice {shown['slice']}{where} updated {time.perf_counter() - started:.2f} s after "
+            f"the stroke ({self.live.painted_voxels} painted voxels; "
             f"{_READS.get(self.live.features, self.live.features)})."
         )
 
@@ -172,47 +193,78 @@ class LiveSection(Container):
         if active is not None and active in self._viewer.layers:
             self._viewer.layers.selection.active = active
 
-    def _on_suggestions(self, suggestions: list | None) -> None:
+    def _on_suggestions(self, suggestions: list | None, pairs: list) -> None:
+        """Fill "paint next" with ``(image number, Suggestion)`` pairs; each choice's value is
+        ``(image layer, slice)`` (the image named when the dock has several)."""
         if suggestions is None:  # only the slice changed: the list stays
             return
-        choices = [
-            (f"slice {s.index}: {s.uncertainty:.2f}{' (painted)' if s.painted else ''}", s.index)
-            for s in suggestions
-        ]
+        choices = []
+        for k, s in suggestions:
+            image = pairs[k][0]
+            where = f"{image.name}, " if len(pairs) > 1 else ""
+            painted = " (painted)" if s.painted else ""
+            choices.append(
+                (f"{where}slice {s.index}: {s.uncertainty:.2f}{painted}", (image, s.index))
+            )
         self.paint_next.choices = choices
         if choices:
             self.paint_next.value = choices[0][1]
 
     def go_to_suggestion(self) -> None:
-        """Move the viewer to the chosen "paint next" slice."""
-        index = self.paint_next.value
-        if index is None:
+        """Move the viewer to the chosen "paint next" slice (showing its image, with its strokes
+        layer selected for painting)."""
+        chosen = self.paint_next.value
+        if chosen is None:
             return
-        image, _, _ = self._settings()
+        image, index = chosen
+        if image not in self._viewer.layers:
+            return
+        image.visible = True
+        try:
+            pairs, _ = self._settings()
+        except BatterySegError:
+            pairs = []
+        strokes = next((s for i, s in pairs if i is image), None)
+        if strokes is not None:
+            self._viewer.layers.selection.active = strokes
         world = image.data_to_world([index, 0, 0][-image.ndim :])
         step = list(self._viewer.dims.point)
         step[-3] = world[-3]
         self._viewer.dims.point = step
 
 
-def _update_job(image, strokes, index, config, bank, previous, refit=True):
-    """Worker body: refit (unless only the slice changed), show the slice (a ``shown`` progress
-    event), then rank the slices to paint next."""
+SUGGESTION_SLICES = 8  # candidate slices ranked after each stroke, shared among the volumes
+
+
+def _update_job(images, strokes, indices, config, bank, previous, refit=True, names=None):
+    """Worker body: refit on every image's strokes (unless only the slice changed), show the
+    displayed slice of each image in ``indices`` (``{image number: slice}``; a ``shown``
+    progress event each), then rank the slices of the volumes to paint next: a list of
+    ``(image number, Suggestion)``, the most uncertain first, unpainted slices before painted."""
     from ..training._live import base_bank, live_job
     from ..training._suggest import suggest_job
 
     if refit or previous is None:
-        bank = bank or base_bank(config, image)
-        live = yield from live_job(image, strokes, config, bank=bank, previous=previous)
+        bank = bank or base_bank(config, images)
+        live = yield from live_job(
+            images, strokes, config, bank=bank, previous=previous, names=names
+        )
     else:
         live = previous
-    yield Progress(0, 1, "predicting")
-    labels, doubt = live.predict_slice(image, index)
-    shown = {"live": live, "slice": index, "labels": labels, "uncertainty": doubt}
-    yield Progress(1, 1, "shown", {"shown": shown})
-    if image.ndim == 2 or not refit:
+    for k, index in indices.items():
+        yield Progress(0, 1, "predicting")
+        labels, doubt = live.predict_slice(images[k], index)
+        shown = {"live": live, "image": k, "slice": index, "labels": labels, "uncertainty": doubt}
+        yield Progress(1, 1, "shown", {"shown": shown})
+    volumes = [k for k, image in enumerate(images) if image.ndim == 3]
+    if not volumes or not refit:
         return None
-    return (yield from suggest_job(live, image, strokes, candidates=8))
+    candidates = max(3, SUGGESTION_SLICES // len(volumes))
+    found = []
+    for k in volumes:
+        ranked = yield from suggest_job(live, images[k], strokes[k], candidates=candidates)
+        found += [(k, s) for s in ranked]
+    return sorted(found, key=lambda pair: (pair[1].painted, -pair[1].uncertainty))[:5]
 
 
 def _place(viewer: Any, image: Any, what: str, data: np.ndarray, index: int, kind: str) -> Any:

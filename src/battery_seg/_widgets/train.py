@@ -308,18 +308,23 @@ class TrainWidget(ScrollingDock):
         )
 
     # -- live mode ----------------------------------------------------------------------------
-    def live_settings(self) -> tuple[Any, Any, Any]:
-        """The first pair's image and strokes layers and the :class:`LiveConfig` of the dock."""
+    def live_settings(self) -> tuple[list[tuple[Any, Any]], Any]:
+        """The ``(image layer, strokes layer)`` of every pair with both chosen (a strokes layer
+        once) and the :class:`LiveConfig` of the dock."""
         from ..training import LiveConfig
 
-        row = self.pair_rows[0]
-        image, strokes = row.image_box.value, row.labels_box.value
-        if image is None or strokes is None:
+        pairs, used = [], set()
+        for row in self.pair_rows:
+            image, strokes = row.image_box.value, row.labels_box.value
+            if image is not None and strokes is not None and id(strokes) not in used:
+                pairs.append((image, strokes))
+                used.add(id(strokes))
+        if not pairs:
             raise BatterySegError(
                 "Choose an image and its strokes layer (or press 'New strokes layer') first."
             )
         config = LiveConfig(phases=PhaseSet.parse(self._phases.value), init=self._init() or "auto")
-        return image, strokes, config
+        return pairs, config
 
     def apply_live(self, live: Any) -> Any:
         """Save the live model (where Train would save) and open Segment volume with it."""

@@ -154,11 +154,7 @@ def train_job(
         if note := _fractions_note(card):
             yield note
     if config.grey_weight > 0 and not _knows_imaging(adoption):
-        head = yield from fit_grey_head(data.crops, len(card.phases), config.seed)
-        model, card = with_grey_head(model, card, head, config.grey_weight)
-        note = _grey_note(card, adoption, config.grey_weight)
-        card.provenance["grey_head"] = {"weight": config.grey_weight, "note": note}
-        yield Progress(1000, 1000, "grey levels blended in", {"notes": [note]})
+        model, card = yield from _blend_grey_levels(model, card, data, config, adoption)
     if config.output is not None:  # same best weights, final provenance (epochs run, time)
         save_model(config.output, model, card)
     return TrainResult(
@@ -376,6 +372,19 @@ def _knows_imaging(adoption: dict) -> bool:
     blended in (``TrainConfig.grey_weight``)."""
     recall = [r for r in adoption.get("recall", []) if r is not None]
     return adoption.get("trust", 0.0) >= MIN_TRUST and min(recall, default=0.0) >= MIN_RECALL
+
+
+def _blend_grey_levels(
+    model: UNet, card: ModelCard, data: PreparedData, config: TrainConfig, adoption: dict
+) -> Job[tuple[UNet, ModelCard]]:
+    """The trained ``model`` with a grey-level head fitted to the painted voxels blended in
+    (``TrainConfig.grey_weight``), its reason recorded and said."""
+    head = yield from fit_grey_head(data.crops, len(card.phases), config.seed)
+    model, card = with_grey_head(model, card, head, config.grey_weight)
+    note = _grey_note(card, adoption, config.grey_weight)
+    card.provenance["grey_head"] = {"weight": config.grey_weight, "note": note}
+    yield Progress(1000, 1000, "grey levels blended in", {"notes": [note]})
+    return model, card
 
 
 def _grey_note(card: ModelCard, adoption: dict, weight: float) -> str:
