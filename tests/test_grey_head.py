@@ -88,8 +88,12 @@ def test_training_blends_grey_levels_when_the_start_model_does_not_know_the_imag
     output = tmp_path / "scratch.pt"
     events = []
     config = TrainConfig(init=None, output=output, **TINY)  # from scratch: knows nothing
-    result = run_job(train_job([(sample.image, painted)], config), events.append)
+    blended = lambda model, card: model.grey is not None  # noqa: E731 (what the preview saw)
+    job = train_job([(sample.image, painted)], config, preview=blended)
+    result = run_job(job, events.append)
     notes = [n for e in events if e.data and "notes" in e.data for n in e.data["notes"]]
+    previews = [e.data["preview"] for e in events if e.data and "preview" in e.data]
+    assert previews[-1] is True and not any(previews[:-1])  # the last one: the saved model
     assert result.model.grey is not None and result.card.provenance["grey_head"]["weight"] == 0.5
     assert any("blends in a classifier of the grey levels" in n for n in notes)
     loaded, card = load_model(output)  # the file holds the blended model

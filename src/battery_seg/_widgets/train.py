@@ -374,7 +374,7 @@ class TrainWidget(ScrollingDock):
             return
         if "notes" in event.data:  # about the painting or the model, shown for the whole run
             self._data_notes = " ".join([self._data_notes, *event.data["notes"]]).strip()
-        else:
+        elif "epoch" in event.data:
             self.plot.add_epoch(event.data)
             self._epoch_note = _validation_note(event.data)
         notes = [n for n in (self._epoch_note, self._data_notes) if n]

@@ -149,14 +149,7 @@ def train_job(
         best_iou, best_epoch, stopped_by = loop.best_iou_by_phase, loop.best_epoch, loop.stopped_by
         del loop
         release_gpu_memory()
-    if target is not None:
-        card.provenance["fractions"] = match_fractions(model, data.survey, target)
-        if note := _fractions_note(card):
-            yield note
-    if config.grey_weight > 0 and not _knows_imaging(adoption):
-        model, card = yield from _blend_grey_levels(model, card, data, config, adoption)
-    if config.output is not None:  # same best weights, final provenance (epochs run, time)
-        save_model(config.output, model, card)
+    model, card = yield from _finish(model, card, data, config, adoption, target, preview)
     return TrainResult(
         model,
         card,
@@ -372,6 +365,31 @@ def _knows_imaging(adoption: dict) -> bool:
     blended in (``TrainConfig.grey_weight``)."""
     recall = [r for r in adoption.get("recall", []) if r is not None]
     return adoption.get("trust", 0.0) >= MIN_TRUST and min(recall, default=0.0) >= MIN_RECALL
+
+
+def _finish(
+    model: UNet,
+    card: ModelCard,
+    data: PreparedData,
+    config: TrainConfig,
+    adoption: dict,
+    target: np.ndarray | None,
+    preview: Callable | None,
+) -> Job[tuple[UNet, ModelCard]]:
+    """After the loop, on the best weights: match the phase fractions to ``target``, or blend
+    in the grey levels when the start model does not know the imaging; preview and save the
+    model as it is then."""
+    if target is not None:
+        card.provenance["fractions"] = match_fractions(model, data.survey, target)
+        if note := _fractions_note(card):
+            yield note
+    if config.grey_weight > 0 and not _knows_imaging(adoption):
+        model, card = yield from _blend_grey_levels(model, card, data, config, adoption)
+    if preview is not None:  # the slice on screen as the saved model segments it
+        yield Progress(1000, 1000, "preview of the model", {"preview": preview(model, card)})
+    if config.output is not None:  # same best weights, final provenance (epochs run, time)
+        save_model(config.output, model, card)
+    return model, card
 
 
 def _blend_grey_levels(
