@@ -110,7 +110,9 @@ def test_live_mode_repaints_the_slice_after_strokes(
     assert (tmp_path / "live.pt").is_file() and widget.model_path == tmp_path / "live.pt"
 
 
-def test_live_mode_fits_every_pair_of_the_dock(make_napari_viewer, qtbot, tmp_path):
+def test_live_mode_fits_every_pair_of_the_dock(
+    make_napari_viewer, qtbot, tmp_path, save_screenshot
+):
     """Two images, each with its strokes layer: one classifier learns from both, each image shows
     its displayed slice's prediction, "paint next" ranks the slices of both and Go selects the
     strokes layer of the chosen image."""
@@ -118,7 +120,9 @@ def test_live_mode_fits_every_pair_of_the_dock(make_napari_viewer, qtbot, tmp_pa
     from battery_seg.training import simulate_strokes
 
     first, second = make_sample((16, 64, 64), seed=0), make_sample((12, 64, 64), seed=5)
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.showNormal()
+    viewer.window._qt_window.resize(1920, 1080)
     viewer.add_image(first.image, name="anode", scale=SCALE)
     viewer.add_image(second.image, name="other", scale=SCALE)
     _, widget = viewer.window.add_plugin_dock_widget("napari-battery-seg", "Train from labels")
@@ -160,3 +164,6 @@ def test_live_mode_fits_every_pair_of_the_dock(make_napari_viewer, qtbot, tmp_pa
     more.data_setitem((np.array([2]), np.array([5]), np.array([5])), 1)
     qtbot.waitUntil(lambda: widget.live.live.painted_voxels == before + 1, timeout=120_000)
     qtbot.waitUntil(lambda: widget.live.worker is None, timeout=120_000)
+    widget.live_section.set_expanded(True)
+    qtbot.wait(100)
+    save_screenshot(viewer, "dock_train_live_two_images")
