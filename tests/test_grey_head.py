@@ -128,3 +128,26 @@ def test_a_blended_model_exports_to_onnx_at_other_sizes(fitted, tmp_path):
         with torch.inference_mode():
             expected = blended(torch.from_numpy(tiles)).numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_retraining_a_blended_model_keeps_blending(tmp_path):
+    """A model that blends grey levels, retrained on strokes its U-Net labels well (corrections
+    of a model trained on this data), still blends them: fitted again to the new strokes."""
+    from battery_seg.model import load_model
+
+    sample = make_sample((12, 64, 64), seed=1)
+    painted = simulate_strokes(sample.labels, slices=[6], fraction=0.05, seed=0)
+    model, card = load_model("default")  # knows the phantom's imaging
+    crop = Crop("phantom", 0, 6, (0, 0), sample.image[6][None], painted[6], 0 * painted[6])
+    head = run_job(fit_grey_head([crop], 4, seed=0))
+    blended, blended_card = with_grey_head(model, card, head, 0.5)
+    blended_card.provenance["grey_head"] = {"weight": 0.5}
+    start = save_model(tmp_path / "blended.pt", blended, blended_card)
+    events = []
+    config = TrainConfig(init=start, epochs=1, steps_per_epoch=2, patch_size=64, batch_size=2)
+    result = run_job(train_job([(sample.image, painted)], config), events.append)
+    assert result.card.provenance["start_model"]["trust"] >= 0.5  # its U-Net knows the imaging
+    assert result.card.provenance["start_model"]["grey_levels"] is True
+    assert result.model.grey is not None
+    notes = [n for e in events if e.data and "notes" in e.data for n in e.data["notes"]]
+    assert any("blended in grey levels; fitted again to these strokes" in n for n in notes)

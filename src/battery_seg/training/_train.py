@@ -343,6 +343,8 @@ def _adopt(start: Start, data: PreparedData, config: TrainConfig) -> tuple[Start
     adoption["agreement"] = round(agreement.accuracy(rows), 4)
     adoption["trust"] = round(agreement.trust(rows), 4)
     adoption["recall"] = [None if r is None else round(r, 4) for r in agreement.recall(rows)]
+    if "grey_head" in start.card.provenance:  # a model that blends grey levels goes on doing so
+        adoption["grey_levels"] = True
     return start, adoption
 
 
@@ -361,8 +363,8 @@ def _target_fractions(
 def _knows_imaging(adoption: dict) -> bool:
     """Whether the start model labels the strokes well (:func:`_adopt`'s ``trust`` at least
     ``MIN_TRUST``) and misses no phase's strokes (each phase's recall at least ``MIN_RECALL``):
-    then its phase fractions are matched; otherwise (or from scratch) a grey-level head is
-    blended in (``TrainConfig.grey_weight``)."""
+    then its phase fractions are matched; otherwise (or from scratch, or from a model that
+    blends them already) a grey-level head is blended in (``TrainConfig.grey_weight``)."""
     recall = [r for r in adoption.get("recall", []) if r is not None]
     return adoption.get("trust", 0.0) >= MIN_TRUST and min(recall, default=0.0) >= MIN_RECALL
 
@@ -383,7 +385,7 @@ def _finish(
         card.provenance["fractions"] = match_fractions(model, data.survey, target)
         if note := _fractions_note(card):
             yield note
-    if config.grey_weight > 0 and not _knows_imaging(adoption):
+    if config.grey_weight > 0 and (adoption.get("grey_levels") or not _knows_imaging(adoption)):
         model, card = yield from _blend_grey_levels(model, card, data, config, adoption)
     if preview is not None:  # the slice on screen as the saved model segments it
         yield Progress(1000, 1000, "preview of the model", {"preview": preview(model, card)})
@@ -407,14 +409,16 @@ def _blend_grey_levels(
 
 def _grey_note(card: ModelCard, adoption: dict, weight: float) -> str:
     """Why the model blends a grey-level head (a note for the CLI, the dock, the provenance)."""
-    if "agreement" in adoption:
+    start = card.provenance["init"].split(" (")[0]
+    if "agreement" not in adoption:
+        why = "Trained from scratch"
+    elif not _knows_imaging(adoption):
         why = (
-            f"The start model ({card.provenance['init'].split(' (')[0]}) labels "
-            f"{100 * adoption['agreement']:.0f} % of the strokes right, too few to know this "
-            "imaging"
+            f"The start model ({start}) labels {100 * adoption['agreement']:.0f} % of the "
+            "strokes right overall, or under half of some phase's, too few to know this imaging"
         )
     else:
-        why = "Trained from scratch"
+        why = f"The start model ({start}) blended in grey levels; fitted again to these strokes"
     note = (
         f"{why}: the model blends in a classifier of the grey levels fitted to the same strokes "
         f"(weight {weight:g}), which draws the boundaries of look-alike phases (pore and CBD) "
