@@ -2,10 +2,11 @@
 
 ``--times``: the displayed slice's update after a stroke (refit from the previous head + predict,
 features cached) on 512² and 1024² slices, and the first features of a 1024² slice (phantom
-tiled to size, the bundled default model). ``--accuracy``: from the same strokes as
-``bench/real_strokes.py`` (seed 0, ``--efforts``, default 1 %; on 2D cases live fits the first
-painted slice, for ``1%x3`` the three painted slices, each an image of its own), the live
-head, a random forest on the same network features
+tiled to size, the bundled default model); ``--images 2`` also with two images, as the Train
+dock's live mode with two image / strokes pairs (against one, in the same run).
+``--accuracy``: from the same strokes as ``bench/real_strokes.py`` (seed 0, ``--efforts``,
+default 1 %; on 2D cases live fits the first painted slice, for ``1%x3`` the three painted
+slices, each an image of its own), the live head, a random forest on the same network features
 (``--no-network-forest`` skips it: slow on volumes), and the filter-feature forest (raw and
 per-image normalised); scored like real_strokes (the unpainted slices of LRCS, the unpainted
 voxels of the 3D cases). ``--user``: a
@@ -40,30 +41,40 @@ from real_strokes import load, paint, run_forest
 from train_accuracy import iou
 
 
-def update_times(size: int, reps: int = 3) -> dict:
-    """Seconds: first features of a slice, the first fit, and refit + predict after a stroke."""
+def update_times(size: int, reps: int = 3, images: int = 1) -> dict:
+    """Seconds: first features of a slice, the first fit, and refit + predict after a stroke.
+
+    With several ``images`` (phantoms of other seeds, each with strokes on its slice 4), as the
+    Train dock with that many image / strokes pairs: the refit reads every image's strokes and
+    the slice of each is predicted; the stroke is painted on the first."""
     from battery_seg.phantom import make_sample
     from battery_seg.training import LiveConfig, live_fit, simulate_strokes
     from battery_seg.training._live import base_bank
 
-    sample = make_sample((8, 256, 256), seed=0)
     tiles = (1, size // 256, size // 256)
-    image, truth = np.tile(sample.image, tiles), np.tile(sample.labels, tiles)
-    strokes = simulate_strokes(truth, slices=[4], fraction=0.01, seed=0)
-    bank = base_bank(LiveConfig(init="default"), image)
+    volumes, truths, strokes = [], [], []
+    for seed in range(images):
+        sample = make_sample((8, 256, 256), seed=seed)
+        volumes.append(np.tile(sample.image, tiles))
+        truths.append(np.tile(sample.labels, tiles))
+        strokes.append(simulate_strokes(truths[-1], slices=[4], fraction=0.01, seed=seed))
+    bank = base_bank(LiveConfig(init="default"), volumes)
     start = time.perf_counter()
-    bank.slice(image, 4)
+    bank.slice(volumes[0], 4)
     features = time.perf_counter() - start
+    for image in volumes[1:]:
+        bank.slice(image, 4)
     start = time.perf_counter()
-    live = live_fit(image, strokes, bank=bank)
+    live = live_fit(volumes, strokes, bank=bank)
     first_fit = time.perf_counter() - start
     updates = []
     for k in range(reps):  # one more stroke each time, as a user paints
-        more = simulate_strokes(truth, slices=[4], fraction=0.002, seed=100 + k)
-        strokes = np.where(strokes > 0, strokes, more)
+        more = simulate_strokes(truths[0], slices=[4], fraction=0.002, seed=100 + k)
+        strokes[0] = np.where(strokes[0] > 0, strokes[0], more)
         start = time.perf_counter()
-        live = live_fit(image, strokes, bank=bank, previous=live)
-        live.predict_slice(image, 4)
+        live = live_fit(volumes, strokes, bank=bank, previous=live)
+        for image in volumes:
+            live.predict_slice(image, 4)
         updates.append(time.perf_counter() - start)
     return {"features": features, "first_fit": first_fit, "update": float(np.median(updates))}
 
@@ -265,6 +276,9 @@ def main(argv=None) -> int:
         action="store_true",
         help="--accuracy: live fits the 2D cases' slices as one stack (one grey-value range)",
     )
+    parser.add_argument(
+        "--images", type=int, default=1, help="--times: also with this many images, as the dock"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[1, 2, 3], help="random-slice users (--user)"
@@ -284,6 +298,13 @@ def main(argv=None) -> int:
                 f"{t['update'] / (0.5 if size == 512 else 2.0):.2f})",
                 flush=True,
             )
+            if args.images > 1:
+                many = update_times(size, images=args.images)
+                print(
+                    f"{size}² slices of {args.images} images: update after a stroke "
+                    f"{many['update']:.2f} s, {many['update'] / t['update']:.2f}x one image's",
+                    flush=True,
+                )
     if args.accuracy:
         for case in args.cases:
             for effort in args.efforts:
