@@ -82,10 +82,7 @@ def with_grey_head(
     state["grey.first.bias"] = first_bias.detach()
     state["grey.out.weight"] = head.second.weight.detach()[:, :, None, None]
     state["grey.out.bias"] = head.second.bias.detach()
-    network = UNet(architecture)
-    network.load_state_dict(state)
-    network.to(next(model.parameters()).device).train(model.training)
-    return network, replace(card, architecture=architecture)
+    return _rebuilt(model, card, architecture, state)
 
 
 def without_grey_head(model: UNet, card: ModelCard) -> tuple[UNet, ModelCard]:
@@ -94,8 +91,13 @@ def without_grey_head(model: UNet, card: ModelCard) -> tuple[UNet, ModelCard]:
     if not model.config.grey_hidden:
         return model, card
     architecture = replace(model.config, grey_hidden=0, grey_weight=0.0)
-    network = UNet(architecture)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("grey.")}
+    return _rebuilt(model, card, architecture, state)
+
+
+def _rebuilt(model: UNet, card: ModelCard, architecture, state: dict) -> tuple[UNet, ModelCard]:
+    """A network of ``architecture`` holding ``state``, on ``model``'s device and in its mode."""
+    network = UNet(architecture)
     network.load_state_dict(state)
     network.to(next(model.parameters()).device).train(model.training)
     return network, replace(card, architecture=architecture)
