@@ -167,3 +167,14 @@ def test_live_mode_fits_every_pair_of_the_dock(
     widget.live_section.set_expanded(True)
     qtbot.wait(100)
     save_screenshot(viewer, "dock_train_live_two_images")
+    # another strokes layer chosen for the second image while Live is on: the next update
+    # listens to it (and no longer to the one it replaced)
+    extra = viewer.add_labels(np.zeros(second.labels.shape, np.uint8), name="extra strokes")
+    extra.scale = SCALE
+    row.labels_box.value = extra
+    viewer.dims.set_point(0, 5 * SCALE[0])
+    qtbot.waitUntil(lambda: widget.live.worker is None, timeout=120_000)
+    extra.data_setitem((np.array([5]), np.array([9]), np.array([9])), 2)
+    expected = int((painted > 0).sum()) + 1
+    qtbot.waitUntil(lambda: widget.live.live.painted_voxels == expected, timeout=120_000)
+    qtbot.waitUntil(lambda: widget.live.worker is None, timeout=120_000)

@@ -80,10 +80,18 @@ class LiveSection(Container):
         viewer.dims.events.current_step.connect(self._on_slice)
 
     # -- switching and events -----------------------------------------------------------------
-    def _on_switch(self, on: bool) -> None:
+    def _listen(self, layers: list) -> None:
+        """Refit after a paint event of exactly these strokes layers."""
         for strokes in self._strokes:
-            strokes.events.paint.disconnect(self.update)
-        self._strokes = []
+            if not any(strokes is layer for layer in layers):
+                strokes.events.paint.disconnect(self.update)
+        for layer in layers:
+            if not any(layer is strokes for strokes in self._strokes):
+                layer.events.paint.connect(self.update)
+        self._strokes = list(layers)
+
+    def _on_switch(self, on: bool) -> None:
+        self._listen([])
         if not on:
             return
         try:
@@ -92,9 +100,7 @@ class LiveSection(Container):
             self.status.value = f"Error: {exc}"
             self.live_box.value = False
             return
-        self._strokes = [strokes for _, strokes in pairs]
-        for strokes in self._strokes:
-            strokes.events.paint.connect(self.update)
+        self._listen([strokes for _, strokes in pairs])
         if any(np.asarray(strokes.data).any() for strokes in self._strokes):
             self.update()
         else:
@@ -127,6 +133,7 @@ class LiveSection(Container):
         except BatterySegError as exc:
             self.status.value = f"Error: {exc}"
             return
+        self._listen([strokes for _, strokes in pairs])  # pairs added or changed since
         images = [image.data[0] if image.multiscale else image.data for image, _ in pairs]
         shown = [k for k, (image, _) in enumerate(pairs) if image.visible] or [0]
         indices = {
